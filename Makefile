@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO   ?= $(CURDIR)/demo_project
+
+.PHONY: run test venv bench bundle screenshots clean
+
+venv: $(STAMP)
+
+# Re-install only when the package metadata changes; editable, so code edits need nothing.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m fcn_studio.app --check-display
+	$(PY) -m fcn_studio --demo $(DEMO)
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m pip install -e '.[test,bench]'
+	$(PY) bench/model_speed.py
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m fcn_studio.gui.screenshots docs
+
+bundle: $(STAMP)
+	$(PY) -m pip install -e '.[test,bundle]'
+	$(PY) -m PyInstaller --noconfirm fcn_studio.spec
+
+clean:
+	rm -rf $(VENV) build dist demo_project
