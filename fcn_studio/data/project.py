@@ -1,0 +1,442 @@
+"""The project store: a folder that holds a user's images, label set and painted masks.
+
+Layout::
+
+    my_project/
+      project.json      versioned JSON: label set, image entries, per-image state
+      images/           copies of (or links to) the user's images
+      masks/            one 8-bit indexed PNG per image, VOC palette, 255 = not painted
+      checkpoints/      fine-tuned models (written by the training engine)
+
+Every file is written atomically (see :mod:`fcn_studio.data.atomic`), so a crash at any
+moment leaves the last saved state loadable. ``project.json`` never embeds pixel data, keeps
+keys it does not know, and names files only by relative paths that must stay inside the
+project folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Literal
+
+import numpy as np
+from psygnal import Signal
+
+from fcn_studio.data.atomic import atomic_write_text, stale_temp_files
+from fcn_studio.data.labelset import UNPAINTED, LabelSet, load_preset
+from fcn_studio.errors import FcnStudioError, MaskError, ProjectError
+
+PROJECT_FILE = "project.json"
+BACKUP_FILE = "project.json.bak"
+FORMAT_NAME = "fcn-studio-project"
+FORMAT_VERSION = 1
+
+AddMode = Literal["copy", "link"]
+
+
+@dataclass
+class ImageEntry:
+    """One image of a project; ``file`` and ``mask`` are POSIX paths relative to the project."""
+
+    id: str
+    file: str
+    height: int
+    width: int
+    source: str = ""
+    painted: float = 0.0
+    predicted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mask(self) -> str:
+        return f"masks/{self.id}.png"
+
+    @property
+    def prediction(self) -> str:
+        return f"predictions/{self.id}.png"
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.extra)
+        data.update(
+            id=self.id,
+            file=self.file,
+            height=self.height,
+            width=self.width,
+            source=self.source,
+            state={"painted": round(self.painted, 6), "predicted": self.predicted},
+        )
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> "ImageEntry":
+        if not isinstance(data, dict):
+            raise ProjectError(f"{where}: an image entry must be an object")
+        try:
+            state = data.get("state") or {}
+            entry = cls(
+                id=str(data["id"]),
+                file=str(data["file"]),
+                height=int(data["height"]),
+                width=int(data["width"]),
+                source=str(data.get("source", "")),
+                painted=float(state.get("painted", 0.0)),
+                predicted=bool(state.get("predicted", False)),
+                extra={k: v for k, v in data.items() if k not in ("id", "file", "height", "width", "source", "state")},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProjectError(f"{where}: image entry needs id, file, height and width ({exc})") from None
+        _check_safe_id(entry.id, where)
+        _check_relative(entry.file, where)
+        return entry
+
+
+@dataclass
+class AddResult:
+    """What :meth:`Project.add_images` did: entries added, and files refused with reasons."""
+
+    added: list[ImageEntry] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+class Project:
+    """A project folder in memory. Open with :meth:`open`, make with :meth:`create`.
+
+    Masks are not held in memory: :meth:`load_mask` reads one when needed and
+    :meth:`save_mask` writes one back, only when its pixels changed.
+    """
+
+    images_changed = Signal()
+    mask_saved = Signal(str)
+    labelset_changed = Signal(object)
+
+    def __init__(self, root: Path, labelset: LabelSet, images: list[ImageEntry], extra: dict[str, Any] | None = None):
+        self.root = Path(root)
+        self.labelset = labelset
+        self.images = images
+        self.extra = dict(extra or {})
+        #: What :meth:`open` skipped or repaired, as sentences for the user.
+        self.warnings: list[str] = []
+        self._mask_digests: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    # -- creating and opening --------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | Path, labelset: LabelSet | str = "road") -> "Project":
+        """Make a new, empty project folder (which may exist but must not hold a project)."""
+        root = Path(root)
+        if (root / PROJECT_FILE).exists():
+            raise ProjectError(f"{root} already holds a project; open it instead")
+        if isinstance(labelset, str):
+            labelset = load_preset(labelset)
+        try:
+            for sub in ("images", "masks"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"cannot create project folder {root}: {exc.strerror or exc}") from None
+        project = cls(root, labelset, [])
+        project.save()
+        return project
+
+    @classmethod
+    def open(cls, root: str | Path) -> "Project":
+        """Open a project; repairs what a crash could leave and lists it in ``warnings``."""
+        root = Path(root)
+        if root.is_file() and root.name == PROJECT_FILE:
+            root = root.parent
+        if not (root / PROJECT_FILE).exists() and not (root / BACKUP_FILE).exists():
+            raise ProjectError(f"{root} is not an fcn-studio project (no {PROJECT_FILE}); create one or pick another folder")
+        warnings: list[str] = []
+        for tmp in stale_temp_files(root):
+            warnings.append(f"removed {tmp.relative_to(root)}, left over from a save that was interrupted")
+            tmp.unlink(missing_ok=True)
+        try:
+            data = _read_json(root / PROJECT_FILE)
+            project = cls._from_json(root, data)
+        except ProjectError as first:
+            if not (root / BACKUP_FILE).exists():
+                raise
+            data = _read_json(root / BACKUP_FILE)
+            project = cls._from_json(root, data)
+            warnings.append(f"{PROJECT_FILE} could not be read ({first}); opened the previous save instead")
+        project.warnings = warnings + project.warnings
+        project._check_files()
+        return project
+
+    @classmethod
+    def _from_json(cls, root: Path, data: Any) -> "Project":
+        where = str(root / PROJECT_FILE)
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+            raise ProjectError(f"{where} is not an fcn-studio project file")
+        version = data.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ProjectError(f"{where} has format version {version!r}; this fcn-studio reads up to {FORMAT_VERSION}. Update fcn-studio.")
+        labelset = LabelSet.from_json(data.get("labelset"), source=f"{where} (labelset)")
+        raw_images = data.get("images", [])
+        if not isinstance(raw_images, list):
+            raise ProjectError(f"{where}: 'images' must be a list")
+        images: list[ImageEntry] = []
+        warnings: list[str] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(raw_images):
+            try:
+                entry = ImageEntry.from_json(raw, f"{where} image #{i}")
+            except ProjectError as exc:
+                warnings.append(f"skipped an image entry: {exc}")
+                continue
+            if entry.id in seen:
+                warnings.append(f"skipped a second image entry with id {entry.id!r}")
+                continue
+            seen.add(entry.id)
+            images.append(entry)
+        extra = {k: v for k, v in data.items() if k not in ("format", "version", "labelset", "images")}
+        project = cls(root, labelset, images, extra)
+        project.warnings = warnings
+        return project
+
+    def _check_files(self) -> None:
+        known = set()
+        for entry in self.images:
+            known.add(entry.file)
+            if not self.path_of(entry.file).exists():
+                self.warnings.append(f"image {entry.file} is missing; its entry is kept so you can restore the file")
+            if entry.painted > 0 and not self.path_of(entry.mask).exists():
+                self.warnings.append(f"mask of {entry.file} is missing; the image shows as not painted")
+                entry.painted = 0.0
+        images_dir = self.root / "images"
+        if images_dir.is_dir():
+            stray = sorted(
+                p.name for p in images_dir.iterdir() if p.is_file() and f"images/{p.name}" not in known and not p.name.startswith(".")
+            )
+            if stray:
+                self.warnings.append(
+                    f"skipped {len(stray)} file(s) in images/ that the last complete save does not list "
+                    f"(an interrupted import?): {', '.join(stray[:5])}{' ...' if len(stray) > 5 else ''}. Add them again to use them."
+                )
+
+    # -- saving ----------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.extra)
+        data.update(
+            format=FORMAT_NAME,
+            version=FORMAT_VERSION,
+            labelset=self.labelset.to_json(),
+            images=[e.to_json() for e in self.images],
+        )
+        return data
+
+    def save(self) -> None:
+        """Write ``project.json`` atomically, keeping the previous save as ``project.json.bak``."""
+        with self._lock:
+            text = json.dumps(self.to_json(), indent=1) + "\n"
+            target = self.root / PROJECT_FILE
+            if target.exists():
+                try:
+                    bak = self.root / BACKUP_FILE
+                    tmp_link = self.root / f".{BACKUP_FILE}.link"
+                    tmp_link.unlink(missing_ok=True)
+                    os.link(target, tmp_link)
+                    os.replace(tmp_link, bak)
+                except OSError:
+                    pass  # no hard links here: the atomic replace below still protects the save
+            atomic_write_text(target, text)
+
+    # -- paths -----------------------------------------------------------------------------
+    def path_of(self, relative: str) -> Path:
+        """Absolute path of a project-relative POSIX path, refusing anything that leaves the folder."""
+        _check_relative(relative, str(self.root / PROJECT_FILE))
+        return self.root.joinpath(*PurePosixPath(relative).parts)
+
+    def entry(self, image_id: str) -> ImageEntry:
+        for e in self.images:
+            if e.id == image_id:
+                return e
+        raise ProjectError(f"no image {image_id!r} in project {self.root}")
+
+    def index_of(self, image_id: str) -> int:
+        return next(i for i, e in enumerate(self.images) if e.id == image_id)
+
+    # -- images ----------------------------------------------------------------------------
+    def add_images(self, paths: Iterable[str | Path], mode: AddMode = "copy", *, save: bool = True) -> AddResult:
+        """Bring images into ``images/`` by copy (default) or link; name clashes get a suffix.
+
+        Unreadable files are refused with a reason, not raised: one bad file in a folder of
+        hundreds must not stop the import. The same file added twice is reported, not copied.
+        """
+        from fcn_studio.data.imageio import image_size
+
+        result = AddResult()
+        images_dir = self.root / "images"
+        images_dir.mkdir(exist_ok=True)
+        digests = {self._file_digest(self.path_of(e.file)) for e in self.images if self.path_of(e.file).exists()}
+        for src in paths:
+            src = Path(src)
+            try:
+                h, w = image_size(src)
+            except FcnStudioError as exc:
+                result.refused.append((str(src), str(exc)))
+                continue
+            digest = self._file_digest(src)
+            if digest in digests:
+                result.duplicates.append(str(src))
+                continue
+            name, image_id = self._free_name(src)
+            dst = images_dir / name
+            try:
+                _bring(src, dst, mode)
+            except OSError as exc:
+                result.refused.append((str(src), f"could not {mode} into the project: {exc.strerror or exc}"))
+                continue
+            entry = ImageEntry(id=image_id, file=f"images/{name}", height=h, width=w, source=str(src.resolve()))
+            with self._lock:
+                self.images.append(entry)
+            digests.add(digest)
+            result.added.append(entry)
+        if result.added:
+            if save:
+                self.save()
+            self.images_changed.emit()
+        return result
+
+    def _free_name(self, src: Path) -> tuple[str, str]:
+        """A file name and id not used yet: ``road.png`` -> ``road_2.png`` on a clash."""
+        taken_ids = {e.id for e in self.images}
+        taken_files = {e.file for e in self.images}
+        stem = _safe_stem(src.stem)
+        suffix = src.suffix.lower()
+        n = 1
+        while True:
+            candidate = stem if n == 1 else f"{stem}_{n}"
+            name = candidate + suffix
+            if candidate not in taken_ids and f"images/{name}" not in taken_files and not (self.root / "images" / name).exists():
+                return name, candidate
+            n += 1
+
+    @staticmethod
+    def _file_digest(path: Path) -> str:
+        h = hashlib.sha1()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    def remove_image(self, image_id: str) -> None:
+        """Drop an image from the project; its files move to ``trash/`` rather than vanish."""
+        entry = self.entry(image_id)
+        trash = self.root / "trash"
+        trash.mkdir(exist_ok=True)
+        for rel in (entry.file, entry.mask):
+            p = self.path_of(rel)
+            if p.exists() or p.is_symlink():
+                os.replace(p, trash / p.name)
+        with self._lock:
+            self.images.remove(entry)
+        self.save()
+        self.images_changed.emit()
+
+    def load_image(self, image_id: str) -> np.ndarray:
+        """The image as HxWx3 uint8 RGB (EXIF orientation applied, odd modes converted)."""
+        from fcn_studio.data.imageio import read_image
+
+        return read_image(self.path_of(self.entry(image_id).file))
+
+    # -- masks -----------------------------------------------------------------------------
+    def load_mask(self, image_id: str) -> np.ndarray:
+        """The painted mask (HxW uint8, 255 = not painted); all 255 when nothing is saved yet."""
+        from fcn_studio.data.masks import read_mask
+
+        entry = self.entry(image_id)
+        path = self.path_of(entry.mask)
+        if not path.exists():
+            mask = np.full((entry.height, entry.width), UNPAINTED, dtype=np.uint8)
+        else:
+            mask = read_mask(path, self.labelset, expected_hw=(entry.height, entry.width))
+        self._mask_digests[image_id] = _array_digest(mask)
+        return mask
+
+    def save_mask(self, image_id: str, mask: np.ndarray, *, save_project: bool = True) -> bool:
+        """Write the mask if its pixels changed since the last load or save; True if written.
+
+        Cheap to call after every stroke (autosave): an unchanged mask costs one hash.
+        """
+        from fcn_studio.data.masks import painted_fraction, write_indexed_png
+
+        entry = self.entry(image_id)
+        if mask.shape != (entry.height, entry.width):
+            raise MaskError(
+                f"mask for {entry.file} is {mask.shape[1]}x{mask.shape[0]} but the image is {entry.width}x{entry.height}"
+            )
+        digest = _array_digest(mask)
+        path = self.path_of(entry.mask)
+        with self._lock:  # the GUI saves from a background thread
+            if self._mask_digests.get(image_id) == digest and (path.exists() or not (mask != UNPAINTED).any()):
+                return False
+            path.parent.mkdir(exist_ok=True)
+            write_indexed_png(path, mask, self.labelset)
+            self._mask_digests[image_id] = digest
+            fraction = painted_fraction(mask)
+            if fraction != entry.painted:
+                entry.painted = fraction
+                if save_project:
+                    self.save()
+        self.mask_saved.emit(image_id)
+        return True
+
+    def has_mask(self, image_id: str) -> bool:
+        return self.path_of(self.entry(image_id).mask).exists()
+
+    # -- label set -------------------------------------------------------------------------
+    def set_labelset(self, labelset: LabelSet) -> None:
+        self.labelset = labelset
+        self.save()
+        self.labelset_changed.emit(labelset)
+
+
+def _bring(src: Path, dst: Path, mode: AddMode) -> None:
+    if mode == "copy":
+        shutil.copy2(src, dst)
+        return
+    try:
+        os.symlink(src.resolve(), dst)
+    except OSError:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def _array_digest(mask: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(mask).data, digest_size=16).hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProjectError(f"{path} is missing") from None
+    except OSError as exc:
+        raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProjectError(f"{path} is damaged ({exc})") from None
+
+
+def _check_relative(relative: str, where: str) -> None:
+    p = PurePosixPath(relative)
+    if p.is_absolute() or ".." in p.parts or not p.parts or "\\" in relative or ":" in p.parts[0]:
+        raise ProjectError(f"{where}: path {relative!r} points outside the project; refused")
+
+
+def _check_safe_id(image_id: str, where: str) -> None:
+    if not image_id or "/" in image_id or "\\" in image_id or image_id in (".", "..") or image_id.startswith("."):
+        raise ProjectError(f"{where}: image id {image_id!r} is not a plain name; refused")
+
+
+def _safe_stem(stem: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem).strip("._")
+    return cleaned or "image"
