@@ -37,6 +37,6 @@ def test_no_qt_import_outside_gui():
 
 
 def test_models_and_training_do_not_pull_qt():
-    mods = _loaded_after("import fcn_studio.models")
+    mods = _loaded_after("import fcn_studio.models.builder, fcn_studio.models.checkpoint")
     assert "torch" in mods
     assert not mods & {"PySide6", "shiboken6", "pyqtgraph"}
