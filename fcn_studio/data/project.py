@@ -23,7 +23,7 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 from psygnal import Signal
@@ -263,7 +263,15 @@ class Project:
         return next(i for i, e in enumerate(self.images) if e.id == image_id)
 
     # -- images ----------------------------------------------------------------------------
-    def add_images(self, paths: Iterable[str | Path], mode: AddMode = "copy", *, save: bool = True) -> AddResult:
+    def add_images(
+        self,
+        paths: Iterable[str | Path],
+        mode: AddMode = "copy",
+        *,
+        save: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> AddResult:
         """Bring images into ``images/`` by copy (default) or link; name clashes get a suffix.
 
         Unreadable files are refused with a reason, not raised: one bad file in a folder of
@@ -275,7 +283,12 @@ class Project:
         images_dir = self.root / "images"
         images_dir.mkdir(exist_ok=True)
         digests = {self._file_digest(self.path_of(e.file)) for e in self.images if self.path_of(e.file).exists()}
-        for src in paths:
+        paths = list(paths)
+        for done, src in enumerate(paths, 1):
+            if should_stop is not None and should_stop():
+                break
+            if progress is not None:
+                progress(done, len(paths))
             src = Path(src)
             try:
                 h, w = image_size(src)

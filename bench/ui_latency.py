@@ -1,0 +1,142 @@
+"""UI latency of the real window, offscreen: brush moves, fills, polygon, launch time.
+
+    .venv/bin/python bench/ui_latency.py            # all measurements
+    .venv/bin/python bench/ui_latency.py --quick    # fewer repetitions
+
+Every brush-move time includes the display update: the mouse-move event is delivered, the
+stroke painted into the mask, and the event loop processed until the viewport repainted.
+Targets (issue 6): median < 4 ms on 1242x375 and < 8 ms on 8000x8000, p95 < 16 ms; flood fill
+of half a 5000x5000 image < 0.2 s, polygon fill of half < 0.05 s; launch to visible < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def brush_latency(size: tuple[int, int], moves: int) -> dict:
+    from PIL import Image
+    from PySide6.QtCore import QPoint, QSettings, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from fcn_studio.data.project import Project
+    from fcn_studio.gui.launch import make_app
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_until
+
+    app = make_app()
+    h, w = size
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rng = np.random.default_rng(0)
+        img = tmp / "big.png"
+        base = rng.integers(0, 255, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
+        Image.fromarray(base).resize((w, h)).save(img, compress_level=1)
+        project = Project.create(tmp / "p", "road")
+        project.add_images([img])
+        win = MainWindow(project, QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
+        win.resize(1400, 900)
+        win.show()
+        wait_until(lambda: win.editor.mask is not None, 120000, "the image to load")
+        win.canvas.fit_to_window()
+        win.editor.set_brush_radius(max(4.0, w / 300))
+        app.processEvents()
+        vp = win.canvas.viewport()
+        times = []
+        cx, cy = vp.width() // 2, vp.height() // 2
+        QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(cx - 200, cy))
+        for i in range(moves):
+            angle = i / moves * 6 * np.pi
+            p = QPoint(int(cx + 250 * np.cos(angle)), int(cy + 150 * np.sin(angle * 1.3)))
+            t0 = time.perf_counter()
+            QTest.mouseMove(vp, p)
+            app.processEvents()  # deliver the repaint of the touched region
+            times.append((time.perf_counter() - t0) * 1000)
+        QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
+        painted = int((win.editor.mask != 255).sum())
+        win.editor.flush()
+        win.close()
+        QApplication.processEvents()
+    return {
+        "size": f"{w}x{h}",
+        "moves": moves,
+        "median_ms": round(statistics.median(times), 3),
+        "p95_ms": round(_pct(times, 95), 3),
+        "max_ms": round(max(times), 3),
+        "painted_px": painted,
+    }
+
+
+def fill_timings(reps: int) -> dict:
+    from fcn_studio.data.paint import fill_polygon, flood_fill
+
+    n = 5000
+    flood, poly = [], []
+    for _ in range(reps):
+        m = np.full((n, n), 255, np.uint8)
+        m[:, n // 2] = 0  # a wall: the fill covers the left half
+        t0 = time.perf_counter()
+        edit = flood_fill(m, 10, 10, 1)
+        flood.append(time.perf_counter() - t0)
+        assert edit is not None and int((m == 1).sum()) == n * (n // 2)
+        m = np.full((n, n), 255, np.uint8)
+        t0 = time.perf_counter()
+        fill_polygon(m, [(0, 0), (n - 1, 0), (0, n - 1)], 1)  # a triangle: half the image
+        poly.append(time.perf_counter() - t0)
+    return {"flood_fill_half_5000_s": round(min(flood), 4), "polygon_half_5000_s": round(min(poly), 4)}
+
+
+def launch_time(reps: int) -> dict:
+    """Seconds from starting the process to the window being shown, import torch excluded by design."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = Path(tmp) / "demo"
+        subprocess.run([sys.executable, "-m", "fcn_studio", "demo", str(demo)], check=True, capture_output=True)
+        env = dict(os.environ, FCN_STUDIO_REPORT_SHOWN="1", QT_QPA_PLATFORM="offscreen")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fcn_studio", str(demo), "--quit-after", "200"],
+                stdout=subprocess.PIPE, text=True, env=env,
+            )
+            for line in proc.stdout:
+                if line.startswith("window shown"):
+                    out.append(time.perf_counter() - t0)
+                    break
+            proc.wait(timeout=60)
+    return {"launch_to_window_s_median": round(statistics.median(out), 3), "runs": len(out)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    moves = 150 if args.quick else 400
+    results = {
+        "brush_1242x375": brush_latency((375, 1242), moves),
+        "brush_8000x8000": brush_latency((8000, 8000), moves),
+        "fills": fill_timings(2 if args.quick else 5),
+        "launch": launch_time(2 if args.quick else 5),
+    }
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

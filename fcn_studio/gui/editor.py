@@ -1,0 +1,262 @@
+"""The image being edited: its pixels, its mask, per-image undo history and autosave.
+
+Qt-facing but widget-free: the canvas renders what this holds and forwards tool gestures
+here; the main window connects its signals to the panels. Loading and saving run off the
+UI thread; a stroke only touches the mask array in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoGroup, QUndoStack
+
+from fcn_studio.data.labelset import UNPAINTED
+from fcn_studio.data.paint import Edit, StrokeRecorder, fill_polygon, flood_fill
+from fcn_studio.data.project import Project
+from fcn_studio.gui.background import Background
+from fcn_studio.gui.undo import MaskEditCommand
+
+AUTOSAVE_DELAY_MS = 600
+
+
+class MaskEditor(QObject):
+    image_loaded = Signal(str)
+    load_failed = Signal(str, str)  # image id, message
+    region_changed = Signal(tuple)  # (y0, x0, y1, x1) of the mask that changed
+    mask_replaced = Signal()  # the whole mask changed (load, accept prediction, ...)
+    saved = Signal(str)  # image id whose mask reached the disk
+    save_failed = Signal(str)  # message for the user
+    active_class_changed = Signal(int)
+    brush_radius_changed = Signal(float)
+    project_changed = Signal(object)
+
+    def __init__(self, project: Project, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project = project
+        self.undo_group = QUndoGroup(self)
+        self._stacks: dict[str, QUndoStack] = {}
+        self.image_id: str | None = None
+        self.image: np.ndarray | None = None
+        self.mask: np.ndarray | None = None
+        self._active_class = 0
+        self._brush_radius = 8.0
+        self._stroke: StrokeRecorder | None = None
+        self._stroke_value = 0
+        self._last_point: tuple[float, float] | None = None
+        self._dirty = False
+        self._loading: str | None = None
+        self._io = Background("fcn-load", self)
+        self._saver = Background("fcn-save", self)
+        self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
+        self._autosave.timeout.connect(self.save_now)
+
+    def set_project(self, project: Project) -> None:
+        """Switch projects: the current mask is saved first, history is per project."""
+        self.flush()
+        self.undo_group.setActiveStack(None)
+        for stack in self._stacks.values():
+            self.undo_group.removeStack(stack)
+            stack.deleteLater()
+        self._stacks.clear()
+        self.project = project
+        self.image_id = self.image = self.mask = None
+        self._loading = None
+        self.project_changed.emit(project)
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def active_class(self) -> int:
+        return self._active_class
+
+    def set_active_class(self, class_id: int) -> None:
+        if class_id != self._active_class:
+            self._active_class = int(class_id)
+            self.active_class_changed.emit(self._active_class)
+
+    @property
+    def brush_radius(self) -> float:
+        return self._brush_radius
+
+    def set_brush_radius(self, radius: float) -> None:
+        radius = float(min(max(radius, 0.5), 500.0))
+        if radius != self._brush_radius:
+            self._brush_radius = radius
+            self.brush_radius_changed.emit(radius)
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def stack(self, image_id: str) -> QUndoStack:
+        stack = self._stacks.get(image_id)
+        if stack is None:
+            stack = QUndoStack(self.undo_group)
+            self._stacks[image_id] = stack
+        return stack
+
+    # -- loading ---------------------------------------------------------------------------
+    def open_image(self, image_id: str) -> None:
+        """Show another image: the current mask is queued for saving, the new one loads in the background."""
+        if image_id == self.image_id and self.mask is not None:
+            self.image_loaded.emit(image_id)
+            return
+        self.end_stroke()
+        self.save_now()
+        self._loading = image_id
+        project = self.project
+
+        def load() -> tuple[str, np.ndarray, np.ndarray]:
+            return image_id, project.load_image(image_id), project.load_mask(image_id)
+
+        self._io.submit(load, self._loaded, lambda exc: self._load_error(image_id, exc))
+
+    def _loaded(self, result: tuple[str, np.ndarray, np.ndarray]) -> None:
+        image_id, image, mask = result
+        if image_id != self._loading:
+            return  # the user moved on while this loaded
+        self._loading = None
+        self.image_id, self.image, self.mask = image_id, image, np.ascontiguousarray(mask)
+        self._dirty = False
+        self.undo_group.setActiveStack(self.stack(image_id))
+        self.mask_replaced.emit()
+        self.image_loaded.emit(image_id)
+
+    def _load_error(self, image_id: str, exc: BaseException) -> None:
+        if image_id == self._loading:
+            self._loading = None
+        self.load_failed.emit(image_id, str(exc))
+
+    # -- painting --------------------------------------------------------------------------
+    def value_at(self, x: float, y: float) -> int | None:
+        if self.mask is None:
+            return None
+        xi, yi = int(x), int(y)
+        if 0 <= yi < self.mask.shape[0] and 0 <= xi < self.mask.shape[1] and x >= 0 and y >= 0:
+            return int(self.mask[yi, xi])
+        return None
+
+    def begin_stroke(self, x: float, y: float, erase: bool = False) -> None:
+        if self.mask is None:
+            return
+        self._stroke = StrokeRecorder(self.mask)
+        self._stroke_value = UNPAINTED if erase else self._active_class
+        self._last_point = (x, y)
+        self._paint_to(x, y)
+
+    def continue_stroke(self, x: float, y: float) -> None:
+        if self._stroke is not None:
+            self._paint_to(x, y)
+
+    def _paint_to(self, x: float, y: float) -> None:
+        assert self._stroke is not None and self._last_point is not None
+        box = self._stroke.paint(self._last_point, (x, y), self._brush_radius, self._stroke_value)
+        self._last_point = (x, y)
+        if box is not None:
+            self.region_changed.emit(box)
+
+    def end_stroke(self) -> None:
+        if self._stroke is None:
+            return
+        edit = self._stroke.finish()
+        erase = self._stroke_value == UNPAINTED
+        self._stroke = None
+        if edit is not None:
+            self.push_edit("Erase" if erase else "Brush stroke", edit)
+
+    def fill(self, x: float, y: float) -> bool:
+        if self.mask is None:
+            return False
+        edit = flood_fill(self.mask, int(x), int(y), self._active_class)
+        if edit is not None:
+            self.region_changed.emit(edit.box)
+            self.push_edit("Fill", edit)
+        return edit is not None
+
+    def fill_polygon(self, points: list[tuple[float, float]]) -> bool:
+        if self.mask is None:
+            return False
+        edit = fill_polygon(self.mask, points, self._active_class)
+        if edit is not None:
+            self.region_changed.emit(edit.box)
+            self.push_edit("Polygon fill", edit)
+        return edit is not None
+
+    def replace_mask(self, new_mask: np.ndarray, text: str) -> bool:
+        """Replace pixels as one undoable step (accept prediction, clear); only the changed box is kept."""
+        if self.mask is None or new_mask.shape != self.mask.shape:
+            return False
+        diff = np.nonzero(new_mask != self.mask)
+        if diff[0].size == 0:
+            return False
+        y0, y1 = int(diff[0].min()), int(diff[0].max()) + 1
+        x0, x1 = int(diff[1].min()), int(diff[1].max()) + 1
+        edit = Edit((y0, x0, y1, x1), self.mask[y0:y1, x0:x1].copy(), new_mask[y0:y1, x0:x1].copy())
+        edit.redo(self.mask)
+        self.region_changed.emit(edit.box)
+        self.push_edit(text, edit)
+        return True
+
+    def push_edit(self, text: str, edit: Edit) -> None:
+        image_id = self.image_id
+        assert image_id is not None
+
+        def get_mask() -> np.ndarray:
+            if self.image_id != image_id or self.mask is None:
+                raise RuntimeError("undo of an image that is not shown")  # QUndoGroup prevents this
+            return self.mask
+
+        self.stack(image_id).push(MaskEditCommand(text, edit, get_mask, self._changed))
+        self._mark_dirty()
+
+    def _changed(self, box: tuple) -> None:
+        self.region_changed.emit(box)
+        self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        self._autosave.start()
+
+    # -- saving ----------------------------------------------------------------------------
+    def save_now(self) -> None:
+        """Queue the current mask for writing (a copy, so painting goes on meanwhile)."""
+        self._autosave.stop()
+        if not self._dirty or self.mask is None or self.image_id is None:
+            return
+        image_id, mask = self.image_id, self.mask.copy()
+        self._dirty = False
+        project = self.project
+
+        def failed(exc: BaseException) -> None:
+            if self.image_id == image_id:
+                self._dirty = True  # keep it in memory and try again with the next save
+            self.save_failed.emit(f"Your painting is kept in memory but could not be saved: {exc}")
+
+        self._saver.submit(lambda: project.save_mask(image_id, mask), lambda _: self.saved.emit(image_id), failed)
+
+    def flush(self) -> None:
+        """Save now and wait until it is on disk (closing, switching projects)."""
+        self.end_stroke()
+        self.save_now()
+        self._saver.wait()
+        from PySide6.QtCore import QCoreApplication
+
+        QCoreApplication.sendPostedEvents(self._saver)  # deliver 'saved' / 'save_failed'
+
+    @property
+    def busy_saving(self) -> bool:
+        return self._saver.pending > 0
+
+    def reload_mask(self) -> None:
+        """Re-read the mask from disk after the project rewrote it (label-set edit); history is cleared."""
+        for stack in self._stacks.values():
+            stack.clear()
+        if self.image_id is not None:
+            self.mask = np.ascontiguousarray(self.project.load_mask(self.image_id))
+            self._dirty = False
+            self.mask_replaced.emit()
+
+    def shutdown(self) -> None:
+        self.flush()
+        self._io.shutdown()
+        self._saver.shutdown()

@@ -1,0 +1,447 @@
+"""The main window composes: it builds actions and docks and wires panels to the editor.
+
+It does no painting, IO or training itself; each panel is its own widget in its own
+module. Long work runs in the background with progress in the status bar.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from fcn_studio.data.imageio import IMAGE_SUFFIXES
+from fcn_studio.data.labelset import preset_names
+from fcn_studio.data.project import Project
+from fcn_studio.errors import FcnStudioError
+from fcn_studio.gui.actions import Actions, build_actions
+from fcn_studio.gui.background import Background
+from fcn_studio.gui.canvas import Canvas
+from fcn_studio.gui.classes_panel import ClassesPanel
+from fcn_studio.gui.editor import MaskEditor
+from fcn_studio.gui.image_list import ImageListPanel
+from fcn_studio.gui.layers_panel import LayersPanel
+from fcn_studio.gui.status_bar import StatusBar
+
+MAX_RECENT = 8
+
+
+class MainWindow(QMainWindow):
+    project_opened = Signal(object)
+    images_added = Signal(object)  # AddResult
+
+    def __init__(self, project: Project, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings if settings is not None else QSettings("fcn-studio", "fcn-studio")
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self.last_error: str | None = None
+        self._background = Background("fcn-gui-work", self)
+        self._stop_requested = False
+
+        self.project = project
+        self.editor = MaskEditor(project, self)
+        self.editor_undo_group = self.editor.undo_group
+        self.canvas = Canvas(self.editor, self)
+        self.setCentralWidget(self.canvas)
+
+        self.image_list = ImageListPanel()
+        self.classes_panel = ClassesPanel()
+        self.layers_panel = LayersPanel()
+        self.docks: dict[str, QDockWidget] = {}
+        self._add_dock("images", "Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("classes", "Classes", self.classes_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("layers", "Layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self.actions_: Actions = build_actions(self)
+        self._build_menus()
+        self._build_toolbar()
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self._request_stop)
+        self.status.addWidget(self.progress)
+        self.status.addWidget(self.cancel_button)
+        self._class_shortcuts = [
+            QShortcut(QKeySequence(str(n)), self, activated=lambda n=n: self.classes_panel.select_class_by_number(n))
+            for n in range(1, 10)
+        ]
+        self.layers_panel.add_layer(
+            "mask",
+            "Painted mask",
+            visible=True,
+            opacity=self.canvas.mask_opacity,
+            on_visible=self.set_mask_visible,
+            on_opacity=self.canvas.set_mask_opacity,
+            key_hint="M",
+        )
+        self.actions_.toggle_mask.setChecked(True)
+
+        self._wire()
+        self._set_project(project)
+        self._restore_settings()
+        QTimer.singleShot(0, self._detect_device)
+
+    # -- construction ----------------------------------------------------------------------
+    def _add_dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[name] = dock
+        return dock
+
+    def _build_menus(self) -> None:
+        a = self.actions_
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addActions([a.new_project, a.open_project])
+        self.recent_menu = file.addMenu("Open &recent")
+        file.addSeparator()
+        file.addActions([a.save, a.add_images, a.add_folder])
+        file.addSeparator()
+        file.addActions([a.import_masks, a.export])
+        file.addSeparator()
+        file.addAction(a.quit)
+        edit = bar.addMenu("&Edit")
+        edit.addActions([a.undo, a.redo])
+        view = bar.addMenu("&View")
+        view.addActions([a.fit, a.actual_size, a.zoom_in, a.zoom_out])
+        view.addSeparator()
+        view.addAction(a.toggle_mask)
+        view.addSeparator()
+        view.addActions([a.next_image, a.previous_image])
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        tools = bar.addMenu("&Tools")
+        tools.addActions(list(a.tools.values()))
+        tools.addSeparator()
+        tools.addActions([a.brush_bigger, a.brush_smaller])
+        self.menus = {"file": file, "edit": edit, "view": view, "tools": tools}
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
+        self.menus["help"] = help_menu
+
+    def _build_toolbar(self) -> None:
+        a = self.actions_
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        tb.setMovable(False)
+        tb.addActions([a.open_project, a.save, a.add_images])
+        tb.addSeparator()
+        tb.addActions([a.undo, a.redo])
+        tb.addSeparator()
+        tb.addActions(list(a.tools.values()))
+        tb.addSeparator()
+        tb.addActions([a.fit, a.actual_size, a.toggle_mask])
+        self.toolbar = tb
+        # next/previous and brush size work anywhere in the window
+        for act in (a.next_image, a.previous_image, a.brush_bigger, a.brush_smaller):
+            self.addAction(act)
+
+    def _wire(self) -> None:
+        self.image_list.current_changed.connect(self._on_image_selected)
+        self.classes_panel.active_class_changed.connect(self.editor.set_active_class)
+        self.classes_panel.labelset_edit_requested.connect(self._apply_labelset_edit)
+        self.editor.active_class_changed.connect(self.classes_panel.select_class)
+        self.editor.image_loaded.connect(self._on_image_loaded)
+        self.editor.load_failed.connect(lambda image_id, msg: self.show_error("Cannot show this image", msg))
+        self.editor.save_failed.connect(lambda msg: self.show_error("Could not save", msg))
+        self.editor.saved.connect(lambda image_id: self.image_list.refresh(image_id))
+        self.canvas.cursor_moved.connect(self._on_cursor)
+        self.canvas.zoom_changed.connect(self.status.show_zoom)
+
+    # -- project ---------------------------------------------------------------------------
+    def _set_project(self, project: Project) -> None:
+        self.project = project
+        self.setWindowTitle(f"{project.root.name} — fcn-studio")
+        self.classes_panel.set_project(project)
+        self.image_list.set_project(project)
+        self.editor.set_active_class(self.classes_panel.active_class)
+        self._remember_recent(project.root)
+        if project.warnings:
+            self.show_error("Opened with repairs", "\n".join(project.warnings), warning=True)
+        if project.images:
+            self.image_list.select(project.images[0].id)
+        self.project_opened.emit(project)
+
+    def open_project(self, root: str | Path) -> bool:
+        """Switch to another project folder (the current one is saved first)."""
+        try:
+            project = Project.open(root)
+        except FcnStudioError as exc:
+            self.show_error("Cannot open project", str(exc))
+            return False
+        self.editor.set_project(project)
+        self._set_project(project)
+        return True
+
+    def _on_image_selected(self, image_id: str) -> None:
+        self.editor.open_image(image_id)
+
+    def _on_image_loaded(self, image_id: str) -> None:
+        entry = self.project.entry(image_id)
+        self.status.showMessage(f"{entry.file}  ({entry.width}x{entry.height})", 4000)
+        self.canvas.setFocus()
+
+    # -- slots for actions -----------------------------------------------------------------
+    def set_tool(self, name: str) -> None:
+        self.canvas.set_tool(name)
+        self.actions_.tools[name].setChecked(True)
+
+    def scale_brush(self, factor: float) -> None:
+        self.editor.set_brush_radius(self.editor.brush_radius * factor)
+        self.status.showMessage(f"Brush size {self.editor.brush_radius * 2:.0f} px", 1500)
+
+    def set_mask_visible(self, visible: bool) -> None:
+        self.canvas.set_mask_visible(visible)
+        self.actions_.toggle_mask.setChecked(visible)
+        self.layers_panel.set_visible("mask", visible)
+
+    def canvas_fit(self) -> None:
+        self.canvas.fit_to_window()
+
+    def canvas_actual(self) -> None:
+        self.canvas.actual_size()
+
+    def canvas_zoom_in(self) -> None:
+        self.canvas.zoom_in()
+
+    def canvas_zoom_out(self) -> None:
+        self.canvas.zoom_out()
+
+    def next_image(self) -> None:
+        self.image_list.select_next()
+
+    def previous_image(self) -> None:
+        self.image_list.select_previous()
+
+    def save_all(self) -> None:
+        self.editor.flush()
+        try:
+            self.project.save()
+        except FcnStudioError as exc:
+            self.show_error("Could not save", str(exc))
+            return
+        self.status.showMessage("Saved", 2000)
+
+    def new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the new project")
+        if not folder:
+            return
+        from PySide6.QtWidgets import QInputDialog
+
+        names = preset_names()
+        preset, ok = QInputDialog.getItem(self, "Label set", "Start from the classes of:", names, names.index("road") if "road" in names else 0, False)
+        if not ok:
+            return
+        try:
+            Project.create(folder, preset)
+        except FcnStudioError as exc:
+            self.show_error("Cannot create project", str(exc))
+            return
+        self.open_project(folder)
+
+    def open_project_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open project folder")
+        if folder:
+            self.open_project(folder)
+
+    def add_images_dialog(self) -> None:
+        patterns = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", f"Images ({patterns})")
+        if files:
+            self.add_images(files)
+
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add every image in a folder")
+        if folder:
+            self.add_images(sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+
+    def add_images(self, paths: list, mode: str = "copy") -> None:
+        """Copy images in the background with progress; one bad file is reported, not fatal."""
+        project = self.project
+        self._start_progress("Adding images")
+
+        def work():
+            return project.add_images(paths, mode=mode, progress=self._progress_from_thread, should_stop=lambda: self._stop_requested)
+
+        def done(result) -> None:
+            self._end_progress()
+            self.image_list.refresh()
+            msg = f"Added {len(result.added)} image(s)"
+            if result.duplicates:
+                msg += f", {len(result.duplicates)} already in the project"
+            self.status.showMessage(msg, 5000)
+            if result.refused:
+                lines = [f"{Path(p).name}: {why}" for p, why in result.refused[:20]]
+                self.show_error("Some files were not added", "\n".join(lines), warning=True)
+            if result.added and self.editor.image_id is None:
+                self.image_list.select(result.added[0].id)
+            self.images_added.emit(result)
+
+        def failed(exc: BaseException) -> None:
+            self._end_progress()
+            self.show_error("Could not add images", str(exc))
+
+        self._background.submit(work, done, failed)
+
+    def import_masks_dialog(self) -> None:
+        from fcn_studio.gui.import_dialog import ImportMasksDialog
+
+        self.editor.flush()
+        dialog = ImportMasksDialog(self.project, self)
+        dialog.imported.connect(self._on_masks_imported)
+        dialog.open()
+
+    def _on_masks_imported(self, image_ids: list) -> None:
+        if self.editor.image_id in image_ids:
+            self.editor.reload_mask()
+        self.image_list.refresh()
+
+    def export_dialog(self) -> None:
+        from fcn_studio.gui.export_dialog import ExportDialog
+
+        self.editor.flush()
+        dialog = ExportDialog(self.project, selected_ids=[i for i in [self.image_list.current_id()] if i], parent=self)
+        dialog.open()
+
+    def _apply_labelset_edit(self, new_labelset, mapping) -> None:
+        from fcn_studio.data.labelset_edit import apply_to_project
+
+        self.editor.flush()
+        try:
+            apply_to_project(self.project, new_labelset, mapping)
+        except FcnStudioError as exc:
+            self.show_error("Could not change the classes", str(exc))
+            return
+        self.editor.reload_mask()
+        self.canvas.set_labelset(new_labelset)
+        self.classes_panel.set_project(self.project)
+        self.image_list.refresh()
+
+    # -- progress for background work ------------------------------------------------------
+    def _start_progress(self, text: str) -> None:
+        self._stop_requested = False
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"{text} %v/%m")
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+
+    def _progress_from_thread(self, done: int, total: int) -> None:
+        # called in a worker thread: hop to the GUI thread through a queued call
+        QTimer.singleShot(0, self, lambda: self._show_progress(done, total))
+
+    def _show_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _end_progress(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+
+    def _request_stop(self) -> None:
+        self._stop_requested = True
+
+    # -- status and messages ---------------------------------------------------------------
+    def _on_cursor(self, x: int, y: int) -> None:
+        value = self.editor.value_at(x, y) if x >= 0 else None
+        self.status.show_cursor(x, y, value, self.project.labelset)
+
+    def _detect_device(self) -> None:
+        from fcn_studio.device_info import describe_device
+
+        self._background.submit(describe_device, self.status.show_device, lambda exc: self.status.show_device("unknown"))
+
+    def show_error(self, title: str, text: str, warning: bool = False) -> None:
+        """A readable, non-blocking message; the app stays usable behind it."""
+        self.last_error = text
+        box = QMessageBox(QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Critical, title, text, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _show_shortcuts(self) -> None:
+        lines = [
+            "B brush, E eraser (Shift+drag erases too), F fill, P polygon, I pick class",
+            "[ and ] brush size; 1-9 choose a class; M show/hide mask",
+            "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",
+            "D / PgDown next image, A / PgUp previous image",
+            "Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo, Ctrl+S save (autosave runs after each stroke)",
+        ]
+        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", "\n".join(lines), parent=self)
+        box.open()
+
+    # -- settings, drag and drop, closing --------------------------------------------------
+    def _remember_recent(self, root: Path) -> None:
+        recent = [r for r in (self.settings.value("recent_projects") or []) if r != str(root)]
+        recent.insert(0, str(root))
+        self.settings.setValue("recent_projects", recent[:MAX_RECENT])
+        self.recent_menu.clear()
+        for r in recent[:MAX_RECENT]:
+            act = QAction(r, self)
+            act.triggered.connect(lambda _=False, r=r: self.open_project(r))
+            self.recent_menu.addAction(act)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        state = self.settings.value("window_state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 860)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = []
+        for url in event.mimeData().urls():
+            p = Path(url.toLocalFile())
+            if p.is_dir():
+                paths += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+            elif p.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(p)
+        if paths:
+            self.add_images(paths)
+            event.acceptProposedAction()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.editor.flush()
+        if self.editor.dirty:  # the save failed: ask rather than lose work
+            answer = QMessageBox.question(
+                self,
+                "Unsaved painting",
+                "Your last strokes could not be saved (see the message). Close anyway and lose them?",
+                QMessageBox.StandardButton.Cancel | QMessageBox.StandardButton.Discard,
+            )
+            if answer != QMessageBox.StandardButton.Discard:
+                event.ignore()
+                return
+        try:
+            self.project.save()
+        except FcnStudioError:
+            pass
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.sync()
+        self.editor.shutdown()
+        self._background.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,85 @@
+"""Screenshots of the real window for the README: ``python -m fcn_studio.gui.screenshots docs``.
+
+Builds a demo project in a temporary folder, drives the window like a person would (pick an
+unpainted image, paint a few strokes in several classes) and saves ``grab()`` images.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def settle(ms: int = 300) -> None:
+    from fcn_studio.gui.self_test import wait_until
+    import time
+
+    end = time.monotonic() + ms / 1000
+    wait_until(lambda: time.monotonic() > end, ms + 1000, "the window to settle")
+
+
+def paint_demo_strokes(window) -> None:
+    """A person's first minute: road, verge, sky and a vehicle scribbled on an unpainted image."""
+    from fcn_studio.gui.self_test import _paint_stroke
+
+    ed = window.editor
+    h, w = ed.mask.shape
+    strokes = [
+        ("road", 7, [((0.38, 0.93), (0.62, 0.93)), ((0.45, 0.8), (0.55, 0.8)), ((0.42, 0.88), (0.5, 0.72))]),
+        ("verge", 9, [((0.05, 0.75), (0.2, 0.95)), ((0.85, 0.7), (0.97, 0.9))]),
+        ("sky", 12, [((0.1, 0.12), (0.9, 0.1)), ((0.2, 0.25), (0.7, 0.28))]),
+    ]
+    for name, radius, segs in strokes:
+        cid = next(c.id for c in window.project.labelset.classes if c.name == name)
+        window.classes_panel.select_class(cid)
+        ed.set_brush_radius(radius)
+        for (x0, y0), (x1, y1) in segs:
+            _paint_stroke(window, (x0 * w, y0 * h), (x1 * w, y1 * h))
+
+
+def main_window_shot(out: Path, app: QApplication, tmp: Path) -> Path:
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_until
+
+    project = create_demo_project(tmp / "demo", n_images=8, n_labelled=3, seed=0)
+    window = MainWindow(project, QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
+    window.resize(1440, 880)
+    window.show()
+    target = project.images[4].id
+    window.image_list.select(target)
+    wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
+    paint_demo_strokes(window)
+    wait_until(lambda: "…" not in window.status.device.text(), 30000, "device detection")
+    settle(400)
+    path = out / "main_window.png"
+    window.grab().save(str(path))
+    window.editor.flush()
+    window._screenshot_project = project  # noqa: SLF001 - kept for further shots
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "docs")
+    out.mkdir(parents=True, exist_ok=True)
+    from fcn_studio.gui.launch import make_app
+
+    app = make_app()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(main_window_shot(out, app, Path(tmp)))
+        extra = globals().get("EXTRA_SHOTS", [])
+        for shot in extra:
+            print(shot(out, app, Path(tmp)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

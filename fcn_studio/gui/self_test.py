@@ -1,0 +1,125 @@
+"""``fcn-studio --self-test``: open the real window on a generated demo, paint, check, exit.
+
+Exits 0 when everything worked and 1 with the reason otherwise, so packaging and CI can
+check a build by running it (offscreen is fine).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QEventLoop, QPoint, QSettings, Qt, QTimer, SignalInstance
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+
+class SelfTestFailure(Exception):
+    pass
+
+
+def wait_for(signal: SignalInstance, timeout_ms: int, what: str) -> tuple:
+    loop = QEventLoop()
+    got: list[tuple] = []
+
+    def on(*args) -> None:
+        got.append(args)
+        loop.quit()
+
+    signal.connect(on)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    signal.disconnect(on)
+    if not got:
+        raise SelfTestFailure(f"timed out after {timeout_ms} ms waiting for {what}")
+    return got[0]
+
+
+def wait_until(check: Callable[[], bool], timeout_ms: int, what: str) -> None:
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not check():
+        if time.monotonic() > deadline:
+            raise SelfTestFailure(f"timed out after {timeout_ms} ms waiting for {what}")
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+
+def _paint_stroke(window, start: tuple[int, int], end: tuple[int, int]) -> None:
+    """Drag the brush on the canvas from image pixel ``start`` to ``end`` with real mouse events."""
+    canvas = window.canvas
+    vp = canvas.viewport()
+    p0 = canvas.mapFromScene(*start)
+    p1 = canvas.mapFromScene(*end)
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p0)
+    for t in np.linspace(0, 1, 8):
+        p = QPoint(round(p0.x() + t * (p1.x() - p0.x())), round(p0.y() + t * (p1.y() - p0.y())))
+        QTest.mouseMove(vp, p)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p1)
+
+
+def self_test_steps(window, log: Callable[[str], None]) -> None:
+    project = window.project
+    editor = window.editor
+    if editor.image_id is None:
+        wait_for(editor.image_loaded, 15000, "the first image to load")
+    unpainted = next(e for e in project.images if e.painted == 0)
+    window.image_list.select(unpainted.id)
+    wait_until(lambda: editor.image_id == unpainted.id, 15000, "the unpainted image to load")
+    log(f"opened {unpainted.file}")
+    road = next(c.id for c in project.labelset.classes if c.name == "road")
+    window.classes_panel.select_class(road)
+    window.set_tool("brush")
+    editor.set_brush_radius(6)
+    y = int(unpainted.height * 0.85)
+    _paint_stroke(window, (unpainted.width // 2 - 40, y), (unpainted.width // 2 + 40, y))
+    mask = editor.mask
+    painted = int((mask == road).sum())
+    if painted < 80 * 6:
+        raise SelfTestFailure(f"the stroke painted {painted} pixels of class 'road', expected a 80x12 band")
+    if mask[y, unpainted.width // 2] != road:
+        raise SelfTestFailure("the pixel under the stroke is not road")
+    log(f"stroke painted {painted} px")
+    window.actions_.undo.trigger()
+    if (editor.mask == road).any():
+        raise SelfTestFailure("undo did not remove the stroke")
+    window.actions_.redo.trigger()
+    if int((editor.mask == road).sum()) != painted:
+        raise SelfTestFailure("redo did not restore the stroke")
+    log("undo and redo work")
+    editor.flush()
+    on_disk = project.load_mask(unpainted.id)
+    if not np.array_equal(on_disk, editor.mask):
+        raise SelfTestFailure("the mask on disk differs from the mask on screen after saving")
+    log("mask saved")
+    extra = getattr(window, "self_test_extra", None)
+    if extra is not None:
+        extra(window, log)
+
+
+def run_self_test(app: QApplication, keep: Path | None = None) -> int:
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.gui.main_window import MainWindow
+
+    def log(msg: str) -> None:
+        print(f"self-test: {msg}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="fcn-studio-selftest-") as tmp:
+        root = Path(tmp)
+        settings = QSettings(str(root / "settings.ini"), QSettings.Format.IniFormat)
+        window = None
+        try:
+            project = create_demo_project(root / "demo", n_images=4, n_labelled=2, seed=7)
+            window = MainWindow(project, settings)
+            window.show()
+            self_test_steps(window, log)
+        except Exception as exc:  # report every failure as a reason, not a traceback
+            print(f"self-test FAILED: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+            if window is not None:
+                window.close()
+            return 1
+        window.close()
+    log("all checks passed")
+    return 0

@@ -1,0 +1,149 @@
+"""Painting tools as a table: each tool is a small object with press/move/release.
+
+The canvas looks the active tool up by name in :data:`TOOLS`; adding a tool touches only
+this module. Positions are in image pixels (x, y floats).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from PySide6.QtCore import QPointF, Qt
+
+if TYPE_CHECKING:
+    from fcn_studio.gui.canvas import Canvas
+
+
+class Tool:
+    name = ""
+    label = ""
+    shortcut = ""
+    icon = ""
+    tip = ""
+    shows_brush = False
+    cursor = Qt.CursorShape.CrossCursor
+
+    def press(self, canvas: "Canvas", pos: QPointF, modifiers: Qt.KeyboardModifier) -> None: ...
+
+    def move(self, canvas: "Canvas", pos: QPointF, buttons_down: bool) -> None: ...
+
+    def release(self, canvas: "Canvas", pos: QPointF) -> None: ...
+
+    def double_click(self, canvas: "Canvas", pos: QPointF) -> None: ...
+
+    def key(self, canvas: "Canvas", key: int) -> bool:
+        return False
+
+    def cancel(self, canvas: "Canvas") -> None: ...
+
+
+class BrushTool(Tool):
+    name, label, shortcut, icon = "brush", "Brush", "B", "brush"
+    tip = "Paint the active class (B). Size: [ and ]. Hold Shift to erase."
+    shows_brush = True
+    cursor = Qt.CursorShape.BlankCursor
+    erase = False
+
+    def press(self, canvas, pos, modifiers):
+        canvas.editor.begin_stroke(pos.x(), pos.y(), erase=self.erase or bool(modifiers & Qt.KeyboardModifier.ShiftModifier))
+
+    def move(self, canvas, pos, buttons_down):
+        if buttons_down:
+            canvas.editor.continue_stroke(pos.x(), pos.y())
+
+    def release(self, canvas, pos):
+        canvas.editor.end_stroke()
+
+    def cancel(self, canvas):
+        canvas.editor.end_stroke()
+
+
+class EraserTool(BrushTool):
+    name, label, shortcut, icon = "eraser", "Eraser", "E", "eraser"
+    tip = "Erase back to 'not painted' (E). Size: [ and ]."
+    erase = True
+
+
+class FillTool(Tool):
+    name, label, shortcut, icon = "fill", "Fill", "F", "fill"
+    tip = "Flood-fill the connected region under the cursor with the active class (F)."
+
+    def press(self, canvas, pos, modifiers):
+        canvas.editor.fill(pos.x(), pos.y())
+
+
+class PolygonTool(Tool):
+    name, label, shortcut, icon = "polygon", "Polygon", "P", "polygon"
+    tip = "Click corners, double-click or Enter to fill; drag for a free-hand lasso; Esc cancels (P)."
+
+    def __init__(self) -> None:
+        self.points: list[tuple[float, float]] = []
+        self._dragging = False
+
+    def press(self, canvas, pos, modifiers):
+        self.points.append((pos.x(), pos.y()))
+        self._dragging = True
+        canvas.show_polygon(self.points)
+
+    def move(self, canvas, pos, buttons_down):
+        if not self.points:
+            return
+        if buttons_down and self._dragging:
+            last = self.points[-1]
+            if abs(pos.x() - last[0]) + abs(pos.y() - last[1]) >= 2:
+                self.points.append((pos.x(), pos.y()))
+        canvas.show_polygon(self.points + [(pos.x(), pos.y())])
+
+    def release(self, canvas, pos):
+        self._dragging = False
+        if len(self.points) > 8:  # a free-hand lasso closes when the button goes up
+            self.finish(canvas)
+
+    def double_click(self, canvas, pos):
+        self.finish(canvas)
+
+    def key(self, canvas, key):
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.finish(canvas)
+            return True
+        if key == Qt.Key.Key_Escape:
+            self.cancel(canvas)
+            return True
+        return False
+
+    def finish(self, canvas):
+        points, self.points = _dedupe(self.points), []
+        canvas.show_polygon([])
+        if len(points) >= 3:
+            canvas.editor.fill_polygon(points)
+
+    def cancel(self, canvas):
+        self.points = []
+        canvas.show_polygon([])
+
+
+class EyedropperTool(Tool):
+    name, label, shortcut, icon = "eyedropper", "Pick class", "I", "eyedropper"
+    tip = "Make the class under the cursor the active class (I)."
+
+    def press(self, canvas, pos, modifiers):
+        value = canvas.editor.value_at(pos.x(), pos.y())
+        if value is not None and value in canvas.editor.project.labelset.train_ids:
+            canvas.editor.set_active_class(value)
+
+
+def _dedupe(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for p in points:
+        if not out or abs(p[0] - out[-1][0]) + abs(p[1] - out[-1][1]) > 0.5:
+            out.append(p)
+    return out
+
+
+TOOL_TYPES: tuple[type[Tool], ...] = (BrushTool, EraserTool, FillTool, PolygonTool, EyedropperTool)
+
+
+def make_tools() -> dict[str, Tool]:
+    """Fresh tool instances (tools such as the polygon keep per-canvas state)."""
+    return {t.name: t() for t in TOOL_TYPES}
