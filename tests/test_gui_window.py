@@ -29,11 +29,11 @@ def window(qtbot, tmp_path, settings):
     win = MainWindow(project, settings)
     qtbot.addWidget(win)
     win.resize(1200, 800)
-    with qtbot.waitSignal(win.editor.image_loaded, timeout=10000):
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
         win.show()
     # work on an unpainted image so every painted pixel comes from the test
     target = project.images[1].id
-    with qtbot.waitSignal(win.editor.image_loaded, timeout=10000):
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
         win.image_list.select(target)
     assert win.editor.image_id == target
     assert (win.editor.mask == UNPAINTED).all()
@@ -116,10 +116,10 @@ def test_switch_images_export_close_and_reopen(window, qtbot, tmp_path, settings
     drag(win, [(30, 150), (90, 150)])
     painted = ed.mask.copy()
     # next image with the keyboard, then back: the stroke was saved and reloads
-    with qtbot.waitSignal(ed.image_loaded, timeout=10000):
+    with qtbot.waitSignal(ed.image_loaded, timeout=30000):
         QTest.keyClick(win, Qt.Key.Key_D)
     assert ed.image_id != first
-    with qtbot.waitSignal(ed.image_loaded, timeout=10000):
+    with qtbot.waitSignal(ed.image_loaded, timeout=30000):
         QTest.keyClick(win, Qt.Key.Key_A)
     assert ed.image_id == first
     np.testing.assert_array_equal(ed.mask, painted)
@@ -182,7 +182,7 @@ def test_unreadable_image_shows_a_message_and_app_stays_usable(window, qtbot, tm
     win = window
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image at all")
-    with qtbot.waitSignal(win.images_added, timeout=10000):
+    with qtbot.waitSignal(win.images_added, timeout=30000):
         win.add_images([bad])
     assert "broken.png" in (win.last_error or "")
     assert len(win.project.images) == 4

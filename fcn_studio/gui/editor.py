@@ -46,8 +46,9 @@ class MaskEditor(QObject):
         self._last_point: tuple[float, float] | None = None
         self._dirty = False
         self._loading: str | None = None
-        self._io = Background("fcn-load", self)
-        self._saver = Background("fcn-save", self)
+        # One ordered queue for loads and saves: a load queued after a save reads what it wrote.
+        self._io = Background("fcn-mask-io", self)
+        self._saver = self._io
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
         self._autosave.timeout.connect(self.save_now)
 
@@ -259,4 +260,3 @@ class MaskEditor(QObject):
     def shutdown(self) -> None:
         self.flush()
         self._io.shutdown()
-        self._saver.shutdown()

@@ -60,7 +60,7 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel()
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("images", "Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._add_dock("classes", "Classes", self.classes_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("classes", "Classes", self.classes_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("layers", "Layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.actions_: Actions = build_actions(self)
@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
             key_hint="M",
         )
         self.actions_.toggle_mask.setChecked(True)
+        self._build_training()
 
         self._wire()
         self._set_project(project)
@@ -154,6 +155,37 @@ class MainWindow(QMainWindow):
         for act in (a.next_image, a.previous_image, a.brush_bigger, a.brush_smaller):
             self.addAction(act)
 
+    def _build_training(self) -> None:
+        """The training dock, the live prediction layers and their controls (issue: one-click fine-tuning)."""
+        from fcn_studio.gui.prediction_layers import HeatmapLegend, PredictionLayers
+        from fcn_studio.gui.training_panel import TrainingPanel
+        from fcn_studio.gui.training_session import TrainingSession
+
+        self.training_panel = TrainingPanel()
+        self._add_dock("training", "Training", self.training_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.prediction_layers = PredictionLayers(self.canvas, self.project.labelset, self)
+        labels = {"prediction": ("Prediction", "G"), "heatmap": ("Heatmap", "H"), "uncertainty": ("Uncertainty", "C")}
+        for name, (label, key) in labels.items():
+            layers = self.prediction_layers
+
+            def toggle(on: bool, name=name) -> None:
+                layers.set_visible(name, on)
+                self.layers_panel.set_visible(name, on)
+
+            self.layers_panel.add_layer(
+                name, label, visible=layers.visible(name), opacity=layers.opacity(name),
+                on_visible=toggle, on_opacity=lambda v, name=name: layers.set_opacity(name, v), key_hint=key,
+            )
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.activated.connect(lambda name=name, toggle=toggle: toggle(not layers.visible(name)))
+        self.heatmap_legend = HeatmapLegend()
+        self.heatmap_legend.set_labelset(self.project.labelset)
+        self.heatmap_legend.class_changed.connect(self.prediction_layers.set_heat_class)
+        self.layers_panel.extra_layout.insertWidget(1, self.heatmap_legend)
+        self.training = TrainingSession(self, self.training_panel, self.prediction_layers, self)
+        self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["layers"]], [360], Qt.Orientation.Horizontal)
+
     def _wire(self) -> None:
         self.image_list.current_changed.connect(self._on_image_selected)
         self.classes_panel.active_class_changed.connect(self.editor.set_active_class)
@@ -187,8 +219,11 @@ class MainWindow(QMainWindow):
         except FcnStudioError as exc:
             self.show_error("Cannot open project", str(exc))
             return False
+        self.training.controller.wait()
         self.editor.set_project(project)
         self._set_project(project)
+        self.prediction_layers.set_labelset(project.labelset)
+        self.heatmap_legend.set_labelset(project.labelset)
         return True
 
     def _on_image_selected(self, image_id: str) -> None:
@@ -332,6 +367,8 @@ class MainWindow(QMainWindow):
             return
         self.editor.reload_mask()
         self.canvas.set_labelset(new_labelset)
+        self.prediction_layers.set_labelset(new_labelset)
+        self.heatmap_legend.set_labelset(new_labelset)
         self.classes_panel.set_project(self.project)
         self.image_list.refresh()
 
@@ -364,7 +401,7 @@ class MainWindow(QMainWindow):
         self.status.show_cursor(x, y, value, self.project.labelset)
 
     def _detect_device(self) -> None:
-        from fcn_studio.device_info import describe_device
+        from fcn_studio.device_info import describe_device_in_subprocess as describe_device
 
         self._background.submit(describe_device, self.status.show_device, lambda exc: self.status.show_device("unknown"))
 
@@ -381,6 +418,7 @@ class MainWindow(QMainWindow):
             "[ and ] brush size; 1-9 choose a class; M show/hide mask",
             "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",
             "D / PgDown next image, A / PgUp previous image",
+            "G prediction, H heatmap, C uncertainty layers; Ctrl+T fine-tune, Ctrl+U quick update, Ctrl+Return accept prediction",
             "Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo, Ctrl+S save (autosave runs after each stroke)",
         ]
         box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", "\n".join(lines), parent=self)
@@ -442,6 +480,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()
+        self.training.shutdown()
         self.editor.shutdown()
         self._background.shutdown()
         super().closeEvent(event)

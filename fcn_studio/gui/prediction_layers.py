@@ -1,0 +1,162 @@
+"""Live model output over the image: segmentation, per-class heatmap, uncertainty.
+
+A prediction arrives once (probabilities ``C x H x W`` for the image on screen); from then
+on every display choice is instant and needs no inference: the heatmap class picks one
+probability plane (quantised to 8 bits, shown through a colour-map table), opacity and
+visibility are item properties. The colour bar is pyqtgraph's, next to the layer controls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from fcn_studio.data.labelset import LabelSet
+from fcn_studio.gui.canvas import Canvas, mask_color_table
+from fcn_studio.gui.raster_item import RasterItem
+
+HEATMAP_CMAP = "viridis"
+UNCERTAINTY_CMAP = "inferno"
+
+
+def colormap_table(name: str, alpha: int = 255) -> list[int]:
+    lut = pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
+    return [QColor(int(r), int(g), int(b), alpha).rgba() for r, g, b in lut]
+
+
+def quantize(plane: np.ndarray) -> np.ndarray:
+    """Probabilities 0..1 to uint8 0..255 (C-contiguous, ready to share with a QImage)."""
+    return np.ascontiguousarray(np.clip(plane.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
+def uncertainty(probs: np.ndarray) -> np.ndarray:
+    """Normalised entropy of ``C x H x W`` probabilities: 0 sure, 1 undecided."""
+    p = np.clip(probs.astype(np.float32), 1e-6, 1.0)
+    ent = -(p * np.log(p)).sum(axis=0)
+    return ent / max(np.log(probs.shape[0]), 1e-6)
+
+
+class PredictionLayers(QObject):
+    """Owns the three prediction items of a canvas and the latest prediction's arrays."""
+
+    changed = Signal()  # a new prediction is on screen
+
+    LAYERS = ("prediction", "heatmap", "uncertainty")
+
+    def __init__(self, canvas: Canvas, labelset: LabelSet, parent: QObject | None = None):
+        super().__init__(parent)
+        self.canvas = canvas
+        self.labelset = labelset
+        self.image_id: str | None = None
+        self.step: int | None = None
+        self.probs: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+        self.heat_class = 0
+        self._items: dict[str, RasterItem] = {}
+        self._opacity = {"prediction": 0.45, "heatmap": 0.6, "uncertainty": 0.6}
+        self._visible = {"prediction": True, "heatmap": False, "uncertainty": False}
+
+    # -- data --------------------------------------------------------------------------------
+    def set_prediction(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None) -> None:
+        """Show a new prediction (``probs`` C x H x W). Cost: one argmax, entropy and quantise."""
+        self.image_id, self.step = image_id, step
+        self.probs = probs
+        self.labels = np.ascontiguousarray(labels if labels is not None else probs.argmax(axis=0).astype(np.uint8))
+        z = {"prediction": 5, "heatmap": 6, "uncertainty": 7}
+        arrays = {
+            "prediction": (self.labels, mask_color_table(self.labelset)),
+            "heatmap": (quantize(probs[self.heat_class]), colormap_table(HEATMAP_CMAP)),
+            "uncertainty": (quantize(uncertainty(probs)), colormap_table(UNCERTAINTY_CMAP)),
+        }
+        for name, (array, table) in arrays.items():
+            item = self._items.get(name)
+            if item is None or item.scene() is None:
+                item = RasterItem(array, table)
+                self._items[name] = item
+                self.canvas.add_overlay(name, item, z[name])
+            else:
+                item.set_array(array, table)
+            item.setOpacity(self._opacity[name])
+            item.setVisible(self._visible[name])
+        self.changed.emit()
+
+    def clear(self) -> None:
+        """Nothing predicted for the image on screen (another image was opened)."""
+        self.image_id = self.probs = self.labels = None
+        for item in self._items.values():
+            item.setVisible(False)
+
+    def set_labelset(self, labelset: LabelSet) -> None:
+        self.labelset = labelset
+        if "prediction" in self._items:
+            self._items["prediction"].set_color_table(mask_color_table(labelset))
+
+    # -- display choices (all instant) -----------------------------------------------------------
+    def set_heat_class(self, class_id: int) -> None:
+        self.heat_class = int(class_id)
+        if self.probs is not None and "heatmap" in self._items and class_id < self.probs.shape[0]:
+            self._items["heatmap"].set_array(quantize(self.probs[class_id]))
+
+    def set_opacity(self, name: str, opacity: float) -> None:
+        self._opacity[name] = float(opacity)
+        if name in self._items:
+            self._items[name].setOpacity(opacity)
+
+    def set_visible(self, name: str, visible: bool) -> None:
+        self._visible[name] = bool(visible)
+        if name in self._items and self.probs is not None:
+            self._items[name].setVisible(visible)
+
+    def opacity(self, name: str) -> float:
+        return self._opacity[name]
+
+    def visible(self, name: str) -> bool:
+        return self._visible[name]
+
+    def item(self, name: str) -> RasterItem | None:
+        return self._items.get(name)
+
+
+class HeatmapLegend(QWidget):
+    """Which class the heatmap shows, and a colour bar for its probabilities (pyqtgraph)."""
+
+    class_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Heatmap of"))
+        self.combo = QComboBox()
+        self.combo.setToolTip("The class whose probability the heatmap shows (changing it needs no new inference)")
+        self.combo.currentIndexChanged.connect(lambda i: self.class_changed.emit(int(self.combo.itemData(i) or 0)))
+        row.addWidget(self.combo, 1)
+        layout.addLayout(row)
+        self.plot = pg.GraphicsLayoutWidget()
+        self.plot.setFixedHeight(70)
+        self.plot.setBackground(None)
+        self.bar = pg.ColorBarItem(
+            values=(0, 1), colorMap=pg.colormap.get(HEATMAP_CMAP), interactive=False, orientation="horizontal", width=14
+        )
+        self.bar.getAxis("bottom").setLabel("probability")
+        self.plot.addItem(self.bar)
+        layout.addWidget(self.plot)
+
+    def set_labelset(self, labelset: LabelSet) -> None:
+        current = self.combo.currentData()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for c in labelset.trainable_classes:
+            self.combo.addItem(c.name, c.id)
+        index = self.combo.findData(current)
+        self.combo.setCurrentIndex(index if index >= 0 else 0)
+        self.combo.blockSignals(False)
+
+    def select(self, class_id: int) -> None:
+        index = self.combo.findData(class_id)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)

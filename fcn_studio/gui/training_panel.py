@@ -1,0 +1,297 @@
+"""The training dock: one Fine-tune button, good defaults, progress, live curves, Stop.
+
+The panel only collects choices and shows reports; it emits requests and the training
+coordinator acts on them. Curves are pyqtgraph items created once and fed with ``setData``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fcn_studio.gui.theme import icon
+
+DEFAULT_BACKBONE = "mobilenet_v3_large"
+DEFAULT_VARIANT = "fcn8s"
+
+
+def torch_hub_checkpoints() -> Path:
+    """torch.hub's cache folder, found the way torch finds it but without importing torch."""
+    home = os.environ.get("TORCH_HOME")
+    if home:
+        return Path(home) / "hub" / "checkpoints"
+    cache = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return Path(cache) / "torch" / "hub" / "checkpoints"
+
+
+def imagenet_on_disk(backbone: str) -> bool:
+    """Whether torchvision's ImageNet file for ``backbone`` seems cached (no torch import)."""
+    folder = torch_hub_checkpoints()
+    return folder.is_dir() and any(folder.glob(f"{backbone}-*.pth"))
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return ""
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d} left" if seconds >= 60 else f"{seconds} s left"
+
+
+class TrainingPanel(QWidget):
+    fine_tune_requested = Signal()
+    update_requested = Signal()
+    live_toggled = Signal(bool)
+    stop_requested = Signal()
+    accept_requested = Signal(bool)  # True: only unpainted pixels
+    predict_all_requested = Signal()
+    sort_by_uncertainty = Signal(bool)
+    imagenet_view_requested = Signal()
+    load_checkpoint_requested = Signal()
+    save_checkpoint_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+
+        buttons = QGridLayout()
+        self.fine_tune = QPushButton(icon("train"), "Fine-tune")
+        self.fine_tune.setObjectName("primary")
+        self.fine_tune.setToolTip("Train on what is painted, watching the heatmaps refresh (Ctrl+T)")
+        self.fine_tune.setShortcut("Ctrl+T")
+        self.fine_tune.clicked.connect(self.fine_tune_requested)
+        self.update_button = QPushButton("Update")
+        self.update_button.setToolTip("Train the heads briefly on what is painted, predict this image, stop (Ctrl+U)")
+        self.update_button.setShortcut("Ctrl+U")
+        self.update_button.clicked.connect(self.update_requested)
+        self.live = QPushButton("Live")
+        self.live.setCheckable(True)
+        self.live.setToolTip("Keep refining while you paint; new strokes join the next epoch")
+        self.live.toggled.connect(self.live_toggled)
+        self.stop = QPushButton(icon("stop"), "Stop")
+        self.stop.setEnabled(False)
+        self.stop.clicked.connect(self.stop_requested)
+        buttons.addWidget(self.fine_tune, 0, 0, 1, 2)
+        buttons.addWidget(self.stop, 0, 2)
+        buttons.addWidget(self.update_button, 1, 0)
+        buttons.addWidget(self.live, 1, 1)
+        outer.addLayout(buttons)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.backbone = QComboBox()
+        self.variant = QComboBox()
+        self._fill_models()
+        self.length_kind = QComboBox()
+        self.length_kind.addItems(["epochs", "minutes"])
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(8)
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.1, 600)
+        self.minutes.setValue(1.0)
+        self.minutes.setVisible(False)
+        self.length_kind.currentTextChanged.connect(self._length_kind_changed)
+        length_row = QHBoxLayout()
+        length_row.addWidget(self.epochs, 1)
+        length_row.addWidget(self.minutes, 1)
+        length_row.addWidget(self.length_kind)
+        self.weights = QComboBox()
+        self.weights.setToolTip("Where the network starts: ImageNet features learn fastest")
+        self.backbone.currentIndexChanged.connect(self._refresh_weights)
+        self._refresh_weights()
+        form.addRow("Backbone", self.backbone)
+        form.addRow("Variant", self.variant)
+        form.addRow("Length", length_row)
+        form.addRow("Start from", self.weights)
+        outer.addLayout(form)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.status = QLabel("Paint a few strokes, then press Fine-tune.")
+        self.status.setWordWrap(True)
+        outer.addWidget(self.progress)
+        outer.addWidget(self.status)
+
+        pg.setConfigOptions(antialias=True)
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setBackground(None)
+        self.loss_plot.setMinimumHeight(90)
+        self.loss_plot.setLabel("left", "loss")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#88c0d0", width=1.5))
+        self.miou_plot = pg.PlotWidget()
+        self.miou_plot.setBackground(None)
+        self.miou_plot.setMinimumHeight(90)
+        self.miou_plot.setLabel("left", "val mIoU")
+        self.miou_plot.setLabel("bottom", "step")
+        self.miou_plot.setYRange(0, 1)
+        self.miou_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.miou_curve = self.miou_plot.plot(pen=pg.mkPen("#a3be8c", width=2), symbol="o", symbolSize=5, symbolBrush="#a3be8c")
+        outer.addWidget(self.loss_plot, 1)
+        outer.addWidget(self.miou_plot, 1)
+
+        review = QGridLayout()
+        self.accept = QToolButton()
+        self.accept.setText("Accept prediction")
+        self.accept.setToolTip("Turn the prediction into the mask as one undoable step (Ctrl+Return); the arrow offers 'only where not painted'")
+        self.accept.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.accept.clicked.connect(lambda: self.accept_requested.emit(False))
+        self.accept.setShortcut("Ctrl+Return")
+        from PySide6.QtWidgets import QMenu
+
+        menu = QMenu(self.accept)
+        menu.addAction("Everywhere", lambda: self.accept_requested.emit(False))
+        menu.addAction("Only where not painted", lambda: self.accept_requested.emit(True))
+        self.accept.setMenu(menu)
+        self.accept.setEnabled(False)
+        self.predict_all = QPushButton("Predict all")
+        self.predict_all.setToolTip("Predict every image in the background and mark them predicted")
+        self.predict_all.clicked.connect(self.predict_all_requested)
+        self.predict_all.setEnabled(False)
+        self.sort_uncertain = QPushButton("Worst first")
+        self.sort_uncertain.setCheckable(True)
+        self.sort_uncertain.setToolTip("Sort images by the model's uncertainty, most uncertain first")
+        self.sort_uncertain.toggled.connect(self.sort_by_uncertainty)
+        self.imagenet = QPushButton("ImageNet heatmaps…")
+        self.imagenet.setToolTip("The classic demonstration: a classifier turned fully convolutional, as coarse heatmaps")
+        self.imagenet.clicked.connect(self.imagenet_view_requested)
+        self.load_ckpt = QPushButton("Load model…")
+        self.load_ckpt.clicked.connect(self.load_checkpoint_requested)
+        self.save_ckpt = QPushButton("Save model…")
+        self.save_ckpt.clicked.connect(self.save_checkpoint_requested)
+        self.save_ckpt.setEnabled(False)
+        for i, w in enumerate([self.accept, self.predict_all, self.sort_uncertain, self.imagenet, self.load_ckpt, self.save_ckpt]):
+            review.addWidget(w, i // 2, i % 2)
+        for w in (self.accept,):
+            w.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            w.setSizePolicy(self.predict_all.sizePolicy())
+        outer.addLayout(review)
+
+        self._steps: list[int] = []
+        self._losses: list[float] = []
+        self._val_steps: list[int] = []
+        self._mious: list[float] = []
+
+    # -- choices --------------------------------------------------------------------------------
+    def _fill_models(self) -> None:
+        from fcn_studio.models.registry import list_models
+
+        infos = list_models()
+        backbones: list[str] = []
+        for info in infos:
+            if info.backbone not in backbones:
+                backbones.append(info.backbone)
+        for b in backbones:
+            some = next(i for i in infos if i.backbone == b)
+            self.backbone.addItem(b, b)
+            self.backbone.setItemData(self.backbone.count() - 1, some.description, Qt.ItemDataRole.ToolTipRole)
+        self._infos = infos
+        self.backbone.currentIndexChanged.connect(self._fill_variants)
+        self.backbone.setCurrentIndex(max(0, self.backbone.findData(DEFAULT_BACKBONE)))
+        self._fill_variants()
+
+    def _fill_variants(self) -> None:
+        current = self.variant.currentData() or DEFAULT_VARIANT
+        self.variant.clear()
+        for info in self._infos:
+            if info.backbone == self.backbone.currentData():
+                label = f"{info.variant}  ({info.num_params(5) / 1e6:.1f} M params, stride {info.output_stride})"
+                self.variant.addItem(label, info.variant)
+        index = self.variant.findData(current)
+        self.variant.setCurrentIndex(index if index >= 0 else 0)
+
+    def _refresh_weights(self) -> None:
+        current = self.weights.currentData()
+        self.weights.clear()
+        cached = imagenet_on_disk(self.backbone.currentData() or "")
+        self.weights.addItem("ImageNet (on disk)" if cached else "ImageNet (needs a download)", "imagenet")
+        self.weights.addItem("Last checkpoint", "checkpoint")
+        self.weights.addItem("Random init", "none")
+        default = current or ("imagenet" if cached else "none")
+        self.weights.setCurrentIndex(max(0, self.weights.findData(default)))
+
+    def _length_kind_changed(self, kind: str) -> None:
+        self.epochs.setVisible(kind == "epochs")
+        self.minutes.setVisible(kind == "minutes")
+
+    def choices(self) -> dict:
+        """What the user chose, as plain values for a TrainConfig."""
+        by_epochs = self.length_kind.currentText() == "epochs"
+        return {
+            "backbone": self.backbone.currentData(),
+            "variant": self.variant.currentData(),
+            "epochs": self.epochs.value() if by_epochs else None,
+            "minutes": None if by_epochs else self.minutes.value(),
+            "weights": self.weights.currentData(),
+        }
+
+    # -- reports --------------------------------------------------------------------------------
+    def set_running(self, running: bool, mode: str = "") -> None:
+        for w in (self.fine_tune, self.update_button, self.backbone, self.variant, self.weights, self.load_ckpt):
+            w.setEnabled(not running)
+        self.live.setEnabled(not running or mode == "live")
+        self.stop.setEnabled(running)
+        if running:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat("starting…")
+        elif self.live.isChecked():
+            self.live.blockSignals(True)
+            self.live.setChecked(False)
+            self.live.blockSignals(False)
+
+    def reset_curves(self) -> None:
+        self._steps, self._losses, self._val_steps, self._mious = [], [], [], []
+        self.loss_curve.setData([], [])
+        self.miou_curve.setData([], [])
+
+    def on_step(self, report) -> None:
+        self._steps.append(report.step)
+        self._losses.append(report.loss)
+        self.loss_curve.setData(self._steps, self._losses)
+        phase = "heads on cached features" if report.phase == "fast" else "full fine-tuning"
+        eta = format_eta(report.eta_s)
+        if report.eta_s is not None and report.elapsed_s > 0:
+            done = report.elapsed_s / (report.elapsed_s + max(report.eta_s, 0.0))
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(done * 1000))
+            self.progress.setFormat(f"{done * 100:.0f}%  {eta}")
+        else:
+            self.progress.setRange(0, 0)
+        self.status.setText(
+            f"{phase}: step {report.step}, epoch {report.epoch}, loss {report.loss:.3f}, {report.images_per_s:.1f} img/s"
+        )
+
+    def on_epoch(self, report) -> None:
+        if np.isfinite(report.miou):
+            self._val_steps.append(report.step)
+            self._mious.append(report.miou)
+            self.miou_curve.setData(self._val_steps, self._mious)
+        self.miou_plot.setLabel("left", "val mIoU" if report.on == "validation" else "train mIoU")
+
+    def on_finished(self, summary: dict, message: str) -> None:
+        self.progress.setRange(0, 100)
+        self.progress.setValue(100 if summary.get("stopped") != "error" else 0)
+        self.progress.setFormat(summary.get("stopped", "done"))
+        self.status.setText(message)

@@ -1,0 +1,297 @@
+"""Glue between the training panel, the trainer thread, the live layers and the editor.
+
+The main window creates one :class:`TrainingSession`; it turns the panel's requests into
+training runs, routes previews to the image on screen, keeps the latest model for
+predictions when the user moves to another image, and runs "Predict all" in the background.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from fcn_studio.data.labelset import UNPAINTED
+from fcn_studio.errors import FcnStudioError
+from fcn_studio.gui.background import Background
+from fcn_studio.gui.prediction_layers import PredictionLayers, uncertainty
+from fcn_studio.gui.training_worker import TrainingController
+
+CHECKPOINT = "checkpoints/model.pt"
+
+
+class TrainingSession(QObject):
+    prediction_shown = Signal(str)  # image id whose prediction is now on screen
+    predict_all_done = Signal(object)  # summary dict
+    _predict_progress = Signal(object)  # (done, total) from the worker thread
+
+    def __init__(self, window, panel, layers: PredictionLayers, parent: QObject | None = None):
+        super().__init__(parent)
+        self.window = window
+        self.panel = panel
+        self.layers = layers
+        self.controller = TrainingController(self)
+        self.mode = ""
+        self.predictions: dict[str, np.ndarray] = {}  # latest labels per image (uint8), for Accept
+        self._predictor: Any = None
+        self._predict = Background("fcn-predict", self)
+        self._stop_predict_all = False
+        self._last_report_step: int | None = None
+
+        panel.fine_tune_requested.connect(lambda: self.start("fine-tune"))
+        panel.update_requested.connect(lambda: self.start("update"))
+        panel.live_toggled.connect(lambda on: self.start("live") if on else self.controller.stop())
+        panel.stop_requested.connect(self.stop)
+        panel.accept_requested.connect(self.accept_prediction)
+        panel.predict_all_requested.connect(self.predict_all)
+        panel.sort_by_uncertainty.connect(self._sort_by_uncertainty)
+        panel.load_checkpoint_requested.connect(self.load_checkpoint_dialog)
+        panel.save_checkpoint_requested.connect(self.save_checkpoint_dialog)
+        panel.imagenet_view_requested.connect(self.show_imagenet_view)
+        c = self.controller
+        c.step.connect(panel.on_step)
+        c.epoch_end.connect(panel.on_epoch)
+        c.prediction.connect(self._on_prediction)
+        c.notice.connect(lambda msg: window.status.showMessage(msg, 8000))
+        c.errored.connect(self._on_error)
+        c.finished.connect(self._on_finished)
+        self._predict_progress.connect(lambda p: window._show_progress(*p))
+        window.editor.image_loaded.connect(self._on_image_shown)
+        if self.checkpoint_path.exists():
+            self._load_predictor(self.checkpoint_path)
+
+    # -- paths ----------------------------------------------------------------------------------
+    @property
+    def project(self):
+        return self.window.project
+
+    @property
+    def checkpoint_path(self) -> Path:
+        rel = self.project.extra.get("checkpoint", CHECKPOINT)
+        try:
+            return self.project.path_of(rel)
+        except FcnStudioError:
+            return self.project.path_of(CHECKPOINT)
+
+    # -- training -------------------------------------------------------------------------------
+    def build_config(self, mode: str, **overrides: Any):
+        from fcn_studio.training.config import TrainConfig
+
+        choice = self.panel.choices()
+        weights = choice["weights"]
+        resume = None
+        if weights == "checkpoint":
+            if not self.checkpoint_path.exists():
+                raise FcnStudioError("There is no checkpoint yet: choose ImageNet or Random init for the first run.")
+            weights, resume = None, self.checkpoint_path
+        config = TrainConfig(
+            backbone=choice["backbone"],
+            variant=choice["variant"],
+            weights=None if weights == "none" else weights,
+            resume=resume,
+            epochs=choice["epochs"],
+            minutes=choice["minutes"],
+            fast_mode=True,
+            leave_core_for_gui=True,
+            out=self.checkpoint_path,
+            preview_image=self.window.editor.image_id,
+            preview_every_s=3.0,
+        )
+        if mode == "update":
+            config = config.replace(fast_only=True, epochs=None, minutes=None)
+        elif mode == "live":
+            config = config.replace(epochs=None, minutes=None)
+        return config.replace(**overrides) if overrides else config
+
+    def start(self, mode: str, **overrides: Any) -> bool:
+        if self.controller.running:
+            return False
+        if not any(e.painted > 0 for e in self.project.images):
+            self.window.show_error("Nothing to learn from yet", "Paint a few strokes of each class first, then train.", warning=True)
+            self.panel.set_running(False)
+            return False
+        self.window.editor.flush()  # the trainer reads masks from disk
+        try:
+            config = self.build_config(mode, **overrides)
+        except FcnStudioError as exc:
+            self.window.show_error("Cannot start training", str(exc), warning=True)
+            self.panel.set_running(False)
+            return False
+        self.checkpoint_path.parent.mkdir(exist_ok=True)
+        self.mode = mode
+        self.panel.reset_curves()
+        self.panel.set_running(True, mode)
+        self.controller.start(config, self.project)
+        return True
+
+    def stop(self) -> None:
+        self.controller.stop()
+        self._stop_predict_all = True
+
+    def _on_prediction(self, report) -> None:
+        self.predictions = {report.image_id: report.labels}
+        if report.image_id == self.window.editor.image_id:
+            self.layers.set_prediction(report.image_id, report.probs, report.labels, report.step)
+            self.panel.accept.setEnabled(True)
+            self.prediction_shown.emit(report.image_id)
+
+    def _on_error(self, message: str) -> None:
+        if "ImageNet" in message or "weights" in message.lower():
+            message += "\n\nChoose 'Random init' under 'Start from' to train without them."
+        self.window.show_error("Training stopped", message)
+
+    def _on_finished(self, summary: dict) -> None:
+        self.panel.set_running(False)
+        stopped = summary.get("stopped", "")
+        ckpt = summary.get("checkpoint")
+        if ckpt and Path(ckpt).exists():
+            try:
+                rel = Path(ckpt).resolve().relative_to(self.project.root.resolve()).as_posix()
+                self.project.extra["checkpoint"] = rel
+                self.project.save()
+            except (ValueError, FcnStudioError):
+                pass
+            self._load_predictor(Path(ckpt))
+        miou = summary.get("best_miou", summary.get("miou"))
+        text = f"Training {stopped}." + (f" Best mIoU {miou:.3f}." if isinstance(miou, (int, float)) else "")
+        if stopped == "error":
+            text = "Training stopped with an error (see the message)."
+        self.panel.on_finished(summary, text)
+
+    # -- predictions outside training -----------------------------------------------------------
+    def _load_predictor(self, path: Path) -> None:
+        def load():
+            from fcn_studio.training.predictor import Predictor
+
+            return Predictor.from_checkpoint(path, device="auto")
+
+        def loaded(predictor) -> None:
+            self._predictor = predictor
+            self.panel.predict_all.setEnabled(True)
+            self.panel.save_ckpt.setEnabled(True)
+            if self.window.editor.image_id and self.layers.image_id != self.window.editor.image_id:
+                self._predict_current()
+
+        self._predict.submit(load, loaded, lambda exc: self.window.show_error("Cannot load the model", str(exc)))
+
+    def _on_image_shown(self, image_id: str) -> None:
+        if self.layers.image_id != image_id:
+            self.layers.clear()
+            self.panel.accept.setEnabled(False)
+        self.controller.set_preview_image(image_id)
+        if not self.controller.running and self._predictor is not None:
+            self._predict_current()
+
+    def _predict_current(self) -> None:
+        image_id, image, predictor = self.window.editor.image_id, self.window.editor.image, self._predictor
+        if image_id is None or image is None or predictor is None:
+            return
+
+        def run():
+            pred = predictor.predict(image, want_probs=True)
+            return image_id, pred
+
+        def done(result) -> None:
+            pid, pred = result
+            self.predictions[pid] = pred.labels
+            if pid == self.window.editor.image_id:
+                self.layers.set_prediction(pid, pred.probs, pred.labels)
+                self.panel.accept.setEnabled(True)
+                self.prediction_shown.emit(pid)
+
+        self._predict.submit(run, done, lambda exc: self.window.status.showMessage(f"Prediction failed: {exc}", 8000))
+
+    def accept_prediction(self, only_unpainted: bool = False) -> bool:
+        editor = self.window.editor
+        labels = self.predictions.get(editor.image_id or "")
+        if labels is None or editor.mask is None or labels.shape != editor.mask.shape:
+            self.window.status.showMessage("No prediction for this image yet", 4000)
+            return False
+        new = np.where(editor.mask == UNPAINTED, labels, editor.mask) if only_unpainted else labels.copy()
+        return editor.replace_mask(new.astype(np.uint8), "Accept prediction")
+
+    def predict_all(self) -> None:
+        """Predict every image off the UI thread; write predictions/<id>.png and an uncertainty score."""
+        predictor, project = self._predictor, self.project
+        if predictor is None:
+            self.window.show_error("No model yet", "Fine-tune first, or load a model.", warning=True)
+            return
+        from fcn_studio.data.masks import write_indexed_png
+
+        self._stop_predict_all = False
+        self.window._start_progress("Predicting")
+        entries = list(project.images)
+
+        def run():
+            done = 0
+            for entry in entries:
+                if self._stop_predict_all or self.window._stop_requested:
+                    break
+                pred = predictor.predict(project.load_image(entry.id), want_probs=True)
+                out = project.path_of(entry.prediction)
+                out.parent.mkdir(exist_ok=True)
+                write_indexed_png(out, pred.labels, project.labelset)
+                entry.predicted = True
+                entry.extra["uncertainty"] = round(float(uncertainty(pred.probs).mean()), 5)
+                done += 1
+                self._predict_progress.emit((done, len(entries)))
+            project.save()
+            return {"predicted": done, "total": len(entries)}
+
+        def finished(summary) -> None:
+            self.window._end_progress()
+            self.window.image_list.refresh()
+            self.window.status.showMessage(f"Predicted {summary['predicted']} of {summary['total']} images", 6000)
+            self.predict_all_done.emit(summary)
+
+        def failed(exc: BaseException) -> None:
+            self.window._end_progress()
+            self.window.show_error("Predict all stopped", str(exc))
+
+        self._predict.submit(run, finished, failed)
+
+    def _sort_by_uncertainty(self, on: bool) -> None:
+        key = (lambda e: -float(e.extra.get("uncertainty", -1.0))) if on else None
+        self.window.image_list.set_sort_key(key)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def load_checkpoint(self, path: str | Path) -> None:
+        target = self.checkpoint_path
+        target.parent.mkdir(exist_ok=True)
+        if Path(path).resolve() != target.resolve():
+            shutil.copy2(path, target)
+        self._load_predictor(target)
+
+    def load_checkpoint_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Load a model checkpoint", "", "Checkpoints (*.pt *.pth)")
+        if path:
+            self.load_checkpoint(path)
+
+    def save_checkpoint_dialog(self) -> None:
+        if not self.checkpoint_path.exists():
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the model", "model.pt", "Checkpoints (*.pt)")
+        if path:
+            shutil.copy2(self.checkpoint_path, path)
+
+    def show_imagenet_view(self) -> None:
+        from fcn_studio.gui.imagenet_view import ImageNetView
+
+        editor = self.window.editor
+        if editor.image is None:
+            return
+        view = ImageNetView(editor.image, parent=self.window)
+        view.open()
+
+    def shutdown(self) -> None:
+        self._stop_predict_all = True
+        self.controller.wait()
+        self._predict.shutdown()
+
+
+def confirm(parent, title: str, text: str) -> bool:
+    return QMessageBox.question(parent, title, text) == QMessageBox.StandardButton.Yes
