@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[test]'
 	@touch $(STAMP)
 
+# ARGS passes options through, e.g. `make run ARGS="--quit-after 3000"`.
 run: $(STAMP)
-	$(PY) -m fcn_studio.app --check-display
-	$(PY) -m fcn_studio --demo $(DEMO)
+	$(PY) -m fcn_studio --demo $(DEMO) $(ARGS)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q

@@ -109,7 +109,7 @@ def launch_time(reps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         demo = Path(tmp) / "demo"
         subprocess.run([sys.executable, "-m", "fcn_studio", "demo", str(demo)], check=True, capture_output=True)
-        env = dict(os.environ, FCN_STUDIO_REPORT_SHOWN="1", QT_QPA_PLATFORM="offscreen")
+        env = dict(os.environ, FCN_STUDIO_REPORT_SHOWN="1", QT_QPA_PLATFORM="offscreen", FCN_STUDIO_SETTINGS=str(Path(tmp) / "s.ini"))
         for _ in range(reps):
             t0 = time.perf_counter()
             proc = subprocess.Popen(

@@ -58,7 +58,8 @@ def run_gui(
         from fcn_studio.gui.self_test import run_self_test
 
         return run_self_test(app)
-    settings = QSettings()
+    custom = os.environ.get("FCN_STUDIO_SETTINGS")  # tests and benchmarks keep the user's settings untouched
+    settings = QSettings(custom, QSettings.Format.IniFormat) if custom else QSettings()
     try:
         chosen = choose_project(project, demo, settings)
     except FcnStudioError as exc:
