@@ -1,0 +1,254 @@
+"""CamVid in a fixed wall-clock budget: fcn-studio's default recipe versus torchvision's reference.
+
+Every method gets the same budget (``--minutes``, default 10 per method), the same machine,
+random initialisation (no pretrained weights anywhere) and is scored the same way: mIoU over
+the 11 classes on CamVid's 101 val images at their full 480x360 resolution, void (11)
+ignored. Peers, trained with torchvision's reference segmentation recipe
+(``references/segmentation``: random resize 0.5-2x of the base size, random crop, flip,
+SGD lr 0.02 momentum 0.9 weight decay 1e-4, poly schedule, cross-entropy ignoring void):
+
+* ``lraspp``: ``lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=11)``
+* ``fcn_resnet50``: ``fcn_resnet50(weights=None, weights_backbone=None, num_classes=11, aux_loss=False)``
+
+The poly schedule's "total iterations" is unknown in a time budget, so it runs on elapsed
+time (progress = elapsed / budget), as fcn-studio's own schedule does.
+
+    python bench/camvid.py --minutes 10                 # the full comparison (~30 min)
+    python bench/camvid.py --minutes 2 --threads 1      # a quick look
+    python bench/camvid.py --methods fcn-studio --set backbone=resnet18 --set scale=0.75
+
+Prints one line per method and a last line of JSON with everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from fcn_studio.data.labelset import LabelSet  # noqa: E402
+from fcn_studio.training.metrics import ConfusionMatrix, Scores  # noqa: E402
+
+DATA = REPO.parent / "shared" / "datasets" / "camvid"
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+VOID = 11
+
+
+# -- data ----------------------------------------------------------------------------------------
+def load_split(root: Path, split: str, limit: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, RGB uint8, labels uint8 with void -> 255) for every image of a split, in memory."""
+    names = sorted(p.name for p in (root / split).glob("*.png"))[:limit]
+    out = []
+    for n in names:
+        rgb = np.asarray(Image.open(root / split / n).convert("RGB"))
+        lab = np.asarray(Image.open(root / f"{split}annot" / n)).astype(np.uint8).copy()
+        lab[lab == VOID] = 255
+        out.append((n, rgb, lab))
+    return out
+
+
+def normalize(batch_uint8: torch.Tensor) -> torch.Tensor:
+    return (batch_uint8.float() - MEAN) / STD
+
+
+def evaluate(predict, val, num_classes: int = 11) -> tuple[Scores, float]:  # noqa: ANN001
+    """Scores of ``predict(rgb) -> labels HxW`` over val, and inference images/s."""
+    cm = ConfusionMatrix(num_classes)
+    t = time.perf_counter()
+    for _, rgb, lab in val:
+        pred = predict(rgb)
+        cm.update(torch.from_numpy(lab), torch.from_numpy(np.asarray(pred)))
+    return cm.compute(), len(val) / (time.perf_counter() - t)
+
+
+# -- torchvision's reference recipe ------------------------------------------------------------------
+class ReferenceTransform:
+    """references/segmentation/presets.py (train): RandomResize(0.5*base, 2*base), flip, RandomCrop."""
+
+    def __init__(self, base: int, crop: int, rng: np.random.Generator) -> None:
+        self.base, self.crop, self.rng = base, crop, rng
+
+    def __call__(self, rgb: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        size = int(self.rng.integers(int(0.5 * self.base), int(2.0 * self.base) + 1))  # short side
+        h, w = lab.shape
+        s = size / min(h, w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        rgb = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
+        lab = np.asarray(Image.fromarray(lab).resize((nw, nh), Image.NEAREST))
+        if self.rng.random() < 0.5:
+            rgb, lab = rgb[:, ::-1], lab[:, ::-1]
+        c = self.crop
+        if nh < c or nw < c:  # pad: image 0, target 255 (as the reference's pad_if_smaller)
+            ph, pw = max(0, c - nh), max(0, c - nw)
+            rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)))
+            lab = np.pad(lab, ((0, ph), (0, pw)), constant_values=255)
+            nh, nw = lab.shape
+        y, x = int(self.rng.integers(0, nh - c + 1)), int(self.rng.integers(0, nw - c + 1))
+        return np.ascontiguousarray(rgb[y : y + c, x : x + c]), np.ascontiguousarray(lab[y : y + c, x : x + c])
+
+
+def build_peer(name: str, num_classes: int = 11) -> torch.nn.Module:
+    from torchvision.models.segmentation import fcn_resnet50, lraspp_mobilenet_v3_large
+
+    if name == "lraspp":
+        return lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes)
+    if name == "fcn_resnet50":
+        return fcn_resnet50(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
+    raise ValueError(name)
+
+
+def train_reference(
+    model: torch.nn.Module,
+    train: list,
+    *,
+    minutes: float,
+    batch: int = 4,
+    base: int = 360,
+    crop: int = 360,
+    lr: float = 0.02,
+    seed: int = 0,
+) -> dict:
+    """Train ``model`` (returns {"out": logits}) with the reference recipe for ``minutes``."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tf = ReferenceTransform(base, crop, rng)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    model.train()
+    budget = minutes * 60.0
+    t0 = time.perf_counter()
+    steps = images = 0
+    losses = []
+    while True:
+        elapsed = time.perf_counter() - t0
+        if elapsed >= budget:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr * (1 - elapsed / budget) ** 0.9
+        idx = rng.choice(len(train), size=batch, replace=len(train) < batch)
+        pairs = [tf(train[i][1], train[i][2]) for i in idx]
+        x = normalize(torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2))
+        y = torch.from_numpy(np.stack([p[1] for p in pairs])).long()
+        out = model(x)["out"]
+        loss = F.cross_entropy(out, y, ignore_index=255)
+        opt.zero_grad(set_to_none=True)
+        if torch.isfinite(loss) and (y != 255).any():
+            loss.backward()
+            opt.step()
+        losses.append(float(loss))
+        steps += 1
+        images += batch
+    seconds = time.perf_counter() - t0
+    model.eval()
+    return {"steps": steps, "images": images, "train_s": seconds, "images_per_s": images / seconds,
+            "final_loss": float(np.mean(losses[-20:])) if losses else math.nan}
+
+
+def reference_predict(model: torch.nn.Module):  # noqa: ANN201
+    def predict(rgb: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = normalize(torch.from_numpy(rgb).permute(2, 0, 1)[None])
+            return model(x)["out"].argmax(1)[0].to(torch.uint8).numpy()
+
+    return predict
+
+
+# -- fcn-studio ----------------------------------------------------------------------------------
+def parse_sets(items: list[str]) -> dict:
+    """``key=value`` overrides of TrainConfig (values parsed as JSON when possible)."""
+    out = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+        if isinstance(out[k], list):
+            out[k] = tuple(out[k])
+    return out
+
+
+def train_fcn_studio(source, *, minutes: float, overrides: dict, seed: int = 0) -> tuple[object, dict]:  # noqa: ANN001
+    """fcn-studio's default recipe (random init) on a sample source; returns (predictor, stats)."""
+    from fcn_studio.training import TrainConfig, train
+    from fcn_studio.training.predictor import Predictor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(weights=None, epochs=None, minutes=minutes, seed=seed, val_fraction=0.0,
+                          out=Path(tmp) / "m.fcnckpt", preview_every_s=None, checkpoint_every_s=1e9)
+        cfg = cfg.replace(**overrides)
+        result = train(cfg, source)
+    s = result.summary
+    predictor = Predictor(result.model, source.labelset, scale=s["input_scale"], device="cpu")
+    stats = {"steps": s["step"], "images": s["images_seen"], "train_s": s["seconds"],
+             "images_per_s": s["images_seen"] / max(s["seconds"], 1e-9), "final_loss": s["train_loss"],
+             "recipe": {k: cfg.to_json()[k] for k in ("backbone", "variant", "batch_size", "crop_size", "scale", "lr", "optimizer", "schedule")}
+             | {"input_scale": s["input_scale"]}}
+    return predictor, stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget per method")
+    ap.add_argument("--methods", default="fcn-studio,lraspp,fcn_resnet50")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--val-limit", type=int, help="score only the first N val images (quick looks)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override fcn-studio's TrainConfig")
+    args = ap.parse_args(argv)
+    if not (args.data / "classes.json").exists():
+        print(f"camvid not found at {args.data}", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train_set = load_split(args.data, "train")
+    val = load_split(args.data, "val", args.val_limit)
+    labelset = LabelSet.load(args.data / "classes.json")
+    results = {}
+    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+        load0 = os.getloadavg()[0]
+        if method == "fcn-studio":
+            from fcn_studio.training.samples import FolderSource
+
+            source = FolderSource(args.data / "train", args.data / "trainannot", labelset)
+            predictor, stats = train_fcn_studio(source, minutes=args.minutes, overrides=parse_sets(args.set), seed=args.seed)
+            scores, infer = evaluate(lambda rgb: predictor.predict(rgb, want_probs=False).labels, val)
+        else:
+            model = build_peer(method)
+            stats = train_reference(model, train_set, minutes=args.minutes, seed=args.seed)
+            scores, infer = evaluate(reference_predict(model), val)
+        results[method] = stats | {"miou": scores.miou, "pixel_acc": scores.pixel_acc, "infer_images_per_s": infer,
+                                   "per_class_iou": [None if np.isnan(v) else round(float(v), 4) for v in scores.per_class_iou],
+                                   "loadavg_start": load0, "loadavg_end": os.getloadavg()[0]}
+        r = results[method]
+        print(f"{method:14s} mIoU {r['miou']:.4f}  pixel acc {r['pixel_acc']:.4f}  train {r['images_per_s']:.2f} img/s "
+              f"({r['steps']} steps)  infer {infer:.2f} img/s  load {load0:.1f}", flush=True)
+    if "fcn-studio" in results and len(results) > 1:
+        peers = {k: v for k, v in results.items() if k != "fcn-studio"}
+        best = max(peers, key=lambda k: peers[k]["miou"])
+        ratio = results["fcn-studio"]["miou"] / max(peers[best]["miou"], 1e-9)
+        results["ratio_to_best_peer"] = {"peer": best, "miou_ratio": ratio}
+        print(f"fcn-studio / {best}: mIoU x{ratio:.2f}")
+    results["setup"] = {"minutes": args.minutes, "threads": torch.get_num_threads(), "val_images": len(val),
+                        "cpu_count": os.cpu_count(), "torch": torch.__version__}
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

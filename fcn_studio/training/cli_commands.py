@@ -1,0 +1,260 @@
+"""``fcn-studio train | predict | evaluate``: the training engine from the command line.
+
+:func:`register` adds the sub-commands to :mod:`fcn_studio.cli`'s parser. This module must
+stay cheap to import (the GUI entry point imports the CLI): torch and the engine are imported
+inside the command functions only.
+
+Every command ends with one line of JSON on stdout (rank 0 only under ``torchrun``); progress
+goes to stderr; bad arguments or files raise :class:`~fcn_studio.errors.FcnStudioError`
+subclasses, which the CLI prints as one line before exiting with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from fcn_studio.errors import FcnStudioError, TrainingError
+
+FORMATS = ("index", "color", "overlay", "probs")
+
+
+class UsageError(FcnStudioError):
+    """Arguments that do not fit together (the message says which and what to do)."""
+
+
+def _crop(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.lower().replace("x", ",").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"crop size must be HxW or one number, got {text!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"crop size must be HxW or one number, got {text!r}")
+    return parts[0], parts[1]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``predict`` and ``evaluate`` to the CLI's sub-parsers."""
+    from fcn_studio.models.registry import BACKBONES
+
+    p = sub.add_parser("train", help="fine-tune a model on a project or on folders of images and masks")
+    d = p.add_argument_group("data (a project, or images + masks + classes)")
+    d.add_argument("--project", type=Path, help="fcn-studio project folder (its painted masks)")
+    d.add_argument("--images", type=Path, help="folder of training images")
+    d.add_argument("--masks", type=Path, help="folder of masks matched by name (id, indexed or colour PNGs)")
+    d.add_argument("--classes", type=Path, help="label-set JSON (names, ids, colours, ignore_index)")
+    d.add_argument("--val-images", type=Path, help="folder of validation images (default: hold out some training images)")
+    d.add_argument("--val-masks", type=Path, help="folder of validation masks")
+    m = p.add_argument_group("model")
+    m.add_argument("--backbone", default="mobilenet_v3_large", choices=BACKBONES)
+    m.add_argument("--variant", default="fcn8s", help="fcn32s, fcn16s or fcn8s (ignored for torchvision models)")
+    m.add_argument("--weights", default="imagenet", help="imagenet, coco, none, or a state-dict file")
+    m.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint (step count continues)")
+    r = p.add_argument_group("length and recipe")
+    r.add_argument("--epochs", type=int, help="number of epochs (default 30 unless --minutes or --max-steps is given)")
+    r.add_argument("--minutes", type=float, help="wall-clock budget in minutes")
+    r.add_argument("--max-steps", type=int, help="stop after this many optimisation steps")
+    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--crop", type=_crop, metavar="HxW", help="training crop at working resolution (default: 192 on CPU, 384 on GPU)")
+    r.add_argument("--scale", type=float, help="working resolution relative to the images (default: 0.5 on CPU, 1 on GPU)")
+    r.add_argument("--lr", type=float, default=2e-3)
+    r.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"))
+    r.add_argument("--schedule", default="onecycle", choices=("onecycle", "poly", "constant"))
+    r.add_argument("--class-weights", choices=("balanced",), help="weight rare classes up")
+    r.add_argument("--fast", action="store_true", help="first train the heads on cached trunk features (seconds)")
+    r.add_argument("--fast-only", action="store_true", help="only the fast head training")
+    r.add_argument("--fast-steps", type=int, default=150)
+    r.add_argument("--seed", type=int, default=0)
+    h = p.add_argument_group("machine and output")
+    h.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    h.add_argument("--threads", type=int, help="CPU threads for torch")
+    h.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, up to 4 on GPU)")
+    h.add_argument("--out", type=Path, help="checkpoint to write (default: <project>/checkpoints/model.fcnckpt)")
+    h.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="predict masks for a folder of images")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--format", default="index", choices=FORMATS, help="index/color/overlay PNGs, or probs (.npz)")
+    p.add_argument("--opacity", type=float, default=0.5, help="overlay opacity 0..1")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--tile", type=int, help="tile size for large images (default 1024 at working resolution)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="score a checkpoint against masks (mIoU, pixel accuracy)")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--masks", type=Path, required=True)
+    p.add_argument("--classes", type=Path, help="label-set JSON of the masks (default: the checkpoint's)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+
+# -- train ---------------------------------------------------------------------------------------
+def _sources(args: argparse.Namespace) -> tuple[Any, Any, Path | None]:
+    """(training source, validation source or None, default checkpoint path)."""
+    from fcn_studio.data.labelset import LabelSet
+    from fcn_studio.training.samples import FolderSource, ProjectSource
+
+    folders = [args.images, args.masks, args.classes]
+    if args.project is not None:
+        if any(v is not None for v in folders):
+            raise UsageError("give either --project or --images/--masks/--classes, not both")
+        from fcn_studio.data.project import Project
+
+        project = Project.open(args.project)
+        for w in project.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        source, default_out = ProjectSource(project), project.root / "checkpoints" / "model.fcnckpt"
+        labelset = project.labelset
+    else:
+        if any(v is None for v in folders):
+            missing = [n for n, v in zip(("--images", "--masks", "--classes"), folders) if v is None]
+            raise UsageError(f"training needs --project, or --images, --masks and --classes (missing {', '.join(missing)})")
+        labelset = LabelSet.load(args.classes)
+        source, default_out = FolderSource(args.images, args.masks, labelset), None
+    val = None
+    if (args.val_images is None) != (args.val_masks is None):
+        raise UsageError("give --val-images and --val-masks together")
+    if args.val_images is not None:
+        val = FolderSource(args.val_images, args.val_masks, labelset)
+    return source, val, default_out
+
+
+def _config(args: argparse.Namespace, out: Path | None) -> Any:
+    from fcn_studio.training.config import TrainConfig
+
+    weights: Any = args.weights
+    if isinstance(weights, str) and weights.lower() == "none":
+        weights = None
+    elif weights not in (None, "imagenet", "coco") and not Path(weights).is_file():
+        raise UsageError(f"--weights {weights!r} is neither imagenet, coco, none nor an existing file")
+    epochs = args.epochs
+    if epochs is None and args.minutes is None and args.max_steps is None:
+        epochs = 30
+    return TrainConfig(
+        backbone=args.backbone, variant=args.variant, weights=weights, epochs=epochs, minutes=args.minutes,
+        max_steps=args.max_steps, batch_size=args.batch_size, crop_size=args.crop, scale=args.scale, lr=args.lr,
+        optimizer=args.optimizer, schedule=args.schedule, class_weights=args.class_weights, fast_mode=args.fast or args.fast_only,
+        fast_only=args.fast_only, fast_steps=args.fast_steps, seed=args.seed, device=args.device,
+        num_threads=args.threads, workers=args.workers, out=out, resume=args.resume, preview_every_s=None,
+    ).validate()
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    source, val, default_out = _sources(args)
+    out = args.out or default_out
+    if out is None:
+        raise UsageError("--out CKPT is required when training on folders")
+    config = _config(args, out)
+    from fcn_studio.training.progress import TqdmCallbacks
+    from fcn_studio.training.trainer import train
+
+    show = not args.no_progress and _is_main_process()
+    with TqdmCallbacks(enabled=show) as bar:
+        result = train(config, source, bar, val_source=val)
+    if _is_main_process():
+        summary = {k: v for k, v in result.summary.items() if k != "config"}
+        summary["checkpoint"] = str(result.checkpoint) if result.checkpoint else None
+        print(json.dumps(_json_safe(summary)))
+    return 0
+
+
+# -- predict / evaluate ----------------------------------------------------------------------------
+def _predictor(args: argparse.Namespace) -> Any:
+    from fcn_studio.training.predictor import Predictor
+
+    kwargs = {} if getattr(args, "tile", None) is None else {"tile": args.tile, "max_pixels": args.tile * args.tile}
+    try:
+        return Predictor.from_checkpoint(args.checkpoint, device=args.device, **kwargs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _folder(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise UsageError(f"{what} folder {path} does not exist or is not a folder")
+    return path
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    _folder(args.images, "images")
+    if not 0 <= args.opacity <= 1:
+        raise UsageError(f"--opacity must be within 0..1, got {args.opacity}")
+    predictor = _predictor(args)
+    bar = tqdm(disable=args.no_progress, unit="img", file=sys.stderr, desc="predict")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        summary = predictor.predict_folder(args.images, args.out, fmt=args.format, opacity=args.opacity, progress=progress)
+    finally:
+        bar.close()
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from fcn_studio.data.labelset import LabelSet
+    from fcn_studio.data.masks import read_mask
+    from fcn_studio.training.dataset import target_lut
+    from fcn_studio.training.metrics import ConfusionMatrix
+    from fcn_studio.training.samples import match_masks
+
+    predictor = _predictor(args)
+    labelset = predictor.labelset if args.classes is None else LabelSet.load(args.classes)
+    if labelset.num_classes != predictor.num_classes:
+        raise UsageError(
+            f"{args.classes} has {labelset.num_classes} trainable classes but the checkpoint predicts "
+            f"{predictor.num_classes}; use the label set the model was trained with"
+        )
+    pairs, _, _ = match_masks(_folder(args.images, "images"), _folder(args.masks, "masks"))
+    if not pairs:
+        raise UsageError(f"no image in {args.images} has a mask in {args.masks} (masks are matched by file name)")
+    lut = target_lut(labelset)
+    cm = ConfusionMatrix(labelset.num_classes)
+    for image_path, mask_path in tqdm(pairs, disable=args.no_progress, unit="img", file=sys.stderr, desc="evaluate"):
+        pred = predictor.predict_file(image_path, want_probs=False)
+        target = lut[read_mask(mask_path, labelset, expected_hw=pred.labels.shape)]
+        cm.update(torch.from_numpy(target), torch.from_numpy(pred.labels))
+    scores = cm.compute()
+    result = scores.to_json([c.name for c in labelset.trainable_classes])
+    result["images"] = len(pairs)
+    print(json.dumps(_json_safe(result)))
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf (not JSON) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+__all__ = ["register", "cmd_train", "cmd_predict", "cmd_evaluate", "UsageError", "TrainingError"]

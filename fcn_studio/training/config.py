@@ -1,0 +1,170 @@
+"""``TrainConfig``: every knob of a training run in one plain, torch-free dataclass.
+
+The defaults are a recipe measured to converge fast (see ``bench/camvid.py``): AdamW with a
+short warm-up and a one-cycle (cosine) decay, random scale/crop/flip/colour augmentation,
+and, on a CPU, a reduced working resolution (``scale``), because a 2-core laptop spends
+its minutes better on many small steps than on a few full-size ones. ``None`` for a field
+marked "auto" means "decide from the device".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from fcn_studio.errors import TrainingError
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("onecycle", "poly", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Length: ``epochs``, ``minutes`` or ``max_steps``; the first reached ends it.
+
+    With all three None the run continues until stopped (the GUI's "train until I press
+    stop"); its learning rate then stays constant after warm-up.
+    """
+
+    # -- model -----------------------------------------------------------------------------
+    backbone: str = "mobilenet_v3_large"
+    variant: str | None = "fcn8s"
+    #: ``"imagenet"``, ``"coco"``, ``None`` (random) or a state-dict path (see build_model).
+    weights: str | Path | None = "imagenet"
+    # -- length ----------------------------------------------------------------------------
+    epochs: int | None = 30
+    minutes: float | None = None
+    max_steps: int | None = None
+    # -- data and augmentation ---------------------------------------------------------------
+    batch_size: int = 8
+    #: Training crop (height, width) at working resolution; images smaller are padded (ignored).
+    #: Auto: 192x192 on a CPU (with ``scale`` 0.5 about a CamVid frame's height), 384x384 on a GPU.
+    crop_size: tuple[int, int] | None = None
+    #: Working resolution relative to the original images (auto: 0.5 on a CPU, 1.0 on a GPU).
+    #: The checkpoint remembers it and the predictor uses it.
+    scale: float | None = None
+    #: Random resize range applied on top of ``scale`` (1.0 = working resolution).
+    scale_range: tuple[float, float] = (0.5, 1.5)
+    hflip: bool = True
+    #: Strength of brightness/contrast/saturation jitter (0 = off).
+    color_jitter: float = 0.25
+    #: An epoch is at least this many steps (a few painted images still make a useful epoch).
+    min_epoch_steps: int = 8
+    #: Share of painted images held out for validation when no validation source is given.
+    val_fraction: float = 0.1
+    #: DataLoader worker processes (auto: 0 on a CPU, where they compete with the math for
+    #: the same cores; up to 4 on a GPU).
+    workers: int | None = None
+    # -- optimisation ------------------------------------------------------------------------
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    #: Learning rate of the (pretrained) trunk relative to ``lr``.
+    trunk_lr_mult: float = 1.0
+    #: None: 1e-2 for AdamW (decoupled decay), 1e-4 for SGD.
+    weight_decay: float | None = None
+    schedule: str = "onecycle"
+    #: Share of the run spent warming the learning rate up linearly from ``lr / 25``.
+    warmup_fraction: float = 0.05
+    #: ``None``, ``"balanced"`` (inverse square-root frequency of painted pixels) or one
+    #: weight per trainable class.
+    class_weights: str | list[float] | None = None
+    # -- machine -----------------------------------------------------------------------------
+    device: str = "auto"
+    #: CPU threads for torch (None: torch's default). See ``leave_core_for_gui``.
+    num_threads: int | None = None
+    #: On a CPU, use ``max(1, cpu_count - 1)`` threads so the GUI stays responsive.
+    leave_core_for_gui: bool = False
+    #: bf16 autocast on CUDA (ignored elsewhere).
+    amp: bool = True
+    #: channels_last memory format (auto: on CUDA).
+    channels_last: bool | None = None
+    seed: int = 0
+    # -- fast mode ---------------------------------------------------------------------------
+    #: First train only the heads on cached trunk features (a model in seconds), then go on.
+    fast_mode: bool = False
+    fast_steps: int = 150
+    fast_lr: float = 1e-2
+    #: Stop after the fast phase (no full fine-tuning).
+    fast_only: bool = False
+    # -- outputs -----------------------------------------------------------------------------
+    #: Best checkpoint (by validation mIoU); a ``.resume`` file beside it holds the last state.
+    out: str | Path | None = None
+    #: Continue from this checkpoint (its step count, and its optimiser state when present).
+    resume: str | Path | None = None
+    #: Seconds between writes of a new best checkpoint (the best is kept in memory meanwhile
+    #: and always written at the end, on cancel and on a NaN stop).
+    checkpoint_every_s: float = 30.0
+    #: Seconds between writes of the resume file (also written at the end and on cancel).
+    resume_every_s: float = 300.0
+    #: Image id to predict for live heatmaps (see ``TrainCallbacks.on_prediction``).
+    preview_image: str | None = None
+    #: Seconds between preview refreshes during an epoch (epoch ends always refresh).
+    preview_every_s: float | None = 15.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> "TrainConfig":
+        """Raise :class:`TrainingError` naming the first bad field; return self."""
+        def bad(msg: str) -> TrainingError:
+            return TrainingError(f"bad training setting: {msg}")
+
+        for name in ("epochs", "max_steps"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise bad(f"{name} must be at least 1, got {v}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise bad(f"minutes must be positive, got {self.minutes}")
+        if int(self.min_epoch_steps) < 1:
+            raise bad(f"min_epoch_steps must be at least 1, got {self.min_epoch_steps}")
+        if int(self.batch_size) < 1:
+            raise bad(f"batch size must be at least 1, got {self.batch_size}")
+        if self.crop_size is not None and (len(self.crop_size) != 2 or min(self.crop_size) < 32):
+            raise bad(f"crop size must be two numbers >= 32 (height, width), got {self.crop_size}")
+        if self.scale is not None and not 0.05 <= self.scale <= 4:
+            raise bad(f"scale must be within 0.05..4, got {self.scale}")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise bad(f"scale range must be 0 < low <= high, got {self.scale_range}")
+        if not 0 <= self.val_fraction < 1:
+            raise bad(f"validation fraction must be within 0..1, got {self.val_fraction}")
+        if self.optimizer not in OPTIMIZERS:
+            raise bad(f"optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise bad(f"schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if not self.lr > 0 or not self.fast_lr > 0:
+            raise bad("learning rates must be positive")
+        if isinstance(self.class_weights, str) and self.class_weights != "balanced":
+            raise bad(f"class weights {self.class_weights!r}; use 'balanced', a list of numbers or nothing")
+        if self.num_threads is not None and int(self.num_threads) < 1:
+            raise bad(f"num_threads must be at least 1, got {self.num_threads}")
+        if self.workers is not None and int(self.workers) < 0:
+            raise bad(f"workers must be 0 or more, got {self.workers}")
+        if self.fast_only and not self.fast_mode:
+            self.fast_mode = True
+        return self
+
+    def cpu_threads(self) -> int | None:
+        """Threads to give torch on a CPU: explicit, or all but one core for the GUI, or None."""
+        if self.num_threads is not None:
+            return int(self.num_threads)
+        if self.leave_core_for_gui:
+            return max(1, (os.cpu_count() or 1) - 1)
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data (paths as strings) for a checkpoint's training summary."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Path):
+                v = str(v)
+            elif isinstance(v, tuple):  # noqa: SIM114
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        data = asdict(self)
+        data.update(changes)
+        return TrainConfig(**data)

@@ -1,0 +1,187 @@
+"""A torch ``Dataset`` over a :class:`~fcn_studio.training.samples.SampleSource`.
+
+Targets use one convention whatever the label set: trainable class ``k`` is ``k`` and
+everything never trained on (unpainted pixels and the label set's ``ignore_index``) is
+:data:`IGNORE` (255), the loss's ``ignore_index``. Sparse scribbles therefore train exactly
+on the painted pixels.
+
+Images are decoded once and kept in a bounded cache (they do not change); masks are read from
+disk every time a sample is drawn (a PNG of a few hundred KB decodes in about a millisecond),
+so the user's new strokes are used as soon as they are saved. :meth:`refresh` re-lists the
+painted images; the trainer calls it at each epoch start.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from fcn_studio.data.labelset import LabelSet
+from fcn_studio.errors import FcnStudioError, TrainingError
+from fcn_studio.training.augment import augment, resize_pair
+from fcn_studio.training.samples import Sample, SampleSource
+
+#: Target value the loss and the metrics skip.
+IGNORE = 255
+
+
+def target_lut(labelset: LabelSet) -> np.ndarray:
+    """(256,) uint8 table: mask value -> training target (class id, or IGNORE)."""
+    lut = np.full(256, IGNORE, dtype=np.uint8)
+    ids = np.array(labelset.train_ids, dtype=np.int64)
+    lut[ids] = ids  # train ids are 0..K-1 (LabelSet enforces it)
+    return lut
+
+
+class ImageCache:
+    """Decoded images by sample id, least recently used dropped past ``max_bytes``. Thread-safe."""
+
+    def __init__(self, max_bytes: int = 1 << 30) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, sample: Sample) -> np.ndarray:
+        key = f"{sample.id}|{sample.image_path}"
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        image = sample.read_image()
+        with self._lock:
+            if key not in self._items and image.nbytes <= self.max_bytes:
+                self._items[key] = image
+                self._bytes += image.nbytes
+                while self._bytes > self.max_bytes:
+                    _, old = self._items.popitem(last=False)
+                    self._bytes -= old.nbytes
+        return image
+
+
+class SegmentationDataset(Dataset):
+    """Training views (``train=True``) or whole validation images of a sample source.
+
+    Training items are ``(image uint8 3xHxW, target uint8 HxW)`` crops. Validation items are
+    ``(image uint8 3xhxw at working scale, target uint8 HxW at full size, index)``: metrics
+    are computed at the masks' own resolution, like the predictor's output.
+
+    ``min_length`` repeats the samples so an epoch holds at least that many items (a batch
+    needs ``batch_size`` views even when only three images are painted).
+    """
+
+    def __init__(
+        self,
+        source: SampleSource,
+        *,
+        train: bool,
+        scale: float = 1.0,
+        crop_size: tuple[int, int] = (256, 256),
+        scale_range: tuple[float, float] = (0.5, 1.5),
+        hflip: bool = True,
+        color_jitter: float = 0.0,
+        seed: int = 0,
+        min_length: int = 0,
+        cache: ImageCache | None = None,
+    ) -> None:
+        self.source = source
+        self.train = train
+        self.scale = float(scale)
+        self.crop_size = (int(crop_size[0]), int(crop_size[1]))
+        self.scale_range = (float(scale_range[0]), float(scale_range[1]))
+        self.hflip = hflip
+        self.color_jitter = float(color_jitter)
+        self.seed = int(seed)
+        self.min_length = int(min_length)
+        self.epoch = 0
+        self.cache = cache or ImageCache()
+        self.samples: list[Sample] = []
+        self.refresh()
+
+    @property
+    def labelset(self) -> LabelSet:
+        return self.source.labelset
+
+    def refresh(self) -> int:
+        """Re-list the painted images (call at an epoch start); returns how many there are."""
+        self.samples = list(self.source.refresh())
+        self._lut = target_lut(self.labelset)
+        return len(self.samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentation randomness is a function of (seed, epoch, index): set before each epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.samples)
+        return 0 if n == 0 else max(n, self.min_length)
+
+    def sample_at(self, index: int) -> Sample:
+        return self.samples[index % len(self.samples)]
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image HxWx3 uint8, target HxW uint8) of a sample at full resolution."""
+        sample = self.sample_at(index)
+        image = self.cache.get(sample)
+        try:
+            mask = sample.read_mask()
+        except FcnStudioError as exc:
+            raise TrainingError(f"cannot train on {sample.image_path.name}: {exc}") from None
+        if mask.shape != image.shape[:2]:
+            raise TrainingError(
+                f"mask of {sample.image_path.name} is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                f"{image.shape[1]}x{image.shape[0]}; a mask must have its image's size"
+            )
+        return image, self._lut[mask]
+
+    def __getitem__(self, index: int):  # noqa: ANN204 - tuple shapes differ by mode
+        image, target = self.load(index)
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, target = augment(
+                image,
+                target,
+                rng=rng,
+                base_scale=self.scale,
+                scale_range=self.scale_range,
+                crop_hw=self.crop_size,
+                hflip=self.hflip,
+                jitter=self.color_jitter,
+            )
+            return _chw(image), torch.from_numpy(target)
+        small, _ = resize_pair(image, None, self.scale)
+        return _chw(np.ascontiguousarray(small)), torch.from_numpy(target), index
+
+
+def _chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def pixel_counts(dataset: SegmentationDataset, num_classes: int) -> np.ndarray:
+    """Painted pixels per trainable class over the dataset's images (for class weights)."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for i in range(len(dataset.samples)):
+        _, target = dataset.load(i)
+        counts += np.bincount(target.reshape(-1), minlength=256)[:num_classes]
+    return counts
+
+
+def balanced_weights(counts: np.ndarray) -> np.ndarray:
+    """Inverse square-root frequency weights, mean 1 over present classes.
+
+    Square root rather than plain inverse frequency: full inverse weighting makes a class with
+    40 painted pixels as loud as the road, and sparse scribbles make such classes common.
+    """
+    present = counts > 0
+    w = np.zeros(len(counts), dtype=np.float64)
+    if not present.any():
+        return np.ones(len(counts), dtype=np.float32)
+    w[present] = 1.0 / np.sqrt(counts[present] / counts[present].sum())
+    w[present] /= w[present].mean()
+    w[~present] = 1.0
+    return w.astype(np.float32)

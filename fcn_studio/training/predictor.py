@@ -1,0 +1,194 @@
+"""Inference: per-class probabilities, labels and confidence for one image or a folder.
+
+The same code path serves the trainer's validation and live previews, the CLI's ``predict``
+and ``evaluate``, and the GUI's "predict this image": the image is resized to the model's
+working resolution (``input_scale`` from the checkpoint), run whole when it fits in
+``max_pixels`` and in overlapping tiles otherwise (:mod:`fcn_studio.training.tiling`), and the
+logits are upsampled bilinearly to the image's own size before the softmax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fcn_studio.data.imageio import is_image_file, read_image
+from fcn_studio.data.labelset import LabelSet
+from fcn_studio.training.augment import resize_pair
+from fcn_studio.training.device import Normalizer, autocast, pick_device
+from fcn_studio.training.tiling import run_tiled
+
+#: Largest working-resolution image run in one piece (CPU RAM / GPU memory stay modest).
+DEFAULT_MAX_PIXELS = 2_000_000
+DEFAULT_TILE = 1024
+DEFAULT_MARGIN = 128
+#: Backbones whose global pooling makes tiles differ from the whole image (see tiling.py).
+GLOBAL_CONTEXT_BACKBONES = ("mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's prediction at its own size.
+
+    ``probs`` ``K x H x W`` (float16 or float32; None when not asked for), ``labels`` HxW
+    uint8 class ids, ``confidence`` HxW float32 (the winning class's probability).
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    probs: np.ndarray | None = None
+
+    def entropy(self) -> np.ndarray:
+        """HxW per-pixel entropy in nats (needs ``probs``): high where the model hesitates."""
+        if self.probs is None:
+            raise ValueError("entropy needs the probabilities; predict with want_probs=True")
+        p = self.probs.astype(np.float32)
+        return -(p * np.log(np.clip(p, 1e-12, 1))).sum(0)
+
+
+def model_logits(
+    model: nn.Module,
+    image: np.ndarray,
+    normalizer: Normalizer,
+    *,
+    scale: float,
+    amp: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    tile: int = DEFAULT_TILE,
+    margin: int = DEFAULT_MARGIN,
+    force_tiles: bool = False,
+) -> torch.Tensor:
+    """``1 x K x H x W`` float32 logits of an HxWx3 uint8 image (model in eval mode, no grad).
+
+    Tiling is used when the working-resolution image has more than ``max_pixels`` pixels,
+    or always with ``force_tiles``.
+    """
+    h, w = image.shape[:2]
+    small, _ = resize_pair(image, None, scale)
+    x = normalizer(torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None])
+    device = normalizer.device
+    k = int(getattr(model, "num_classes"))
+
+    def run(t: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
+            return model(t)
+
+    with torch.inference_mode():
+        if force_tiles or x.shape[-1] * x.shape[-2] > max_pixels:
+            logits = run_tiled(run, x, num_classes=k, tile=tile, margin=margin)
+        else:
+            logits = run(x).float()
+        if logits.shape[-2:] != (h, w):
+            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+    return logits
+
+
+class Predictor:
+    """A trained model ready to predict, with its label set and working resolution.
+
+    Build from a checkpoint with :meth:`from_checkpoint`, or from a model in memory (the
+    trainer's previews). ``tile`` / ``margin`` / ``max_pixels`` control tiling (see module doc).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        labelset: LabelSet,
+        *,
+        scale: float = 1.0,
+        device: str | torch.device = "auto",
+        amp: bool = True,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        tile: int = DEFAULT_TILE,
+        margin: int = DEFAULT_MARGIN,
+    ) -> None:
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.model = model.to(self.device).eval()
+        self.labelset = labelset
+        self.scale = float(scale)
+        self.amp = amp
+        self.max_pixels, self.tile, self.margin = int(max_pixels), int(tile), int(margin)
+        self.num_classes = labelset.num_classes
+        self.normalizer = Normalizer(model.normalization, self.device, channels_last=False)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, device: str = "auto", **kwargs) -> "Predictor":  # noqa: ANN003
+        """Load a checkpoint (``weights_only``, validated); its ``input_scale`` sets the scale."""
+        from fcn_studio.models.checkpoint import load_checkpoint
+
+        model, meta = load_checkpoint(path)
+        kwargs.setdefault("scale", float(meta.summary.get("input_scale", 1.0)))
+        predictor = cls(model, meta.labelset, device=device, **kwargs)
+        predictor.meta = meta  # type: ignore[attr-defined]
+        return predictor
+
+    def logits(self, image: np.ndarray, *, force_tiles: bool = False) -> torch.Tensor:
+        return model_logits(
+            self.model, image, self.normalizer, scale=self.scale, amp=self.amp,
+            max_pixels=self.max_pixels, tile=self.tile, margin=self.margin, force_tiles=force_tiles,
+        )
+
+    def predict(self, image: np.ndarray, *, want_probs: bool = True, probs_dtype=np.float16, force_tiles: bool = False) -> Prediction:  # noqa: ANN001
+        """Predict an HxWx3 uint8 RGB image."""
+        probs_t = torch.softmax(self.logits(image, force_tiles=force_tiles), dim=1)[0]
+        conf, labels = probs_t.max(0)
+        return Prediction(
+            labels=labels.to(torch.uint8).cpu().numpy(),
+            confidence=conf.float().cpu().numpy(),
+            probs=probs_t.cpu().numpy().astype(probs_dtype) if want_probs else None,
+        )
+
+    def predict_file(self, path: str | Path, **kwargs) -> Prediction:  # noqa: ANN003
+        return self.predict(read_image(path), **kwargs)
+
+    def predict_folder(
+        self,
+        images: str | Path,
+        out: str | Path,
+        *,
+        fmt: str = "index",
+        opacity: float = 0.5,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> dict:
+        """Predict every image in ``images`` and write one file each to ``out``.
+
+        ``fmt``: ``index`` (8-bit indexed PNG of class ids), ``color`` (RGB class colours),
+        ``overlay`` (image with colours blended in) or ``probs`` (``.npz`` with ``probs``
+        float16 KxHxW, ``labels`` and ``confidence``). Returns a summary dict.
+        """
+        from fcn_studio.data.masks import write_color_png, write_indexed_png, write_overlay_png
+
+        images, out = Path(images), Path(out)
+        files = sorted(p for p in images.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for i, path in enumerate(files):
+            if should_stop is not None and should_stop():
+                break
+            image = read_image(path)
+            pred = self.predict(image, want_probs=fmt == "probs")
+            if fmt == "index":
+                target = out / f"{path.stem}.png"
+                write_indexed_png(target, pred.labels, self.labelset)
+            elif fmt == "color":
+                target = out / f"{path.stem}.png"
+                write_color_png(target, pred.labels, self.labelset)
+            elif fmt == "overlay":
+                target = out / f"{path.stem}.png"
+                write_overlay_png(target, image, pred.labels, self.labelset, opacity)
+            elif fmt == "probs":
+                target = out / f"{path.stem}.npz"
+                np.savez_compressed(target, probs=pred.probs, labels=pred.labels, confidence=pred.confidence.astype(np.float16))
+            else:
+                raise ValueError(f"unknown format {fmt!r}; use index, color, overlay or probs")
+            written.append(str(target))
+            if progress is not None:
+                progress(i + 1, len(files))
+        return {"images": len(files), "written": len(written), "out": str(out), "format": fmt}

@@ -1,0 +1,242 @@
+"""Where training pixels come from: a project, or a plain folder pair, listed without torch.
+
+A :class:`SampleSource` answers one question, "which images have painted pixels right now,
+and how do I read them?", and answers it again each time :meth:`SampleSource.refresh` is
+called. The trainer calls it at every epoch start, so strokes the user paints (and the GUI
+saves into the project) while training runs are used by the next epoch.
+
+Masks are read through :func:`~fcn_studio.data.masks.read_mask`, so any form it accepts
+works: indexed PNGs, 8-bit id PNGs, or colour PNGs matched against the label set's colours.
+Folder masks are matched to images by file stem, with the conventions of common datasets:
+
+* ``img.png`` <-> ``img.png`` / ``img_mask.png`` / ``img_L.png`` (CamVid colour labels) ...
+* KITTI road: ``um_000012.png`` <-> ``um_road_000012.png`` (``_lane_`` also accepted);
+* Cityscapes: ``x_leftImg8bit.png`` <-> ``x_gtFine_labelIds.png``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from fcn_studio.data.imageio import is_image_file, read_image
+from fcn_studio.data.labelset import UNPAINTED, LabelSet
+from fcn_studio.data.masks import read_mask
+from fcn_studio.errors import TrainingError
+
+#: Suffixes that label files add to their image's stem (checked after an exact stem match).
+MASK_SUFFIXES: tuple[str, ...] = ("_mask", "_label", "_labels", "_L", "_gt", "_labelIds", "_gtFine_labelIds")
+_KITTI_IMAGE = re.compile(r"^(?P<cat>[A-Za-z]+)_(?P<num>\d+)$")
+_CITYSCAPES_IMAGE = "_leftImg8bit"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One trainable image: a stable id (cache key), its image file and how to read its mask.
+
+    ``read_mask`` returns HxW uint8 label-set ids with 255 for unpainted pixels; it reads the
+    file each call, so edits saved since the last call are seen.
+    """
+
+    id: str
+    image_path: Path
+    read_mask: Callable[[], np.ndarray]
+    hw: tuple[int, int] | None = None
+
+    def read_image(self) -> np.ndarray:
+        return read_image(self.image_path)
+
+
+class SampleSource(Protocol):
+    """What the dataset needs from wherever the images and masks live."""
+
+    labelset: LabelSet
+
+    def refresh(self) -> list[Sample]:
+        """The images that have painted pixels now (may differ from the previous call)."""
+        ...
+
+
+class ProjectSource:
+    """The painted images of a :class:`~fcn_studio.data.project.Project`.
+
+    Shares the Project object with the GUI when both run in one process: the GUI's
+    ``save_mask`` updates ``entry.painted``, which :meth:`refresh` reads. Masks are read from
+    the files directly (not through ``Project.load_mask``, which would overwrite the change
+    digests the GUI's autosave relies on). ``ids`` restricts the source to some images (a
+    validation split, or the images the user ticked).
+    """
+
+    def __init__(self, project, ids: list[str] | None = None, exclude: list[str] | None = None) -> None:  # noqa: ANN001
+        self.project = project
+        self.labelset: LabelSet = project.labelset
+        self._ids = None if ids is None else set(ids)
+        self._exclude = set(exclude or ())
+
+    def refresh(self) -> list[Sample]:
+        self.labelset = self.project.labelset
+        out: list[Sample] = []
+        for entry in list(self.project.images):
+            if self._ids is not None and entry.id not in self._ids:
+                continue
+            if entry.id in self._exclude or entry.painted <= 0:
+                continue
+            mask_path = self.project.path_of(entry.mask)
+            if not mask_path.exists():
+                continue
+            out.append(
+                Sample(
+                    id=entry.id,
+                    image_path=self.project.path_of(entry.file),
+                    read_mask=MaskFile(mask_path, self.labelset, (entry.height, entry.width)),
+                    hw=(entry.height, entry.width),
+                )
+            )
+        return out
+
+    def find_image(self, image_id: str) -> Path | None:
+        """Path of any project image by id, painted or not (for live previews)."""
+        for entry in list(self.project.images):
+            if entry.id == image_id:
+                return self.project.path_of(entry.file)
+        return None
+
+    def subset(self, ids: list[str]) -> "ProjectSource":
+        return ProjectSource(self.project, ids=ids)
+
+    def without(self, ids: list[str]) -> "ProjectSource":
+        return ProjectSource(self.project, ids=None if self._ids is None else sorted(self._ids), exclude=[*self._exclude, *ids])
+
+
+@dataclass(frozen=True)
+class MaskFile:
+    """A picklable "read this mask now" (DataLoader workers started by spawn must pickle it)."""
+
+    path: Path
+    labelset: LabelSet
+    expected_hw: tuple[int, int] | None = None
+
+    def __call__(self) -> np.ndarray:
+        return read_mask(self.path, self.labelset, expected_hw=self.expected_hw)
+
+
+class FolderSource:
+    """Images in one folder, masks in another, matched by name; a label-set JSON gives the classes.
+
+    Images without a mask are skipped (counted in :attr:`unmatched_images`). A mask with no
+    painted pixel is skipped until it gets some: :meth:`refresh` re-reads only the masks whose
+    file changed since the last call.
+    """
+
+    def __init__(self, images: str | Path, masks: str | Path, labelset: LabelSet, *, ids: list[str] | None = None) -> None:
+        self.images_dir, self.masks_dir = Path(images), Path(masks)
+        for what, folder in (("images", self.images_dir), ("masks", self.masks_dir)):
+            if not folder.is_dir():
+                raise TrainingError(f"{what} folder {folder} does not exist or is not a folder")
+        self.labelset = labelset
+        self._ids = None if ids is None else set(ids)
+        self._painted: dict[Path, tuple[int, bool]] = {}
+        self._lock = threading.Lock()
+        self.pairs, self.unmatched_images, self.unmatched_masks = match_masks(self.images_dir, self.masks_dir)
+        if not self.pairs:
+            raise TrainingError(
+                f"no image in {self.images_dir} has a mask in {self.masks_dir}; masks must share the image's "
+                "file name (any extension), add a suffix such as _mask or _L, or follow KITTI naming "
+                "(um_000012.png <-> um_road_000012.png)"
+            )
+
+    def refresh(self) -> list[Sample]:
+        out: list[Sample] = []
+        for image_path, mask_path in self.pairs:
+            if self._ids is not None and image_path.stem not in self._ids:
+                continue
+            if not self._has_paint(mask_path):
+                continue
+            out.append(Sample(id=image_path.stem, image_path=image_path, read_mask=MaskFile(mask_path, self.labelset)))
+        return out
+
+    def subset(self, ids: list[str]) -> "FolderSource":
+        clone = object.__new__(FolderSource)
+        clone.__dict__.update(self.__dict__)
+        clone._ids = set(ids) if self._ids is None else self._ids & set(ids)
+        clone._painted = {}
+        clone._lock = threading.Lock()
+        return clone
+
+    def without(self, ids: list[str]) -> "FolderSource":
+        keep = [p.stem for p, _ in self.pairs if p.stem not in set(ids)]
+        return self.subset(keep)
+
+    def find_image(self, image_id: str) -> Path | None:
+        """The image file with stem ``image_id`` (for previews of unpainted images)."""
+        for p in sorted(self.images_dir.iterdir()):
+            if p.stem == image_id and is_image_file(p):
+                return p
+        return None
+
+    def _has_paint(self, path: Path) -> bool:
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return False
+        with self._lock:
+            known = self._painted.get(path)
+            if known is not None and known[0] == mtime:
+                return known[1]
+        painted = bool((read_mask(path, self.labelset) != UNPAINTED).any())
+        with self._lock:
+            self._painted[path] = (mtime, painted)
+        return painted
+
+
+def match_masks(images_dir: Path, masks_dir: Path) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
+    """Pair each image with its mask: ``(pairs, images without mask, masks without image)``.
+
+    Rules, first hit wins: the same stem; the stem plus one of :data:`MASK_SUFFIXES`;
+    KITTI's ``<cat>_road_<n>`` (then ``_lane_``) for image ``<cat>_<n>``; Cityscapes'
+    ``_leftImg8bit`` replaced by ``_gtFine_labelIds``. Sorted by image name.
+    """
+    images = sorted(p for p in images_dir.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+    masks = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.is_file() and is_image_file(p) and not p.name.startswith(".")}
+    pairs: list[tuple[Path, Path]] = []
+    unmatched: list[Path] = []
+    used: set[str] = set()
+    for image in images:
+        stem = _mask_stem_for(image.stem, masks)
+        if stem is None:
+            unmatched.append(image)
+            continue
+        used.add(stem)
+        pairs.append((image, masks[stem]))
+    orphans = [p for s, p in masks.items() if s not in used]
+    return pairs, unmatched, orphans
+
+
+def _mask_stem_for(stem: str, masks: dict[str, Path]) -> str | None:
+    candidates = [stem, *(stem + s for s in MASK_SUFFIXES)]
+    kitti = _KITTI_IMAGE.match(stem)
+    if kitti:
+        candidates += [f"{kitti['cat']}_{kind}_{kitti['num']}" for kind in ("road", "lane")]
+    if stem.endswith(_CITYSCAPES_IMAGE):
+        base = stem[: -len(_CITYSCAPES_IMAGE)]
+        candidates += [base + "_gtFine_labelIds", base + "_gtCoarse_labelIds"]
+    return next((c for c in candidates if c in masks), None)
+
+
+def split_validation(samples: list[Sample], fraction: float, seed: int, *, min_train: int = 2) -> list[str]:
+    """Ids of held-out validation images: ``round(fraction * n)`` of them, chosen by ``seed``.
+
+    None are held out while that would leave fewer than ``min_train`` training images: with a
+    handful of scribbled images every one of them is worth more for training than for a score.
+    """
+    n = len(samples)
+    k = int(round(fraction * n))
+    if k < 1 or n - k < min_train:
+        return []
+    order = np.random.default_rng(seed).permutation(n)
+    return sorted(samples[i].id for i in order[:k])

@@ -1,0 +1,642 @@
+"""The training loop the GUI worker, the CLI and ``torchrun`` all drive.
+
+``Trainer(config, source, callbacks=..., should_stop=...).run()`` (or :func:`train`) does:
+
+1. join a ``torchrun`` job if there is one, pick the device, seed everything;
+2. list the painted images, hold some out for validation (or use the given validation
+   source), build or resume the model;
+3. fast mode (optional): heads only, on cached trunk features (:mod:`.fast_mode`);
+4. full fine-tuning: epochs of augmented crops, per-pixel cross-entropy ignoring unpainted
+   pixels, AdamW + one-cycle (:mod:`.optim`), validation after each epoch, the best model
+   written to ``config.out`` and the last state beside it for resuming.
+
+Stopping: ``should_stop`` (a callable or a ``threading.Event``) is checked before every step,
+so a cancel takes effect within one step; the run then ends cleanly, with a loadable
+checkpoint on disk (the best one, or the current model if none was written yet). A NaN loss
+raises :class:`TrainingError`; an out-of-memory error halves the batch and goes on (single
+process). Seeded runs with a step or epoch limit repeat exactly on the CPU; time-budgeted
+runs do not (the budget decides how many steps run).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data.distributed import DistributedSampler
+
+from fcn_studio.errors import FcnStudioError, TrainingError
+from fcn_studio.training import checkpointing as ckpt
+from fcn_studio.training.callbacks import CallbackList, EpochReport, PredictionReport, StepReport, TrainCallbacks
+from fcn_studio.training.config import TrainConfig
+from fcn_studio.training.dataset import IGNORE, SegmentationDataset, balanced_weights, pixel_counts
+from fcn_studio.training.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
+from fcn_studio.training.distributed import DistContext, setup, teardown
+from fcn_studio.training.fast_mode import HeadTrainer, Stopped
+from fcn_studio.training.feature_cache import FeatureCache
+from fcn_studio.training.metrics import ConfusionMatrix, Scores
+from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor
+from fcn_studio.training.predictor import model_logits
+from fcn_studio.training.samples import SampleSource, split_validation
+
+#: Training images scored per epoch when there is no validation set (fit, not generalisation).
+TRAIN_EVAL_LIMIT = 16
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: a JSON-ready ``summary``, the checkpoint path, the (last) model."""
+
+    summary: dict[str, Any]
+    checkpoint: Path | None
+    model: nn.Module
+    stopped: str = "completed"
+
+
+class _HalveBatch(Exception):
+    pass
+
+
+@dataclass
+class _State:
+    step: int = 0
+    epoch: int = 0
+    run_steps: int = 0
+    images_seen: int = 0
+    best: float = -1.0
+    best_scores: Scores | None = None
+    last_loss: float = math.nan
+    wrote_checkpoint: bool = False
+    stopped: str = "completed"
+    rate: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """One training run; construct on any thread, call :meth:`run` on the worker thread."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        source: SampleSource,
+        *,
+        val_source: SampleSource | None = None,
+        callbacks: TrainCallbacks | Iterable[TrainCallbacks] | None = None,
+        should_stop: Callable[[], bool] | threading.Event | None = None,
+        feature_cache: FeatureCache | None = None,
+    ) -> None:
+        self.config = config.replace().validate()
+        self.source = source
+        self.val_source = val_source
+        self.callbacks = CallbackList.of(callbacks)
+        self._stop_event = threading.Event()
+        self._user_stop = should_stop.is_set if isinstance(should_stop, threading.Event) else should_stop
+        self.feature_cache = feature_cache if feature_cache is not None else FeatureCache()
+        self._preview_id = config.preview_image
+        self.state = _State()
+
+    # -- control from other threads ---------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the run to end after the current step (thread-safe)."""
+        self._stop_event.set()
+
+    def set_preview_image(self, image_id: str | None) -> None:
+        """Change which image the live prediction shows (thread-safe; used from the next refresh)."""
+        self._preview_id = image_id
+
+    def stop_requested(self) -> bool:
+        return self._stop_event.is_set() or bool(self._user_stop and self._user_stop())
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg = self.config
+        joined_here = not torch.distributed.is_initialized()
+        self.dist = setup(cfg.device)
+        try:
+            threads = None if self.dist.enabled else cfg.cpu_threads()
+            with cpu_threads(threads):
+                return self._run()
+        finally:
+            if joined_here:
+                teardown(self.dist)
+
+    def _run(self) -> TrainResult:
+        cfg, st = self.config, self.state
+        self.device = self.dist.device() if self.dist.enabled else pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % (2**32))
+        self.t0 = time.perf_counter()
+        self.deadline = None if cfg.minutes is None else self.t0 + cfg.minutes * 60.0
+        if self._out is not None and self.dist.is_main:
+            try:
+                self._out.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TrainingError(f"cannot create the folder of checkpoint {self._out}: {exc.strerror or exc}") from None
+        model, opt_state = self._model()
+        self.labelset = self.source.labelset
+        self.scale = float(cfg.scale if cfg.scale is not None else self._resume_scale or (1.0 if self.device.type == "cuda" else 0.5))
+        self.train_ds, self.val_ds, self.val_on = self._datasets()
+        self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+        self.amp = cfg.amp
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        _quicken_batchnorm(model)
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.normalizer = Normalizer(model.normalization, self.device, self.channels_last)
+        self.eval_normalizer = Normalizer(model.normalization, self.device, False)
+        self.class_weights = self._class_weights()
+        self.batch_size = int(cfg.batch_size)
+        self._last_preview = time.perf_counter()
+        self._pending: ckpt.Snapshot | None = None
+        self._last_write = self._last_resume = time.perf_counter()
+        try:
+            if cfg.fast_mode and not self.dist.enabled:
+                self._fast_phase()
+            elif cfg.fast_mode:
+                self._notice("fast mode is skipped under torchrun: every process would cache the same features")
+            if not cfg.fast_only:
+                self._full_phase(opt_state)
+        except Stopped:
+            st.stopped = "cancelled"
+        except BaseException:
+            if self.dist.is_main:
+                self._flush()  # a NaN stop (or any failure) still leaves the best model on disk
+            raise
+        if st.stopped == "cancelled":
+            self._on_cancel()
+        if self.dist.is_main:
+            self._flush()
+        self.dist.barrier()
+        return TrainResult(summary=self._summary(), checkpoint=self._out if self._out_exists() else None, model=ckpt.unwrap(self.model), stopped=st.stopped)
+
+    # -- setup helpers ---------------------------------------------------------------------------
+    def _model(self) -> tuple[nn.Module, dict | None]:
+        cfg, st = self.config, self.state
+        self._resume_scale: float | None = None
+        labelset = self.source.labelset
+        if cfg.resume is None:
+            from fcn_studio.models import build_model
+
+            try:
+                return build_model(cfg.backbone, cfg.variant, num_classes=labelset.num_classes, weights=cfg.weights), None
+            except ValueError as exc:
+                raise TrainingError(str(exc)) from None
+        from fcn_studio.models.checkpoint import load_checkpoint
+        from fcn_studio.models.weights import load_strict
+
+        path = Path(cfg.resume)
+        model, meta = load_checkpoint(path)
+        if meta.num_classes != labelset.num_classes:
+            raise TrainingError(
+                f"cannot resume from {path}: it predicts {meta.num_classes} classes but the label set "
+                f"{labelset.name!r} has {labelset.num_classes}"
+            )
+        st.step = int(meta.summary.get("step", 0))
+        st.epoch = int(meta.summary.get("epoch", 0))
+        self._resume_scale = float(meta.summary.get("input_scale", 0)) or None
+        if cfg.out is not None and Path(cfg.out).resolve() == path.resolve():
+            # Continuing into the same file: a cancel before the first validation keeps it as is.
+            # "Best" is tracked within this run: the painted data (and so the scores) may have
+            # changed since the checkpoint was written, so its old score is not comparable.
+            st.wrote_checkpoint = True
+        resume = ckpt.load_resume(path)
+        opt_state = None
+        if resume is not None and int(resume["counters"].get("step", -1)) >= st.step:
+            load_strict(model, resume["model"], source=f"resume file {ckpt.resume_path(path)}")
+            st.step = int(resume["counters"]["step"])
+            st.epoch = int(resume["counters"].get("epoch", st.epoch))
+            opt_state = resume.get("optimizer") or None
+        model.train()
+        return model, opt_state
+
+    def _datasets(self) -> tuple[SegmentationDataset, SegmentationDataset | None, str]:
+        cfg = self.config
+        samples = self.source.refresh()
+        if not samples:
+            raise TrainingError("nothing to train on: no image has painted pixels yet; paint a few strokes of each class first")
+        train_src, val_src, on = self.source, self.val_source, "validation"
+        if val_src is None and hasattr(self.source, "without"):
+            held = split_validation(samples, cfg.val_fraction, cfg.seed)
+            if held:
+                train_src, val_src = self.source.without(held), self.source.subset(held)  # type: ignore[attr-defined]
+                self._notice(f"holding out {len(held)} of {len(samples)} painted images for validation")
+        if val_src is None:
+            val_src, on = train_src, "training"
+        common = dict(scale=self.scale, seed=cfg.seed)
+        self.crop_size = tuple(cfg.crop_size) if cfg.crop_size is not None else ((384, 384) if self.device.type == "cuda" else (192, 192))
+        train_ds = SegmentationDataset(
+            train_src, train=True, crop_size=self.crop_size, scale_range=cfg.scale_range, hflip=cfg.hflip,
+            color_jitter=cfg.color_jitter, min_length=cfg.batch_size * self.dist.world_size * cfg.min_epoch_steps, **common,
+        )
+        if not train_ds.samples:
+            raise TrainingError("nothing left to train on after holding out validation images; paint more images")
+        val_ds = SegmentationDataset(val_src, train=False, cache=train_ds.cache, **common)
+        return train_ds, val_ds, on
+
+    def _class_weights(self) -> torch.Tensor | None:
+        cw = self.config.class_weights
+        k = self.labelset.num_classes
+        if cw is None:
+            return None
+        if cw == "balanced":
+            w = balanced_weights(pixel_counts(self.train_ds, k))
+        else:
+            w = np.asarray(cw, dtype=np.float32)
+            if w.shape != (k,) or not np.all(w >= 0):
+                raise TrainingError(f"class weights need {k} non-negative numbers (one per trainable class), got {list(cw)}")
+        return torch.as_tensor(w, dtype=torch.float32, device=self.device)
+
+    @property
+    def _out(self) -> Path | None:
+        return None if self.config.out is None else Path(self.config.out)
+
+    def _out_exists(self) -> bool:
+        return self._out is not None and self._out.is_file()
+
+    # -- phases ----------------------------------------------------------------------------------
+    def _fast_phase(self) -> None:
+        cfg, st = self.config, self.state
+        head = HeadTrainer(
+            self.model, device=self.device, normalizer=self.eval_normalizer, cache=self.feature_cache,
+            scale=self.scale, amp=self.amp, class_weights=self.class_weights,
+        )
+        computed = head.prepare(self.train_ds, self.stop_requested)
+        self._notice(f"fast mode: trunk features of {len(head.items)} images ready ({computed} computed, {len(head.items) - computed} cached)")
+
+        def on_step(i: int, loss: float, lr: float, n: int, dt: float) -> None:
+            self._after_step(loss, lr, n, dt, phase="fast", progress=(i + 1) / cfg.fast_steps)
+
+        head.run(cfg.fast_steps, lr=cfg.fast_lr, batch_size=cfg.batch_size, seed=cfg.seed, should_stop=self.stop_requested, on_step=on_step)
+        self._end_of_epoch(phase="fast")
+        self.model.train()
+
+    def _full_phase(self, opt_state: dict | None) -> None:
+        cfg, st = self.config, self.state
+        model = self.model
+        train_model: nn.Module = model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.optimizer = build_optimizer(
+            cfg.optimizer,
+            [(model.trunk_parameters(), cfg.trunk_lr_mult), (model.head_parameters(), 1.0)],
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+        )
+        if opt_state:
+            self._load_optimizer(opt_state)
+        model.train()
+        epochs_done = 0
+        while cfg.epochs is None or epochs_done < cfg.epochs:
+            n = self.train_ds.refresh()
+            if self.val_on == "training":
+                self.val_ds.refresh()
+            if n == 0:
+                raise TrainingError("every painted image was cleared while training; nothing left to train on")
+            self.train_ds.set_epoch(st.epoch)
+            try:
+                finished = self._epoch(train_model, epochs_done)
+            except _HalveBatch:
+                continue
+            if not finished:
+                break
+            epochs_done += 1
+            st.epoch += 1
+            self._end_of_epoch(phase="full")
+            self._save_resume()
+        if st.stopped != "cancelled" and (not st.history or st.history[-1]["step"] != st.step):
+            self._end_of_epoch(phase="full")  # the final weights get scored too (time / step limits)
+        self._save_resume(force=True)
+
+    def _loader(self) -> DataLoader:
+        cfg, ds = self.config, self.train_ds
+        if self.dist.enabled:
+            sampler = DistributedSampler(ds, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+            sampler.set_epoch(self.state.epoch)
+        else:
+            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + self.state.epoch)
+            sampler = RandomSampler(ds, generator=gen)
+        workers = cfg.workers if cfg.workers is not None else (min(4, max(0, (torch.get_num_threads() or 1) - 1)) if self.device.type == "cuda" else 0)
+        return DataLoader(
+            ds, batch_size=min(self.batch_size, len(ds)), sampler=sampler, drop_last=True, num_workers=workers,
+            pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
+        )
+
+    def _epoch(self, train_model: nn.Module, epochs_done: int) -> bool:
+        """One pass; False when the run must end (stop, time, step limit)."""
+        cfg, st = self.config, self.state
+        loader = self._loader()
+        n_batches = max(1, len(loader))
+        for i, (images, targets) in enumerate(loader):
+            progress = self._progress(epochs_done + i / n_batches)
+            stop, out_of_time, p_max = self._agree_start(progress)
+            if stop:
+                st.stopped = "cancelled"
+                return False
+            if out_of_time:
+                st.stopped = "time budget"
+                return False
+            if cfg.max_steps is not None and st.run_steps >= cfg.max_steps:
+                st.stopped = "step limit"
+                return False
+            t = time.perf_counter()
+            lr = apply_lr(self.optimizer, lr_factor(p_max, cfg.schedule, cfg.warmup_fraction, step=st.run_steps))
+            try:
+                loss = self._train_step(train_model, images, targets)
+            except _HalveBatch:
+                raise
+            self._after_step(loss, lr, images.shape[0] * self.dist.world_size, time.perf_counter() - t, phase="full", progress=p_max)
+        return True
+
+    def _train_step(self, train_model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> float:
+        x = self.normalizer(images)
+        y = targets.to(self.device, non_blocking=True).long()
+        try:
+            with autocast(self.device, self.amp):
+                logits = train_model(x)
+            loss = _masked_ce(logits.float(), y, self.class_weights)
+            value = float(loss.detach())
+            (bad,) = self.dist.agree(not math.isfinite(value), device=self.device)
+            if bad:
+                self._nan_stop(value)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        except Exception as exc:
+            if not is_oom(exc) or self.dist.enabled or self.batch_size <= 1:
+                raise
+            self.optimizer.zero_grad(set_to_none=True)
+            del exc
+            empty_cache(self.device)
+            self.batch_size //= 2
+            self._notice(f"out of memory with batch {self.batch_size * 2}: continuing with batch {self.batch_size}")
+            raise _HalveBatch from None
+        return value
+
+    def _nan_stop(self, value: float) -> None:
+        st = self.state
+        where = f" The best checkpoint so far is {self._out}." if self._out_exists() else ""
+        raise TrainingError(
+            f"training stopped: the loss became {value} at step {st.step + 1} (epoch {st.epoch + 1}); the learning "
+            f"rate {self.config.lr:g} is probably too high for this model, try {self.config.lr / 10:g}.{where}"
+        )
+
+    def _load_optimizer(self, state: dict) -> None:
+        base = [g["base_lr"] for g in self.optimizer.param_groups]
+        try:
+            self.optimizer.load_state_dict(state)
+        except (ValueError, KeyError, RuntimeError):
+            self._notice("the saved optimiser state does not fit this configuration; starting the optimiser afresh")
+            return
+        for g, b in zip(self.optimizer.param_groups, base):
+            g["base_lr"] = b
+
+    # -- progress, reports -------------------------------------------------------------------------
+    def _progress(self, epochs_progress: float) -> float | None:
+        cfg, st = self.config, self.state
+        ps = []
+        if cfg.max_steps is not None:
+            ps.append(st.run_steps / cfg.max_steps)
+        if cfg.epochs is not None:
+            ps.append(epochs_progress / cfg.epochs)
+        if self.deadline is not None:
+            ps.append((time.perf_counter() - self.t0) / (cfg.minutes * 60.0))
+        return max(ps) if ps else None
+
+    def _agree_start(self, progress: float | None) -> tuple[bool, bool, float | None]:
+        """(stop, out of time, progress) agreed by all ranks (rank-local clocks differ slightly)."""
+        stop = self.stop_requested()
+        late = self.deadline is not None and time.perf_counter() >= self.deadline
+        if not self.dist.enabled:
+            return stop, late, progress
+        t = torch.tensor([float(stop), float(late), -1.0 if progress is None else progress], device=self.dist.device())
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        s, l, p = t.tolist()
+        return s > 0, l > 0, None if p < 0 else p
+
+    def _after_step(self, loss: float, lr: float, n: int, dt: float, *, phase: str, progress: float | None) -> None:
+        st = self.state
+        st.step += 1
+        if phase == "full":
+            st.run_steps += 1
+        st.images_seen += n
+        st.last_loss = loss
+        rate = n / max(dt, 1e-9)
+        st.rate = rate if st.rate == 0 else 0.9 * st.rate + 0.1 * rate
+        elapsed = time.perf_counter() - self.t0
+        eta = None
+        if self.deadline is not None:
+            eta = max(0.0, self.deadline - time.perf_counter())
+        elif progress and progress > 0 and phase == "full":
+            eta = elapsed * (1 - progress) / progress
+        if self.dist.is_main:
+            self.callbacks.on_step(
+                StepReport(step=st.step, epoch=st.epoch, loss=loss, lr=lr, images_per_s=st.rate, eta_s=eta,
+                           elapsed_s=elapsed, phase=phase, batch_size=n)
+            )
+        every = self.config.preview_every_s
+        if every is not None and time.perf_counter() - self._last_preview >= every:
+            self._preview()
+
+    def _notice(self, message: str) -> None:
+        if self.dist.is_main:
+            self.callbacks.on_notice(message)
+
+    def _preview(self) -> None:
+        self._last_preview = time.perf_counter()
+        image_id = self._preview_id
+        if image_id is None or not self.dist.is_main:
+            return
+        finder = getattr(self.source, "find_image", None)
+        path = finder(image_id) if finder else None
+        if path is None:
+            return
+        from fcn_studio.data.imageio import read_image
+
+        try:
+            image = read_image(path)
+        except FcnStudioError as exc:
+            self._notice(f"cannot show a live prediction of {image_id}: {exc}")
+            return
+        model = ckpt.unwrap(self.model)
+        was_training = model.training
+        model.eval()
+        logits = model_logits(model, image, self.eval_normalizer, scale=self.scale, amp=self.amp)
+        model.train(was_training)
+        probs = torch.softmax(logits, 1)[0]
+        self.callbacks.on_prediction(
+            PredictionReport(
+                image_id=image_id, step=self.state.step,
+                probs=probs.to(torch.float16).cpu().numpy(), labels=probs.argmax(0).to(torch.uint8).cpu().numpy(),
+            )
+        )
+
+    # -- validation and checkpoints --------------------------------------------------------------------
+    def _validate(self) -> Scores:
+        ds = self.val_ds
+        model = ckpt.unwrap(self.model)
+        was_training = model.training
+        model.eval()
+        cm = ConfusionMatrix(self.labelset.num_classes)
+        indices = list(range(len(ds.samples)))
+        if self.val_on == "training":
+            indices = indices[:TRAIN_EVAL_LIMIT]
+        for i in indices[self.dist.rank :: self.dist.world_size]:
+            if not self.dist.enabled and self.stop_requested():
+                model.train(was_training)
+                raise Stopped
+            image, target = ds.load(i)
+            logits = model_logits(model, image, self.eval_normalizer, scale=self.scale, amp=self.amp)
+            cm.update(torch.from_numpy(target).to(self.device), logits.argmax(1)[0])
+        cm.reduce_(self.dist.all_reduce_)
+        model.train(was_training)
+        return cm.compute()
+
+    def _end_of_epoch(self, *, phase: str) -> None:
+        st = self.state
+        scores = self._validate()
+        improved = scores.miou > st.best or not st.wrote_checkpoint
+        if improved:
+            st.best, st.best_scores = scores.miou, scores
+            self._save_best(scores)
+        st.history.append({"step": st.step, "epoch": st.epoch, "phase": phase, "miou": scores.miou, "loss": st.last_loss})
+        if self.dist.is_main:
+            self.callbacks.on_epoch_end(
+                EpochReport(
+                    epoch=st.epoch, step=st.step, miou=scores.miou, pixel_acc=scores.pixel_acc,
+                    per_class_iou=scores.per_class_iou.copy(), train_loss=st.last_loss,
+                    elapsed_s=time.perf_counter() - self.t0, on=self.val_on, improved=improved and self._out is not None,
+                    phase=phase, images=len(self.val_ds.samples),
+                )
+            )
+        self._preview()
+
+    def _save_best(self, scores: Scores | None) -> None:
+        """Snapshot a new best; written now if the last write is old enough, else by :meth:`_flush`."""
+        st = self.state
+        st.wrote_checkpoint = True
+        if self._out is None or not self.dist.is_main:
+            return
+        self._pending = ckpt.Snapshot(self.model, self._summary(scores))
+        if time.perf_counter() - self._last_write >= self.config.checkpoint_every_s:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the pending best checkpoint (rank 0; no-op when there is none)."""
+        snap, self._pending = self._pending, None
+        if snap is None or self._out is None:
+            return
+        snap.write(self._out, self.labelset)
+        self._last_write = time.perf_counter()
+        s = snap.summary
+        self.callbacks.on_checkpoint(self._out, {k: s.get(k) for k in ("step", "epoch", "miou", "pixel_acc")})
+
+    def _save_resume(self, *, force: bool = False) -> None:
+        st = self.state
+        if self._out is None or not self.dist.is_main:
+            return
+        if not force and time.perf_counter() - self._last_resume < self.config.resume_every_s:
+            return
+        counters = {"step": st.step, "epoch": st.epoch, "best_miou": st.best, "images_seen": st.images_seen}
+        ckpt.save_resume(self._out, self.model, getattr(self, "optimizer", None), counters)
+        self._last_resume = time.perf_counter()
+
+    def _on_cancel(self) -> None:
+        """Leave a loadable checkpoint: the best so far, or the current weights if none was written."""
+        if self._out is None:
+            return
+        if not self.state.wrote_checkpoint:
+            self._save_best(None)
+        self._flush()
+        self._save_resume(force=True)
+
+    def _summary(self, scores: Scores | None = None) -> dict[str, Any]:
+        st = self.state
+        scores = scores if scores is not None else st.best_scores
+        elapsed = time.perf_counter() - self.t0
+        out: dict[str, Any] = {
+            "step": st.step,
+            "epoch": st.epoch,
+            "stopped": st.stopped,
+            "input_scale": self.scale,
+            "train_loss": _finite(st.last_loss),
+            "seconds": round(elapsed, 3),
+            "images_seen": st.images_seen,
+            "images_per_s": round(st.rate, 4),
+            "device": str(self.device),
+            "world_size": self.dist.world_size,
+            "batch_size": self.batch_size,
+            "crop_size": list(self.crop_size),
+            "metrics_on": self.val_on,
+            "best_miou": None if st.best < 0 else round(st.best, 6),
+            "val_images": len(self.val_ds.samples) if self.val_ds is not None else 0,
+            "train_images": len(self.train_ds.samples),
+            "config": self.config.to_json(),
+        }
+        if scores is not None:
+            names = [c.name for c in self.labelset.trainable_classes]
+            out.update(scores.to_json(names))
+        else:
+            out.update(miou=None, pixel_acc=None, per_class_iou=None, validated=False)
+        return out
+
+
+def _masked_ce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean cross-entropy over painted pixels; exactly 0 (with zero gradients) when none are painted.
+
+    ``F.cross_entropy``'s own mean divides by zero, giving NaN, on a crop without painted
+    pixels, which sparse scribbles make possible.
+    """
+    total = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE, reduction="sum")
+    valid = target != IGNORE
+    denom = weight[target[valid]].sum() if weight is not None else valid.sum()
+    return total / denom.clamp(min=1)
+
+
+def _quicken_batchnorm(model: nn.Module, momentum: float = 0.1) -> None:
+    """Raise BatchNorm momentum to ``momentum`` where it is lower (MobileNetV3 uses 0.01).
+
+    torchvision's 0.01 suits 600 ImageNet epochs; in a run of a few hundred steps the running
+    statistics would still be mostly their initial values when the model is evaluated, and an
+    eval-mode MobileNetV3 then predicts one class everywhere.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None and m.momentum < momentum:
+            m.momentum = momentum
+
+
+def _finite(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _worker_init(_: int) -> None:
+    """DataLoader workers decode and augment; one thread each, or they fight the trainer for cores."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def train(
+    config: TrainConfig,
+    source: SampleSource,
+    callbacks: TrainCallbacks | Iterable[TrainCallbacks] | None = None,
+    should_stop: Callable[[], bool] | threading.Event | None = None,
+    *,
+    val_source: SampleSource | None = None,
+    feature_cache: FeatureCache | None = None,
+) -> TrainResult:
+    """Run one training; see :class:`Trainer`."""
+    return Trainer(config, source, val_source=val_source, callbacks=callbacks, should_stop=should_stop, feature_cache=feature_cache).run()

@@ -1,0 +1,248 @@
+"""Trainer behaviour on tiny runs: cancel, resume, NaN, out-of-memory, sparse labels, repeatability."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fcn_studio.data.labelset import LabelSet
+from fcn_studio.errors import TrainingError
+from fcn_studio.models.checkpoint import load_checkpoint
+from fcn_studio.training import FolderSource, TrainCallbacks, TrainConfig, train
+from fcn_studio.training.checkpointing import resume_path
+from fcn_studio.training.toydata import write_folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():  # noqa: ANN201
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> FolderSource:  # noqa: ANN001
+    images, masks, classes = write_folder(tmp_path_factory.mktemp("toy"), n=3, hw=(48, 64), seed=1)
+    return FolderSource(images, masks, LabelSet.load(classes))
+
+
+def tiny(tmp_path: Path, **kw) -> TrainConfig:  # noqa: ANN003
+    base = dict(backbone="resnet18", variant="fcn8s", weights=None, epochs=None, max_steps=4, batch_size=2,
+                crop_size=(32, 32), scale=1.0, num_threads=1, val_fraction=0, preview_every_s=None,
+                min_epoch_steps=2, out=tmp_path / "m.fcnckpt", checkpoint_every_s=0.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class Recorder(TrainCallbacks):
+    def __init__(self) -> None:
+        self.steps, self.epochs, self.notices, self.previews, self.checkpoints = [], [], [], [], []
+
+    def on_step(self, r):  # noqa: ANN001
+        self.steps.append(r)
+
+    def on_epoch_end(self, r):  # noqa: ANN001
+        self.epochs.append(r)
+
+    def on_notice(self, m):  # noqa: ANN001
+        self.notices.append(m)
+
+    def on_prediction(self, r):  # noqa: ANN001
+        self.previews.append(r)
+
+    def on_checkpoint(self, path, metrics):  # noqa: ANN001
+        self.checkpoints.append((path, metrics))
+
+
+def test_cancel_takes_effect_within_one_step_and_leaves_a_checkpoint(toy, tmp_path):  # noqa: ANN001
+    rec = Recorder()
+    stop = threading.Event()
+
+    class StopAfter3(Recorder):
+        def on_step(self, r):  # noqa: ANN001
+            rec.on_step(r)
+            if r.step == 3:
+                stop.set()
+
+    result = train(tiny(tmp_path, max_steps=50, min_epoch_steps=10), toy, StopAfter3(), stop)
+    assert [r.step for r in rec.steps] == [1, 2, 3]
+    assert result.stopped == "cancelled" and result.summary["step"] == 3
+    model, meta = load_checkpoint(result.checkpoint)  # written although no epoch had ended
+    assert meta.summary["stopped"] == "cancelled" and meta.summary["miou"] is None
+    assert resume_path(result.checkpoint).is_file()
+
+
+def test_resume_continues_the_step_count(toy, tmp_path):  # noqa: ANN001
+    first = train(tiny(tmp_path, max_steps=3), toy)
+    assert first.summary["step"] == 3
+    rec = Recorder()
+    second = train(tiny(tmp_path, max_steps=2, resume=first.checkpoint), toy, rec)
+    assert [r.step for r in rec.steps] == [4, 5]
+    assert second.summary["step"] == 5
+    # the resume file now holds step 5; the best checkpoint is only replaced when beaten
+    from fcn_studio.training.checkpointing import load_resume
+
+    assert load_resume(second.checkpoint)["counters"]["step"] == 5
+    _, meta = load_checkpoint(second.checkpoint)
+    assert meta.summary["step"] <= 5
+
+
+def test_resume_starts_from_the_last_weights(toy, tmp_path):  # noqa: ANN001
+    first = train(tiny(tmp_path, max_steps=3, lr=1e-2), toy)
+    last = {k: v.clone() for k, v in first.model.state_dict().items()}
+    # a resumed run that is cancelled before its first step hands back exactly those weights
+    again = train(tiny(tmp_path, max_steps=3, resume=first.checkpoint), toy, should_stop=lambda: True)
+    assert again.stopped == "cancelled" and again.summary["step"] == 3
+    state = again.model.state_dict()
+    assert all(torch.equal(state[k].cpu(), last[k].cpu()) for k in last)
+
+
+def test_resume_refuses_a_checkpoint_for_other_classes(toy, tmp_path):  # noqa: ANN001
+    first = train(tiny(tmp_path, max_steps=1), toy)
+    other = LabelSet.from_json({"name": "two", "classes": [{"id": 0, "name": "a", "color": [0, 0, 0]}, {"id": 1, "name": "b", "color": [1, 1, 1]}]})
+    src = FolderSource(toy.images_dir, toy.masks_dir, other)
+    with pytest.raises(Exception, match="3 classes|unknown class"):
+        train(tiny(tmp_path / "b", max_steps=1, resume=first.checkpoint), src)
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_best_checkpoint(toy, tmp_path, monkeypatch):  # noqa: ANN001
+    import fcn_studio.training.trainer as trainer_mod
+
+    real = trainer_mod._masked_ce
+    calls = {"n": 0}
+
+    def poisoned(logits, target, weight):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        loss = real(logits, target, weight)
+        return loss * float("nan") if calls["n"] >= 4 else loss
+
+    monkeypatch.setattr(trainer_mod, "_masked_ce", poisoned)
+    rec = Recorder()
+    with pytest.raises(TrainingError, match=r"loss became nan at step 4.*learning rate"):
+        train(tiny(tmp_path, max_steps=10), toy, rec)
+    assert [r.step for r in rec.steps] == [1, 2, 3]
+    _, meta = load_checkpoint(tmp_path / "m.fcnckpt")  # from the epoch that ended at step 2
+    assert meta.summary["step"] == 2
+
+
+def test_out_of_memory_halves_the_batch_and_goes_on(toy, tmp_path, monkeypatch):  # noqa: ANN001
+    import fcn_studio.models as models
+
+    real_build = models.build_model
+
+    def build(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        model = real_build(*a, **kw)
+        forward = model.forward
+
+        def limited(x):  # noqa: ANN001, ANN202
+            if model.training and x.shape[0] > 2:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return forward(x)
+
+        model.forward = limited
+        return model
+
+    monkeypatch.setattr(models, "build_model", build)
+    rec = Recorder()
+    result = train(tiny(tmp_path, batch_size=4, max_steps=3), toy, rec)
+    assert any("out of memory" in n and "batch 2" in n for n in rec.notices)
+    assert result.summary["batch_size"] == 2 and result.summary["step"] == 3
+    assert all(r.batch_size == 2 for r in rec.steps)
+
+
+def test_seeded_runs_repeat_exactly_on_cpu(toy, tmp_path):  # noqa: ANN001
+    a = train(tiny(tmp_path / "a", seed=7), toy).model.state_dict()
+    b = train(tiny(tmp_path / "b", seed=7), toy).model.state_dict()
+    c = train(tiny(tmp_path / "c", seed=8), toy).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_only_painted_pixels_give_gradient():
+    from fcn_studio.training.trainer import _masked_ce
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 8, 8, requires_grad=True)
+    target = torch.full((2, 8, 8), 255, dtype=torch.long)
+    target[0, 2:4, 2:5] = 1
+    target[1, 5, 5] = 2
+    _masked_ce(logits, target, None).backward()
+    painted = (target != 255).unsqueeze(1).expand_as(logits)
+    assert (logits.grad[~painted] == 0).all() and (logits.grad[painted] != 0).any()
+    # the loss is the mean over painted pixels only, whatever the unpainted logits are
+    with torch.no_grad():
+        other = logits.clone()
+        other[~painted] = 1e4 * torch.randn_like(other[~painted])
+    assert torch.allclose(_masked_ce(other, target, None), _masked_ce(logits, target, None))
+    # a crop without a single painted pixel: zero loss, zero gradient, no NaN
+    empty = torch.randn(1, 3, 4, 4, requires_grad=True)
+    loss = _masked_ce(empty, torch.full((1, 4, 4), 255, dtype=torch.long), torch.ones(3))
+    loss.backward()
+    assert loss.item() == 0 and (empty.grad == 0).all()
+
+
+def test_scribbles_train_only_where_painted(toy, tmp_path):  # noqa: ANN001
+    """Masks painted with 'box' in one small patch and unpainted elsewhere: the model learns 'box'
+    there and nothing pushes the unpainted area (whose truth is mostly background) anywhere."""
+    from PIL import Image
+
+    masks = tmp_path / "scribbles"
+    masks.mkdir()
+    for p in sorted(toy.masks_dir.glob("*.png")):
+        truth = np.asarray(Image.open(p))
+        scrib = np.full_like(truth, 255)
+        scrib[truth == 1] = 1  # only the boxes are painted
+        Image.fromarray(scrib).save(masks / p.name)
+    src = FolderSource(toy.images_dir, masks, toy.labelset)
+    result = train(tiny(tmp_path, max_steps=12, lr=5e-3), src)
+    model = result.model.eval()
+    with torch.no_grad():
+        x = torch.randn(1, 3, 32, 32)
+        probs = torch.softmax(model(x), 1)
+    # only class 1 ever got a gradient towards it, so it dominates everywhere, even on noise
+    assert (probs.argmax(1) == 1).float().mean() > 0.9
+
+
+def test_no_painted_pixels_is_a_clear_error(toy, tmp_path):  # noqa: ANN001
+    from PIL import Image
+
+    masks = tmp_path / "empty"
+    masks.mkdir()
+    for p in sorted(toy.masks_dir.glob("*.png")):
+        Image.fromarray(np.full((48, 64), 255, np.uint8)).save(masks / p.name)
+    with pytest.raises(TrainingError, match="no image has painted pixels"):
+        train(tiny(tmp_path), FolderSource(toy.images_dir, masks, toy.labelset))
+
+
+def test_bad_settings_are_refused_before_training(toy, tmp_path):  # noqa: ANN001
+    with pytest.raises(TrainingError, match="batch size"):
+        train(tiny(tmp_path, batch_size=0), toy)
+    with pytest.raises(TrainingError, match="unknown backbone"):
+        train(tiny(tmp_path, backbone="alexnet"), toy)
+    with pytest.raises(TrainingError, match="class weights need 3"):
+        train(tiny(tmp_path, class_weights=[1.0, 2.0]), toy)
+
+
+def test_previews_and_balanced_weights(toy, tmp_path):  # noqa: ANN001
+    rec = Recorder()
+    cfg = tiny(tmp_path, max_steps=2, class_weights="balanced", preview_image="toy_001", preview_every_s=0.0)
+    train(cfg, toy, rec)
+    assert rec.previews, "a preview was expected after every step"
+    p = rec.previews[-1]
+    assert p.image_id == "toy_001" and p.probs.shape == (3, 48, 64) and p.probs.dtype == np.float16
+    assert p.labels.shape == (48, 64) and p.labels.dtype == np.uint8
+    assert rec.checkpoints and rec.checkpoints[-1][0] == tmp_path / "m.fcnckpt"
+
+
+def test_validation_split_is_reported(tmp_path):  # noqa: ANN001
+    images, masks, classes = write_folder(tmp_path / "d", n=6, hw=(48, 64), seed=2)
+    rec = Recorder()
+    result = train(tiny(tmp_path, max_steps=2, val_fraction=0.34), FolderSource(images, masks, LabelSet.load(classes)), rec)
+    assert any("holding out 2 of 6" in n for n in rec.notices)
+    assert result.summary["metrics_on"] == "validation" and result.summary["val_images"] == 2
+    assert result.summary["train_images"] == 4 and rec.epochs[-1].on == "validation"
