@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--batch-size", type=int, default=8)
     r.add_argument("--crop", type=_crop, metavar="HxW", help="training crop at working resolution (default: 192 on CPU, 384 on GPU)")
     r.add_argument("--scale", type=float, help="working resolution relative to the images (default: 0.5 on CPU, 1 on GPU)")
-    r.add_argument("--lr", type=float, default=2e-3)
+    r.add_argument("--lr", type=float, help="peak learning rate (default: 5e-3 from random init, 1e-3 from pretrained weights)")
     r.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"))
     r.add_argument("--schedule", default="onecycle", choices=("onecycle", "poly", "constant"))
     r.add_argument("--class-weights", choices=("balanced",), help="weight rare classes up")

@@ -66,6 +66,25 @@ class DistContext:
     def device(self) -> torch.device:
         return torch.device("cuda", self.local_rank) if self.backend == "nccl" else torch.device("cpu")
 
+    def sync_buffers(self, model: torch.nn.Module) -> None:
+        """Average floating buffers (BatchNorm running statistics) over ranks; copy others from rank 0.
+
+        DDP keeps parameters identical but each rank's last forward pass updates its own
+        running statistics; without this, ranks would validate (and rank 0 would save)
+        slightly different models.
+        """
+        if not self.enabled:
+            return
+        dev = self.device()
+        for buf in model.buffers():
+            t = buf.detach().to(dev)
+            if t.is_floating_point():
+                dist.all_reduce(t, op=dist.ReduceOp.SUM)
+                t /= self.world_size
+            else:
+                dist.broadcast(t, src=0)
+            buf.copy_(t.to(buf.device))
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

@@ -292,7 +292,7 @@ class Trainer:
         self.optimizer = build_optimizer(
             cfg.optimizer,
             [(model.trunk_parameters(), cfg.trunk_lr_mult), (model.head_parameters(), 1.0)],
-            lr=cfg.lr,
+            lr=cfg.peak_lr(),
             weight_decay=cfg.weight_decay,
         )
         if opt_state:
@@ -390,7 +390,7 @@ class Trainer:
         where = f" The best checkpoint so far is {self._out}." if self._out_exists() else ""
         raise TrainingError(
             f"training stopped: the loss became {value} at step {st.step + 1} (epoch {st.epoch + 1}); the learning "
-            f"rate {self.config.lr:g} is probably too high for this model, try {self.config.lr / 10:g}.{where}"
+            f"rate {self.config.peak_lr():g} is probably too high for this model, try {self.config.peak_lr() / 10:g}.{where}"
         )
 
     def _load_optimizer(self, state: dict) -> None:
@@ -506,6 +506,8 @@ class Trainer:
 
     def _end_of_epoch(self, *, phase: str) -> None:
         st = self.state
+        with torch.no_grad():
+            self.dist.sync_buffers(ckpt.unwrap(self.model))
         scores = self._validate()
         improved = scores.miou > st.best or not st.wrote_checkpoint
         if improved:
