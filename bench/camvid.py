@@ -149,7 +149,7 @@ def train_reference(
         if torch.isfinite(loss) and (y != 255).any():
             loss.backward()
             opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         steps += 1
         images += batch
     seconds = time.perf_counter() - t0
@@ -161,7 +161,7 @@ def train_reference(
 def reference_predict(model: torch.nn.Module):  # noqa: ANN201
     def predict(rgb: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            x = normalize(torch.from_numpy(rgb).permute(2, 0, 1)[None])
+            x = normalize(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None])
             return model(x)["out"].argmax(1)[0].to(torch.uint8).numpy()
 
     return predict

@@ -113,7 +113,7 @@ def test_resume_refuses_a_checkpoint_for_other_classes(toy, tmp_path):  # noqa: 
 def test_nan_loss_stops_with_a_message_and_keeps_the_best_checkpoint(toy, tmp_path, monkeypatch):  # noqa: ANN001
     import fcn_studio.training.trainer as trainer_mod
 
-    real = trainer_mod._masked_ce
+    real = trainer_mod.masked_cross_entropy
     calls = {"n": 0}
 
     def poisoned(logits, target, weight):  # noqa: ANN001, ANN202
@@ -121,7 +121,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_best_checkpoint(toy, tmp_pa
         loss = real(logits, target, weight)
         return loss * float("nan") if calls["n"] >= 4 else loss
 
-    monkeypatch.setattr(trainer_mod, "_masked_ce", poisoned)
+    monkeypatch.setattr(trainer_mod, "masked_cross_entropy", poisoned)
     rec = Recorder()
     with pytest.raises(TrainingError, match=r"loss became nan at step 4.*learning rate"):
         train(tiny(tmp_path, max_steps=10), toy, rec)
@@ -164,7 +164,7 @@ def test_seeded_runs_repeat_exactly_on_cpu(toy, tmp_path):  # noqa: ANN001
 
 
 def test_only_painted_pixels_give_gradient():
-    from fcn_studio.training.trainer import _masked_ce
+    from fcn_studio.training.loss import masked_cross_entropy as _masked_ce
 
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 8, 8, requires_grad=True)

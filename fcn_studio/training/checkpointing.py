@@ -99,3 +99,77 @@ def load_resume(checkpoint: Path) -> dict[str, Any] | None:
     if not isinstance(obj, dict) or obj.get("format") != RESUME_FORMAT:
         raise CheckpointError(f"{path} is not an fcn-studio resume file; delete it to resume from the checkpoint alone")
     return obj
+
+
+class CheckpointWriter:
+    """Rank 0's disk duties during a run: the throttled best checkpoint and the resume file.
+
+    :meth:`offer` snapshots a new best (a memory copy); it is written at once when the last
+    write is older than ``every_s``, else by the next :meth:`flush` (the trainer flushes at the
+    end, on cancel and when an error stops the run). ``on_written(path, summary)`` is called
+    after each write.
+    """
+
+    def __init__(self, out: Path | None, labelset: LabelSet, *, every_s: float, resume_every_s: float, on_written) -> None:  # noqa: ANN001
+        import time
+
+        self.out = out
+        self.labelset = labelset
+        self.every_s = every_s
+        self.resume_every_s = resume_every_s
+        self.on_written = on_written
+        self._clock = time.perf_counter
+        self._pending: Snapshot | None = None
+        self._last_write = self._last_resume = self._clock()
+
+    def offer(self, model: nn.Module, summary: dict[str, Any]) -> None:
+        if self.out is None:
+            return
+        self._pending = Snapshot(model, summary)
+        if self._clock() - self._last_write >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        snap, self._pending = self._pending, None
+        if snap is None or self.out is None:
+            return
+        snap.write(self.out, self.labelset)
+        self._last_write = self._clock()
+        self.on_written(self.out, snap.summary)
+
+    def save_resume(self, model: nn.Module, optimizer: torch.optim.Optimizer | None, counters: dict[str, Any], *, force: bool = False) -> None:
+        if self.out is None or (not force and self._clock() - self._last_resume < self.resume_every_s):
+            return
+        save_resume(self.out, model, optimizer, counters)
+        self._last_resume = self._clock()
+
+
+def restore(path: Path, num_classes: int) -> tuple[nn.Module, dict[str, Any], dict | None]:
+    """(model, counters, optimiser state or None) to resume from checkpoint ``path``.
+
+    The weights and counters come from the resume file beside it when that is at least as
+    recent (the last state of the run), else from the checkpoint itself (its best state).
+    """
+    from fcn_studio.errors import TrainingError
+    from fcn_studio.models.checkpoint import load_checkpoint
+    from fcn_studio.models.weights import load_strict
+
+    model, meta = load_checkpoint(path)
+    if meta.num_classes != num_classes:
+        raise TrainingError(
+            f"cannot resume from {path}: it predicts {meta.num_classes} classes but the label set has {num_classes}"
+        )
+    counters: dict[str, Any] = {
+        "step": int(meta.summary.get("step", 0)),
+        "epoch": int(meta.summary.get("epoch", 0)),
+        "input_scale": float(meta.summary.get("input_scale", 0)) or None,
+    }
+    state = load_resume(path)
+    opt_state = None
+    if state is not None and int(state["counters"].get("step", -1)) >= counters["step"]:
+        load_strict(model, state["model"], source=f"resume file {resume_path(path)}")
+        counters["step"] = int(state["counters"]["step"])
+        counters["epoch"] = int(state["counters"].get("epoch", counters["epoch"]))
+        opt_state = state.get("optimizer") or None
+    model.train()
+    return model, counters, opt_state

@@ -107,3 +107,16 @@ def apply_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:
     for g in optimizer.param_groups:
         g["lr"] = g["base_lr"] * factor
     return float(optimizer.param_groups[0]["lr"])
+
+
+def quicken_batchnorm(model: nn.Module, momentum: float = 0.1) -> None:
+    """Raise BatchNorm momentum to ``momentum`` where it is lower (MobileNetV3 uses 0.01).
+
+    torchvision's 0.01 suits 600 ImageNet epochs; in a run of a few hundred steps the running
+    statistics would still be mostly their initial values when the model is evaluated, and an
+    eval-mode MobileNetV3 then predicts one class everywhere (measured on CamVid: mIoU 0.03
+    after 2 minutes with 0.01, 0.19 with 0.1).
+    """
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None and m.momentum < momentum:
+            m.momentum = momentum

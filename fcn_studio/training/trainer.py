@@ -21,6 +21,7 @@ runs do not (the budget decides how many steps run).
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,24 +30,23 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import DataLoader
 
 from fcn_studio.errors import FcnStudioError, TrainingError
 from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training.callbacks import CallbackList, EpochReport, PredictionReport, StepReport, TrainCallbacks
 from fcn_studio.training.config import TrainConfig
-from fcn_studio.training.dataset import IGNORE, SegmentationDataset, balanced_weights, pixel_counts
+from fcn_studio.training.dataset import SegmentationDataset, build_datasets, make_loader
 from fcn_studio.training.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
-from fcn_studio.training.distributed import DistContext, setup, teardown
+from fcn_studio.training.distributed import setup, teardown
+from fcn_studio.training.evaluation import preview, validate
 from fcn_studio.training.fast_mode import HeadTrainer, Stopped
 from fcn_studio.training.feature_cache import FeatureCache
-from fcn_studio.training.metrics import ConfusionMatrix, Scores
-from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor
-from fcn_studio.training.predictor import model_logits
-from fcn_studio.training.samples import SampleSource, split_validation
+from fcn_studio.training.loss import class_weight_tensor, masked_cross_entropy
+from fcn_studio.training.metrics import Scores
+from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
+from fcn_studio.training.samples import SampleSource
 
 #: Training images scored per epoch when there is no validation set (fit, not generalisation).
 TRAIN_EVAL_LIMIT = 16
@@ -141,26 +141,30 @@ class Trainer:
                 self._out.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise TrainingError(f"cannot create the folder of checkpoint {self._out}: {exc.strerror or exc}") from None
-        model, opt_state = self._model()
         self.labelset = self.source.labelset
+        if not self.source.refresh():  # before building a model, which can take seconds
+            raise TrainingError("nothing to train on: no image has painted pixels yet; paint a few strokes of each class first")
+        self.writer = ckpt.CheckpointWriter(
+            self._out if self.dist.is_main else None, self.labelset, every_s=cfg.checkpoint_every_s,
+            resume_every_s=cfg.resume_every_s, on_written=self._written,
+        )
+        model, opt_state = self._model()
         self.scale = float(cfg.scale if cfg.scale is not None else self._resume_scale or (1.0 if self.device.type == "cuda" else 0.5))
         self.train_ds, self.val_ds, self.val_on = self._datasets()
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
         self.amp = cfg.amp
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        _quicken_batchnorm(model)
+        quicken_batchnorm(model)
         model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.normalizer = Normalizer(model.normalization, self.device, self.channels_last)
         self.eval_normalizer = Normalizer(model.normalization, self.device, False)
-        self.class_weights = self._class_weights()
+        self.class_weights = class_weight_tensor(cfg.class_weights, self.train_ds, self.labelset.num_classes, self.device)
         self.batch_size = int(cfg.batch_size)
         self._last_preview = time.perf_counter()
-        self._pending: ckpt.Snapshot | None = None
-        self._last_write = self._last_resume = time.perf_counter()
         try:
             if cfg.fast_mode and not self.dist.enabled:
                 self._fast_phase()
@@ -171,92 +175,48 @@ class Trainer:
         except Stopped:
             st.stopped = "cancelled"
         except BaseException:
-            if self.dist.is_main:
-                self._flush()  # a NaN stop (or any failure) still leaves the best model on disk
+            self.writer.flush()  # a NaN stop (or any failure) still leaves the best model on disk
             raise
         if st.stopped == "cancelled":
             self._on_cancel()
-        if self.dist.is_main:
-            self._flush()
+        self.writer.flush()
         self.dist.barrier()
         return TrainResult(summary=self._summary(), checkpoint=self._out if self._out_exists() else None, model=ckpt.unwrap(self.model), stopped=st.stopped)
 
     # -- setup helpers ---------------------------------------------------------------------------
     def _model(self) -> tuple[nn.Module, dict | None]:
+        """A new model as configured, or the one to resume (counters and optimiser state too)."""
         cfg, st = self.config, self.state
         self._resume_scale: float | None = None
-        labelset = self.source.labelset
+        k = self.labelset.num_classes
         if cfg.resume is None:
             from fcn_studio.models import build_model
 
             try:
-                return build_model(cfg.backbone, cfg.variant, num_classes=labelset.num_classes, weights=cfg.weights), None
+                return build_model(cfg.backbone, cfg.variant, num_classes=k, weights=cfg.weights), None
             except ValueError as exc:
                 raise TrainingError(str(exc)) from None
-        from fcn_studio.models.checkpoint import load_checkpoint
-        from fcn_studio.models.weights import load_strict
-
         path = Path(cfg.resume)
-        model, meta = load_checkpoint(path)
-        if meta.num_classes != labelset.num_classes:
-            raise TrainingError(
-                f"cannot resume from {path}: it predicts {meta.num_classes} classes but the label set "
-                f"{labelset.name!r} has {labelset.num_classes}"
-            )
-        st.step = int(meta.summary.get("step", 0))
-        st.epoch = int(meta.summary.get("epoch", 0))
-        self._resume_scale = float(meta.summary.get("input_scale", 0)) or None
+        model, counters, opt_state = ckpt.restore(path, k)
+        st.step, st.epoch, self._resume_scale = counters["step"], counters["epoch"], counters["input_scale"]
         if cfg.out is not None and Path(cfg.out).resolve() == path.resolve():
             # Continuing into the same file: a cancel before the first validation keeps it as is.
             # "Best" is tracked within this run: the painted data (and so the scores) may have
             # changed since the checkpoint was written, so its old score is not comparable.
             st.wrote_checkpoint = True
-        resume = ckpt.load_resume(path)
-        opt_state = None
-        if resume is not None and int(resume["counters"].get("step", -1)) >= st.step:
-            load_strict(model, resume["model"], source=f"resume file {ckpt.resume_path(path)}")
-            st.step = int(resume["counters"]["step"])
-            st.epoch = int(resume["counters"].get("epoch", st.epoch))
-            opt_state = resume.get("optimizer") or None
-        model.train()
         return model, opt_state
 
-    def _datasets(self) -> tuple[SegmentationDataset, SegmentationDataset | None, str]:
+    def _datasets(self) -> tuple[SegmentationDataset, SegmentationDataset, str]:
         cfg = self.config
-        samples = self.source.refresh()
-        if not samples:
-            raise TrainingError("nothing to train on: no image has painted pixels yet; paint a few strokes of each class first")
-        train_src, val_src, on = self.source, self.val_source, "validation"
-        if val_src is None and hasattr(self.source, "without"):
-            held = split_validation(samples, cfg.val_fraction, cfg.seed)
-            if held:
-                train_src, val_src = self.source.without(held), self.source.subset(held)  # type: ignore[attr-defined]
-                self._notice(f"holding out {len(held)} of {len(samples)} painted images for validation")
-        if val_src is None:
-            val_src, on = train_src, "training"
-        common = dict(scale=self.scale, seed=cfg.seed)
         self.crop_size = tuple(cfg.crop_size) if cfg.crop_size is not None else ((384, 384) if self.device.type == "cuda" else (192, 192))
-        train_ds = SegmentationDataset(
-            train_src, train=True, crop_size=self.crop_size, scale_range=cfg.scale_range, hflip=cfg.hflip,
-            color_jitter=cfg.color_jitter, min_length=cfg.batch_size * self.dist.world_size * cfg.min_epoch_steps, **common,
+        train_ds, val_ds, on, held = build_datasets(
+            self.source, self.val_source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range,
+            hflip=cfg.hflip, color_jitter=cfg.color_jitter, seed=cfg.seed, val_fraction=cfg.val_fraction,
+            min_length=cfg.batch_size * self.dist.world_size * cfg.min_epoch_steps,
         )
-        if not train_ds.samples:
-            raise TrainingError("nothing left to train on after holding out validation images; paint more images")
-        val_ds = SegmentationDataset(val_src, train=False, cache=train_ds.cache, **common)
+        if held:
+            self._notice(f"holding out {held} of {held + len(train_ds.samples)} painted images for validation")
         return train_ds, val_ds, on
-
-    def _class_weights(self) -> torch.Tensor | None:
-        cw = self.config.class_weights
-        k = self.labelset.num_classes
-        if cw is None:
-            return None
-        if cw == "balanced":
-            w = balanced_weights(pixel_counts(self.train_ds, k))
-        else:
-            w = np.asarray(cw, dtype=np.float32)
-            if w.shape != (k,) or not np.all(w >= 0):
-                raise TrainingError(f"class weights need {k} non-negative numbers (one per trainable class), got {list(cw)}")
-        return torch.as_tensor(w, dtype=torch.float32, device=self.device)
 
     @property
     def _out(self) -> Path | None:
@@ -321,18 +281,12 @@ class Trainer:
         self._save_resume(force=True)
 
     def _loader(self) -> DataLoader:
-        cfg, ds = self.config, self.train_ds
-        if self.dist.enabled:
-            sampler = DistributedSampler(ds, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
-            sampler.set_epoch(self.state.epoch)
-        else:
-            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + self.state.epoch)
-            sampler = RandomSampler(ds, generator=gen)
-        workers = cfg.workers if cfg.workers is not None else (min(4, max(0, (torch.get_num_threads() or 1) - 1)) if self.device.type == "cuda" else 0)
-        return DataLoader(
-            ds, batch_size=min(self.batch_size, len(ds)), sampler=sampler, drop_last=True, num_workers=workers,
-            pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
-        )
+        cfg = self.config
+        workers = cfg.workers
+        if workers is None:  # measured: on a CPU, workers only take cores from the math (see make_loader)
+            workers = min(4, max(0, (os.cpu_count() or 1) - 1)) if self.device.type == "cuda" else 0
+        return make_loader(self.train_ds, self.batch_size, seed=cfg.seed, epoch=self.state.epoch, dist=self.dist,
+                           workers=workers, pin_memory=self.device.type == "cuda")
 
     def _epoch(self, train_model: nn.Module, epochs_done: int) -> bool:
         """One pass; False when the run must end (stop, time, step limit)."""
@@ -366,7 +320,7 @@ class Trainer:
         try:
             with autocast(self.device, self.amp):
                 logits = train_model(x)
-            loss = _masked_ce(logits.float(), y, self.class_weights)
+            loss = masked_cross_entropy(logits.float(), y, self.class_weights)
             value = float(loss.detach())
             (bad,) = self.dist.agree(not math.isfinite(value), device=self.device)
             if bad:
@@ -457,10 +411,10 @@ class Trainer:
     def _preview(self) -> None:
         self._last_preview = time.perf_counter()
         image_id = self._preview_id
-        if image_id is None or not self.dist.is_main:
-            return
         finder = getattr(self.source, "find_image", None)
-        path = finder(image_id) if finder else None
+        if image_id is None or finder is None or not self.dist.is_main:
+            return
+        path = finder(image_id)
         if path is None:
             return
         from fcn_studio.data.imageio import read_image
@@ -470,39 +424,15 @@ class Trainer:
         except FcnStudioError as exc:
             self._notice(f"cannot show a live prediction of {image_id}: {exc}")
             return
-        model = ckpt.unwrap(self.model)
-        was_training = model.training
-        model.eval()
-        logits = model_logits(model, image, self.eval_normalizer, scale=self.scale, amp=self.amp)
-        model.train(was_training)
-        probs = torch.softmax(logits, 1)[0]
-        self.callbacks.on_prediction(
-            PredictionReport(
-                image_id=image_id, step=self.state.step,
-                probs=probs.to(torch.float16).cpu().numpy(), labels=probs.argmax(0).to(torch.uint8).cpu().numpy(),
-            )
-        )
+        probs, labels = preview(ckpt.unwrap(self.model), image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp)
+        self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------
     def _validate(self) -> Scores:
-        ds = self.val_ds
-        model = ckpt.unwrap(self.model)
-        was_training = model.training
-        model.eval()
-        cm = ConfusionMatrix(self.labelset.num_classes)
-        indices = list(range(len(ds.samples)))
-        if self.val_on == "training":
-            indices = indices[:TRAIN_EVAL_LIMIT]
-        for i in indices[self.dist.rank :: self.dist.world_size]:
-            if not self.dist.enabled and self.stop_requested():
-                model.train(was_training)
-                raise Stopped
-            image, target = ds.load(i)
-            logits = model_logits(model, image, self.eval_normalizer, scale=self.scale, amp=self.amp)
-            cm.update(torch.from_numpy(target).to(self.device), logits.argmax(1)[0])
-        cm.reduce_(self.dist.all_reduce_)
-        model.train(was_training)
-        return cm.compute()
+        return validate(
+            ckpt.unwrap(self.model), self.val_ds, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp,
+            dist=self.dist, limit=TRAIN_EVAL_LIMIT if self.val_on == "training" else None, should_stop=self.stop_requested,
+        )
 
     def _end_of_epoch(self, *, phase: str) -> None:
         st = self.state
@@ -526,34 +456,18 @@ class Trainer:
         self._preview()
 
     def _save_best(self, scores: Scores | None) -> None:
-        """Snapshot a new best; written now if the last write is old enough, else by :meth:`_flush`."""
-        st = self.state
-        st.wrote_checkpoint = True
-        if self._out is None or not self.dist.is_main:
-            return
-        self._pending = ckpt.Snapshot(self.model, self._summary(scores))
-        if time.perf_counter() - self._last_write >= self.config.checkpoint_every_s:
-            self._flush()
+        """Offer a new best to the writer (rank 0), which writes it now or at the next flush."""
+        self.state.wrote_checkpoint = True
+        if self.dist.is_main:
+            self.writer.offer(self.model, self._summary(scores))
 
-    def _flush(self) -> None:
-        """Write the pending best checkpoint (rank 0; no-op when there is none)."""
-        snap, self._pending = self._pending, None
-        if snap is None or self._out is None:
-            return
-        snap.write(self._out, self.labelset)
-        self._last_write = time.perf_counter()
-        s = snap.summary
-        self.callbacks.on_checkpoint(self._out, {k: s.get(k) for k in ("step", "epoch", "miou", "pixel_acc")})
+    def _written(self, path: Path, summary: dict[str, Any]) -> None:
+        self.callbacks.on_checkpoint(path, {k: summary.get(k) for k in ("step", "epoch", "miou", "pixel_acc")})
 
     def _save_resume(self, *, force: bool = False) -> None:
         st = self.state
-        if self._out is None or not self.dist.is_main:
-            return
-        if not force and time.perf_counter() - self._last_resume < self.config.resume_every_s:
-            return
         counters = {"step": st.step, "epoch": st.epoch, "best_miou": st.best, "images_seen": st.images_seen}
-        ckpt.save_resume(self._out, self.model, getattr(self, "optimizer", None), counters)
-        self._last_resume = time.perf_counter()
+        self.writer.save_resume(self.model, getattr(self, "optimizer", None), counters, force=force)
 
     def _on_cancel(self) -> None:
         """Leave a loadable checkpoint: the best so far, or the current weights if none was written."""
@@ -561,7 +475,7 @@ class Trainer:
             return
         if not self.state.wrote_checkpoint:
             self._save_best(None)
-        self._flush()
+        self.writer.flush()
         self._save_resume(force=True)
 
     def _summary(self, scores: Scores | None = None) -> dict[str, Any]:
@@ -595,40 +509,8 @@ class Trainer:
         return out
 
 
-def _masked_ce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """Mean cross-entropy over painted pixels; exactly 0 (with zero gradients) when none are painted.
-
-    ``F.cross_entropy``'s own mean divides by zero, giving NaN, on a crop without painted
-    pixels, which sparse scribbles make possible.
-    """
-    total = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE, reduction="sum")
-    valid = target != IGNORE
-    denom = weight[target[valid]].sum() if weight is not None else valid.sum()
-    return total / denom.clamp(min=1)
-
-
-def _quicken_batchnorm(model: nn.Module, momentum: float = 0.1) -> None:
-    """Raise BatchNorm momentum to ``momentum`` where it is lower (MobileNetV3 uses 0.01).
-
-    torchvision's 0.01 suits 600 ImageNet epochs; in a run of a few hundred steps the running
-    statistics would still be mostly their initial values when the model is evaluated, and an
-    eval-mode MobileNetV3 then predicts one class everywhere.
-    """
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None and m.momentum < momentum:
-            m.momentum = momentum
-
-
 def _finite(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
-
-
-def _worker_init(_: int) -> None:
-    """DataLoader workers decode and augment; one thread each, or they fight the trainer for cores."""
-    import cv2
-
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
 
 
 def train(
