@@ -29,8 +29,9 @@ def window(qtbot, tmp_path, settings):
     win = MainWindow(project, settings)
     qtbot.addWidget(win)
     win.resize(1200, 800)
-    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
-        win.show()
+    win.show()
+    # the first image may load while the window is being built: wait for the state, not a signal
+    qtbot.waitUntil(lambda: win.editor.image_id is not None, timeout=30000)
     # work on an unpainted image so every painted pixel comes from the test
     target = project.images[1].id
     with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):

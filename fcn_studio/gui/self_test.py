@@ -94,9 +94,39 @@ def self_test_steps(window, log: Callable[[str], None]) -> None:
     if not np.array_equal(on_disk, editor.mask):
         raise SelfTestFailure("the mask on disk differs from the mask on screen after saving")
     log("mask saved")
-    extra = getattr(window, "self_test_extra", None)
-    if extra is not None:
-        extra(window, log)
+    self_test_training(window, log)
+
+
+#: A model small and short enough to fine-tune in seconds on a CPU.
+TINY_TRAINING = dict(
+    backbone="resnet18", variant="fcn32s", weights=None, epochs=1, fast_steps=8, batch_size=2,
+    crop_size=(64, 64), scale=0.5, preview_every_s=0.5, val_fraction=0.0,
+)
+
+
+def self_test_training(window, log: Callable[[str], None]) -> None:
+    """Fine-tune a tiny model for a few steps and check the live layers show its prediction."""
+    session, layers = window.training, window.prediction_layers
+    image_id = window.editor.image_id
+    if not session.start("fine-tune", **TINY_TRAINING):
+        raise SelfTestFailure(f"training did not start: {window.last_error}")
+    wait_for(session.prediction_shown, 180000, "the first live prediction")
+    if layers.image_id != image_id or layers.probs is None:
+        raise SelfTestFailure("the prediction layers do not show the image on screen")
+    xs, _ = window.training_panel.loss_curve.getData()
+    if xs is None or len(xs) == 0:
+        raise SelfTestFailure("the loss curve has no points")
+    layers.set_visible("heatmap", True)
+    window.heatmap_legend.select(1)
+    if layers.item("heatmap") is None or not layers.item("heatmap").isVisible():
+        raise SelfTestFailure("the heatmap layer is not shown")
+    log(f"live prediction shown after {len(xs)} training steps")
+    if session.controller.running:
+        session.stop()
+        wait_for(session.controller.finished, 120000, "training to stop")
+    if not session.checkpoint_path.exists():
+        raise SelfTestFailure("no checkpoint was written")
+    log("training stopped; checkpoint written")
 
 
 def run_self_test(app: QApplication, keep: Path | None = None) -> int:

@@ -38,6 +38,7 @@ class TrainingSession(QObject):
         self.mode = ""
         self.predictions: dict[str, np.ndarray] = {}  # latest labels per image (uint8), for Accept
         self._predictor: Any = None
+        self._loading_predictor = False
         self._predict = Background("fcn-predict", self)
         self._stop_predict_all = False
         self._last_report_step: int | None = None
@@ -164,19 +165,27 @@ class TrainingSession(QObject):
 
     # -- predictions outside training -----------------------------------------------------------
     def _load_predictor(self, path: Path) -> None:
+        self._loading_predictor = True
+
         def load():
             from fcn_studio.training.predictor import Predictor
 
-            return Predictor.from_checkpoint(path, device="auto")
+            # set here, on the ordered prediction queue, so work queued after this load sees it
+            self._predictor = Predictor.from_checkpoint(path, device="auto")
+            return self._predictor
 
         def loaded(predictor) -> None:
-            self._predictor = predictor
+            self._loading_predictor = False
             self.panel.predict_all.setEnabled(True)
             self.panel.save_ckpt.setEnabled(True)
             if self.window.editor.image_id and self.layers.image_id != self.window.editor.image_id:
                 self._predict_current()
 
-        self._predict.submit(load, loaded, lambda exc: self.window.show_error("Cannot load the model", str(exc)))
+        def failed(exc: BaseException) -> None:
+            self._loading_predictor = False
+            self.window.show_error("Cannot load the model", str(exc))
+
+        self._predict.submit(load, loaded, failed)
 
     def _on_image_shown(self, image_id: str) -> None:
         if self.layers.image_id != image_id:
@@ -187,12 +196,12 @@ class TrainingSession(QObject):
             self._predict_current()
 
     def _predict_current(self) -> None:
-        image_id, image, predictor = self.window.editor.image_id, self.window.editor.image, self._predictor
-        if image_id is None or image is None or predictor is None:
+        image_id, image = self.window.editor.image_id, self.window.editor.image
+        if image_id is None or image is None or (self._predictor is None and not self._loading_predictor):
             return
 
         def run():
-            pred = predictor.predict(image, want_probs=True)
+            pred = self._predictor.predict(image, want_probs=True)
             return image_id, pred
 
         def done(result) -> None:
@@ -216,8 +225,8 @@ class TrainingSession(QObject):
 
     def predict_all(self) -> None:
         """Predict every image off the UI thread; write predictions/<id>.png and an uncertainty score."""
-        predictor, project = self._predictor, self.project
-        if predictor is None:
+        project = self.project
+        if self._predictor is None and not self._loading_predictor:
             self.window.show_error("No model yet", "Fine-tune first, or load a model.", warning=True)
             return
         from fcn_studio.data.masks import write_indexed_png
@@ -227,6 +236,7 @@ class TrainingSession(QObject):
         entries = list(project.images)
 
         def run():
+            predictor = self._predictor  # loaded by now: the queue runs in order
             done = 0
             for entry in entries:
                 if self._stop_predict_all or self.window._stop_requested:

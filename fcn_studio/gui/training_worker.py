@@ -119,7 +119,7 @@ class TrainingController(QObject):
     def start(self, config: Any, project: Any) -> bool:
         if self.running:
             return False
-        thread = QThread()
+        thread = QThread(self)  # owned by the controller: dropping a Python reference cannot destroy it running
         thread.setObjectName("fcn-training")
         worker = TrainingWorker(config, project)
         worker.moveToThread(thread)
@@ -133,6 +133,7 @@ class TrainingController(QObject):
         worker.finished.connect(self._on_finished)
         worker.finished.connect(thread.quit)
         worker.finished.connect(worker.deleteLater)
+        thread.finished.connect(self._on_thread_finished)
         thread.finished.connect(thread.deleteLater)
         self._thread, self._worker = thread, worker
         thread.start()
@@ -148,9 +149,12 @@ class TrainingController(QObject):
             self._worker.set_preview_image(image_id)
 
     def _on_finished(self, summary: dict) -> None:
-        self._worker = None
-        self._thread = None
+        self._worker = None  # a new run may start; the old thread winds down on its own
         self.finished.emit(summary)
+
+    def _on_thread_finished(self) -> None:
+        if self._worker is None:
+            self._thread = None
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Stop and wait for the thread (closing the window)."""
@@ -158,4 +162,7 @@ class TrainingController(QObject):
         self.stop()
         if thread is None:
             return True
-        return thread.wait(timeout_ms)
+        try:
+            return thread.wait(timeout_ms)
+        except RuntimeError:  # already deleted: it had finished
+            return True

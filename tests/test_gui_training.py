@@ -1,0 +1,115 @@
+"""Drive the real window through one-click fine-tuning: curves, live layers, accept, predict all, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QSettings
+
+from fcn_studio.data.demo import create_demo_project
+from fcn_studio.data.labelset import UNPAINTED
+from fcn_studio.data.project import Project
+from fcn_studio.gui.launch import make_app
+from fcn_studio.gui.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+TINY = dict(
+    backbone="resnet18", variant="fcn32s", weights=None, epochs=1, fast_steps=6, batch_size=2,
+    crop_size=(64, 64), scale=0.5, preview_every_s=0.2, val_fraction=0.0,
+)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    make_app()
+    project = create_demo_project(tmp_path / "demo", n_images=3, n_labelled=2, seed=2, size=(96, 128))
+    win = MainWindow(project, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    # the first image may load while the window is being built: wait for the state, not a signal
+    qtbot.waitUntil(lambda: win.editor.image_id is not None, timeout=30000)
+    return win
+
+
+def test_fine_tune_live_layers_accept_predict_all_export_reopen(window, qtbot, tmp_path):
+    win, session, layers = window, window.training, window.prediction_layers
+    target = win.project.images[2].id  # the unpainted one
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        win.image_list.select(target)
+    assert (win.editor.mask == UNPAINTED).all()
+
+    with qtbot.waitSignal(session.prediction_shown, timeout=120000) as shown:
+        assert session.start("fine-tune", **TINY)
+    assert shown.args == [target]
+    assert win.training_panel.stop.isEnabled()
+    with qtbot.waitSignal(session.controller.finished, timeout=120000) as done:
+        session.stop()
+    assert done.args[0]["stopped"] in ("cancelled", "completed")
+    assert not win.training_panel.stop.isEnabled()
+
+    # the loss curve got points, the layers show this image's prediction
+    xs, ys = win.training_panel.loss_curve.getData()
+    assert xs is not None and len(xs) >= 1 and np.all(np.isfinite(ys))
+    assert layers.image_id == target and layers.probs.shape == (5, 96, 128)
+    assert layers.item("prediction").array.shape == (96, 128)
+
+    # the heatmap class and opacity change instantly, without new inference
+    layers.set_visible("heatmap", True)
+    win.heatmap_legend.select(1)
+    heat_road = layers.item("heatmap").array.copy()
+    np.testing.assert_array_equal(heat_road, np.clip(layers.probs[1].astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8))
+    win.heatmap_legend.select(0)
+    assert not np.array_equal(layers.item("heatmap").array, heat_road)
+    win.layers_panel.rows["heatmap"].slider.setValue(30)
+    assert layers.item("heatmap").opacity() == pytest.approx(0.3)
+
+    # accept the prediction as one undoable step
+    assert session.accept_prediction()
+    np.testing.assert_array_equal(win.editor.mask, layers.labels)
+    win.actions_.undo.trigger()
+    assert (win.editor.mask == UNPAINTED).all()
+    win.actions_.redo.trigger()
+    np.testing.assert_array_equal(win.editor.mask, layers.labels)
+    accepted = win.editor.mask.copy()
+
+    # predict all in the background, then export the predictions
+    with qtbot.waitSignal(session.predict_all_done, timeout=120000) as pa:
+        session.predict_all()
+    assert pa.args[0]["predicted"] == 3
+    for e in win.project.images:
+        assert e.predicted and (win.project.root / e.prediction).exists() and "uncertainty" in e.extra
+    from fcn_studio.gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(win.project, parent=win)
+    with qtbot.waitSignal(dialog.export_finished, timeout=30000):
+        dialog.start(tmp_path / "out", ["index"], source="predicted")
+    for e in win.project.images:
+        exported = np.asarray(Image.open(tmp_path / "out" / "index" / f"{e.id}.png"))
+        np.testing.assert_array_equal(exported, np.asarray(Image.open(win.project.root / e.prediction)))
+
+    root = win.project.root
+    win.close()
+    again = Project.open(root)
+    assert again.extra.get("checkpoint") == "checkpoints/model.pt"
+    assert (root / "checkpoints" / "model.pt").exists()
+    np.testing.assert_array_equal(again.load_mask(target), accepted)
+    from fcn_studio.models.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(root / "checkpoints" / "model.pt")
+    assert meta.labelset == again.labelset
+
+
+def test_training_without_painted_pixels_says_so(qtbot, tmp_path):
+    make_app()
+    project = create_demo_project(tmp_path / "demo", n_images=2, n_labelled=0, seed=1, size=(64, 64))
+    win = MainWindow(project, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    # the first image may load while the window is being built: wait for the state, not a signal
+    qtbot.waitUntil(lambda: win.editor.image_id is not None, timeout=30000)
+    assert not win.training.start("fine-tune", **TINY)
+    assert "Paint" in (win.last_error or "")
+    assert win.training_panel.fine_tune.isEnabled()
