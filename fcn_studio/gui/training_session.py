@@ -80,7 +80,7 @@ class TrainingSession(QObject):
 
     # -- training -------------------------------------------------------------------------------
     def build_config(self, mode: str, **overrides: Any):
-        from fcn_studio.training.config import TrainConfig
+        from fcn_studio.training.presets import interactive_config
 
         choice = self.panel.choices()
         weights = choice["weights"]
@@ -89,24 +89,18 @@ class TrainingSession(QObject):
             if not self.checkpoint_path.exists():
                 raise FcnStudioError("There is no checkpoint yet: choose ImageNet or Random init for the first run.")
             weights, resume = None, self.checkpoint_path
-        config = TrainConfig(
+        settings: dict[str, Any] = dict(
             backbone=choice["backbone"],
             variant=choice["variant"],
             weights=None if weights == "none" else weights,
-            resume=resume,
             epochs=choice["epochs"],
             minutes=choice["minutes"],
-            fast_mode=True,
-            leave_core_for_gui=True,
             out=self.checkpoint_path,
             preview_image=self.window.editor.image_id,
-            preview_every_s=3.0,
+            resume=resume,
         )
-        if mode == "update":
-            config = config.replace(fast_only=True, epochs=None, minutes=None)
-        elif mode == "live":
-            config = config.replace(epochs=None, minutes=None)
-        return config.replace(**overrides) if overrides else config
+        settings.update(overrides)  # tests and the self-test shrink the model and the run
+        return interactive_config(mode, **settings)
 
     def start(self, mode: str, **overrides: Any) -> bool:
         if self.controller.running:
