@@ -133,7 +133,13 @@ def make_input(hw: tuple[int, int], device: torch.device) -> torch.Tensor:
 
 
 def bench_model(
-    model: nn.Module, hw: tuple[int, int], device: torch.device, reps: int, warmup: int, train: bool
+    model: nn.Module,
+    hw: tuple[int, int],
+    device: torch.device,
+    reps: int,
+    warmup: int,
+    train: bool,
+    best: bool = False,
 ) -> tuple[float, float | None]:
     x = make_input(hw, device)
     model.eval()
@@ -142,7 +148,7 @@ def bench_model(
         with torch.no_grad(), autocast(device):
             model(x)
 
-    fwd = timed(forward, device, reps, warmup)
+    fwd = timed(forward, device, reps, warmup, best)
     if not train:
         return fwd, None
     model.train()
@@ -156,18 +162,22 @@ def bench_model(
         loss.backward()
         model.zero_grad(set_to_none=True)
 
-    return fwd, timed(step, device, reps, warmup)
+    return fwd, timed(step, device, reps, warmup, best)
 
 
 @contextlib.contextmanager
-def bare_trunks(device: torch.device) -> Iterator[dict[str, nn.Module]]:
-    """VGG16's conv layers (``features``) and the convolutionalized trunk (features + fc6
-    + fc7, what FCN-8s runs before its head)."""
+def bare_trunks(device: torch.device, enabled: bool = True) -> Iterator[dict[str, nn.Module]]:
+    """VGG16's conv layers (``features``, conv1_1..pool5) and the convolutionalized trunk
+    (features + fc6 + fc7: what FCN-8s runs before its head). Freed on exit."""
+    if not enabled:
+        yield {}
+        return
     model = build_model("vgg16", "fcn32s", num_classes=2)
     yield {
         "vgg16.features": prepare(model.trunk.features, device),
         "vgg16 trunk+fc6/7": prepare(model.trunk, device),
     }
+    del model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="", help="comma-separated subset of fcn32s,fcn16s,fcn8s")
     parser.add_argument("--reps", type=int, default=0, help="timed repeats (default 3 on CPU, 20 on GPU)")
     parser.add_argument("--no-train", action="store_true", help="skip forward+backward timing")
+    parser.add_argument(
+        "--stat",
+        choices=("median", "min"),
+        default="median",
+        help="summary of the repeats; 'min' is steadier on a shared, busy machine",
+    )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
 
@@ -196,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = sizes[:1]
     reps = args.reps or (20 if device.type == "cuda" else (2 if args.quick else 3))
     warmup = 3 if device.type == "cuda" else 1
+    best = args.stat == "min"
     wanted_b = set(filter(None, args.backbones.split(",")))
     wanted_v = set(filter(None, args.variants.split(","))) or ({"fcn8s", "tv"} if args.quick else set())
 
@@ -206,17 +223,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     peak = measure_peak(device, args.quick)
     mode = "bf16 autocast, channels_last" if device.type == "cuda" else "float32"
-    print(f"device: {name} ({mode}); torch {torch.__version__}")
+    print(f"device: {name} ({mode}); torch {torch.__version__}; {args.stat} of {reps} runs")
     print(f"measured peak (matmul): {peak:.2f} TFLOP/s\n")
     print(Row.HEADER)
     print("-" * len(Row.HEADER))
 
     fwd_times: dict[tuple[str, tuple[int, int]], float] = {}
+    with_vgg = not wanted_b or "vgg16" in wanted_b
     for hw in sizes:
-        with bare_trunks(device) as trunks:
+        with bare_trunks(device, enabled=with_vgg) as trunks:
             for tname, trunk in trunks.items():
                 gflops = count_gflops(trunk, make_input(hw, device))
-                fwd, _ = bench_model(trunk, hw, device, reps, warmup, train=False)
+                fwd, _ = bench_model(trunk, hw, device, reps, warmup, train=False, best=best)
                 fwd_times[(tname, hw)] = fwd
                 params = sum(p.numel() for p in trunk.parameters()) / 1e6
                 print(Row(tname, hw, params, gflops, fwd, None, peak).line(), flush=True)
@@ -226,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.manual_seed(0)
             model = prepare(build_model(info.backbone, info.variant, num_classes=21), device)
             gflops = count_gflops(model, make_input(hw, device))
-            fwd, train = bench_model(model, hw, device, reps, warmup, train=not args.no_train)
+            fwd, train = bench_model(model, hw, device, reps, warmup, train=not args.no_train, best=best)
             fwd_times[(info.name, hw)] = fwd
             params = sum(p.numel() for p in model.parameters()) / 1e6
             print(Row(info.name, hw, params, gflops, fwd, train, peak).line(), flush=True)

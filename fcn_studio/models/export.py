@@ -63,15 +63,18 @@ def export_torchscript(
     path = Path(path)
     was_training = model.training
     model.eval()
+    extra = {TORCHSCRIPT_META: json.dumps(describe(model, {"input_hw": list(input_hw), **(metadata or {})}))}
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # Shape arithmetic becomes constants for this input size: that is the contract.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # Recent torch versions mark torch.jit deprecated; TorchScript files still load in
+            # C++ (libtorch) and every torch version, which is why this export exists.
+            warnings.simplefilter("ignore", FutureWarning)
             traced = torch.jit.trace(model, _example(model, input_hw), check_trace=False)
+            atomic_write(path, lambda fh: torch.jit.save(traced, fh, _extra_files=extra))
     finally:
         model.train(was_training)
-    extra = {TORCHSCRIPT_META: json.dumps(describe(model, {"input_hw": list(input_hw), **(metadata or {})}))}
-    atomic_write(path, lambda fh: torch.jit.save(traced, fh, _extra_files=extra))
     return path
 
 

@@ -17,7 +17,7 @@ from torchvision.models.segmentation import LRASPP, fcn_resnet50, lraspp_mobilen
 
 from fcn_studio.models.fcn import zero_score_layer
 
-#: Constructors, called with ``weights=None, weights_backbone=None`` and the sizes below.
+#: torchvision constructors, always called with ``weights=None, weights_backbone=None``.
 CONSTRUCTORS = {"fcn_resnet50": fcn_resnet50, "lraspp_mobilenet_v3_large": lraspp_mobilenet_v3_large}
 
 
