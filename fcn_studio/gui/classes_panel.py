@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from fcn_studio.data import labelset_edit
 from fcn_studio.data.labelset import UNPAINTED, LabelClass, LabelSet
@@ -268,6 +267,8 @@ class ClassesPanel(QWidget):
         self.status.setText(f"Checking where {cls.name!r} is painted\u2026")
         self._set_buttons_enabled(False)
         project, labelset = self.project, self.labelset
+        from superqt.utils import create_worker  # imported here: superqt's package import is slow at start-up
+
         worker = create_worker(labelset_edit.class_usage, project, cls.id, _start_thread=False, _ignore_errors=True)
         queued = Qt.ConnectionType.QueuedConnection  # explicit: these run on the GUI thread
         worker.returned.connect(lambda usage: self._on_usage(project, labelset, cls, usage), queued)
