@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", default=None)
     ap.add_argument("--weights", default="none")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a TrainConfig field, e.g. crop_size=[128,128]")
     args = ap.parse_args(argv)
 
     from fcn_studio.training.config import TrainConfig
@@ -82,12 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         config = interactive_config(
             "fine-tune", backbone=backbone, variant=variant, weights=None if args.weights == "none" else args.weights,
             epochs=None, minutes=args.budget / 60.0, out=root / "checkpoints" / "model.pt", preview_image=None,
+            **{k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)},
         )
         (root / "checkpoints").mkdir(exist_ok=True)
         Trainer(config, ProjectSource(project), callbacks=Score()).run()
         first = next((t for t in timeline if t["road_iou"] > 0.8), None)
         print(json.dumps({
-            "backbone": backbone, "variant": variant, "weights": args.weights, "budget_s": args.budget,
+            "backbone": backbone, "variant": variant, "weights": args.weights, "budget_s": args.budget, "overrides": args.set,
             "painted_fraction_of_3_images": round(fraction, 4),
             "first_road_iou_over_0.8_at_s": first["train_s"] if first else None,
             "final_road_iou": timeline[-1]["road_iou"] if timeline else None,
