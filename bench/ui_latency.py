@@ -124,10 +124,98 @@ def launch_time(reps: int) -> dict:
     return {"launch_to_window_s_median": round(statistics.median(out), 3), "runs": len(out)}
 
 
+def training_latency(seconds: float) -> dict:
+    """Event-loop delay while Fine-tune runs on the CPU, and epoch end -> heatmap on screen.
+
+    A 5 ms timer measures how late the event loop serves it (the UI's worst wait). The trainer's
+    callbacks are wrapped to stamp each epoch end; the stamp is compared with the moment the
+    refreshed heatmap has been painted (360x480 demo image, default backbone, random init).
+    """
+    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.gui.launch import make_app
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_until
+    from fcn_studio.training import callbacks as cb
+
+    app = make_app()
+    stamps: dict[int, float] = {}
+    orig_epoch = cb.CallbackList.on_epoch_end
+
+    def stamped(self, report):  # runs on the training thread
+        stamps[report.step] = time.perf_counter()
+        orig_epoch(self, report)
+
+    cb.CallbackList.on_epoch_end = stamped
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        project = create_demo_project(tmp / "demo", n_images=6, n_labelled=3, seed=0)
+        win = MainWindow(project, QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
+        win.resize(1400, 900)
+        win.show()
+        target = project.images[4].id
+        win.image_list.select(target)
+        wait_until(lambda: win.editor.image_id == target, 30000, "the image to load")
+        # a person paints for a while before pressing Fine-tune; by then torch has been warmed up
+        import sys as _sys
+
+        wait_until(lambda: "fcn_studio.training.trainer" in _sys.modules and win._background.pending == 0, 120000, "warm-up")
+        win.prediction_layers.set_visible("heatmap", True)
+        refresh_ms: list[float] = []
+
+        def shown(image_id: str) -> None:
+            step = win.prediction_layers.step
+            win.canvas.viewport().repaint()  # the heatmap is on screen when this returns
+            if step in stamps:
+                refresh_ms.append((time.perf_counter() - stamps.pop(step)) * 1000)
+
+        win.training.prediction_shown.connect(shown)
+        delays: list[float] = []
+        worst: list[tuple[float, float]] = []  # (seconds since start, delay ms) over 50 ms
+        clock = QElapsedTimer()
+        clock.start()
+        last = [clock.nsecsElapsed()]
+
+        def tick() -> None:
+            now = clock.nsecsElapsed()
+            delays.append(max(0.0, (now - last[0]) / 1e6 - 5.0))
+            if delays[-1] > 50:
+                worst.append((round(now / 1e9, 2), round(delays[-1], 1)))
+            last[0] = now
+
+        timer = QTimer()
+        timer.setInterval(5)
+        timer.timeout.connect(tick)
+        timer.start()
+        win.training_panel.length_kind.setCurrentText("minutes")
+        win.training_panel.minutes.setValue(seconds / 60)
+        win.training_panel.weights.setCurrentIndex(win.training_panel.weights.findData("none"))
+        win.training.start("fine-tune")
+        wait_until(lambda: not win.training.controller.running, int(seconds * 1000) + 120000, "training to end")
+        timer.stop()
+        win.close()
+        QApplication.processEvents()
+    cb.CallbackList.on_epoch_end = orig_epoch
+    return {
+        "training_s": seconds,
+        "event_loop_delay_max_ms": round(max(delays), 2),
+        "event_loop_delay_p99_ms": round(_pct(delays, 99), 2),
+        "ticks": len(delays),
+        "delays_over_50ms_at_s": worst[:20],
+        "epoch_end_to_heatmap_ms": [round(v, 1) for v in refresh_ms],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["paint", "training"], help="run one group of measurements")
     args = ap.parse_args()
+    if args.only == "training":
+        print(json.dumps({"training": training_latency(20 if args.quick else 45)}, indent=2))
+        return
     moves = 150 if args.quick else 400
     results = {
         "brush_1242x375": brush_latency((375, 1242), moves),
@@ -135,6 +223,8 @@ def main() -> None:
         "fills": fill_timings(2 if args.quick else 5),
         "launch": launch_time(2 if args.quick else 5),
     }
+    if args.only is None:
+        results["training"] = training_latency(20 if args.quick else 45)
     print(json.dumps(results, indent=2))
 
 

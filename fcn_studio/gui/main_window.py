@@ -34,6 +34,7 @@ from fcn_studio.gui.layers_panel import LayersPanel
 from fcn_studio.gui.status_bar import StatusBar
 
 MAX_RECENT = 8
+WARM_UP_DELAY_MS = 1500
 
 
 class MainWindow(QMainWindow):
@@ -96,6 +97,9 @@ class MainWindow(QMainWindow):
         self._set_project(project)
         self._restore_settings()
         QTimer.singleShot(0, self._detect_device)
+        # Load torch while the user looks at the window, not when they press Fine-tune: its
+        # import holds the interpreter for a moment, better now than mid-stroke.
+        QTimer.singleShot(WARM_UP_DELAY_MS, self._warm_up_training)
 
     # -- construction ----------------------------------------------------------------------
     def _add_dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -404,6 +408,14 @@ class MainWindow(QMainWindow):
         from fcn_studio.device_info import describe_device_in_subprocess as describe_device
 
         self._background.submit(describe_device, self.status.show_device, lambda exc: self.status.show_device("unknown"))
+
+    def _warm_up_training(self) -> None:
+        def warm() -> bool:
+            import fcn_studio.training.trainer  # noqa: F401 (torch, torchvision, the models)
+
+            return True
+
+        self._background.submit(warm, None, lambda exc: None)
 
     def show_error(self, title: str, text: str, warning: bool = False) -> None:
         """A readable, non-blocking message; the app stays usable behind it."""

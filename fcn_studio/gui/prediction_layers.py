@@ -39,6 +39,20 @@ def uncertainty(probs: np.ndarray) -> np.ndarray:
     return ent / max(np.log(probs.shape[0]), 1e-6)
 
 
+class PreparedPrediction:
+    """A prediction with its display arrays computed where it arrived (the training thread).
+
+    The GUI thread then only swaps arrays: no argmax, entropy or float conversion on it.
+    """
+
+    __slots__ = ("image_id", "step", "probs", "labels", "uncertainty")
+
+    def __init__(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None):
+        self.image_id, self.step, self.probs = image_id, step, probs
+        self.labels = np.ascontiguousarray(labels if labels is not None else probs.argmax(axis=0).astype(np.uint8))
+        self.uncertainty = quantize(uncertainty(probs))
+
+
 class PredictionLayers(QObject):
     """Owns the three prediction items of a canvas and the latest prediction's arrays."""
 
@@ -61,15 +75,20 @@ class PredictionLayers(QObject):
 
     # -- data --------------------------------------------------------------------------------
     def set_prediction(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None) -> None:
-        """Show a new prediction (``probs`` C x H x W). Cost: one argmax, entropy and quantise."""
-        self.image_id, self.step = image_id, step
-        self.probs = probs
-        self.labels = np.ascontiguousarray(labels if labels is not None else probs.argmax(axis=0).astype(np.uint8))
+        """Show a new prediction (``probs`` C x H x W); prefer :meth:`show_prepared` from a worker."""
+        self.show_prepared(PreparedPrediction(image_id, probs, labels, step))
+
+    def show_prepared(self, prepared: PreparedPrediction) -> None:
+        """Swap in arrays computed off the GUI thread; only the heatmap plane is quantised here."""
+        self.image_id, self.step = prepared.image_id, prepared.step
+        self.probs, self.labels = prepared.probs, prepared.labels
+        if self.heat_class >= prepared.probs.shape[0]:
+            self.heat_class = 0
         z = {"prediction": 5, "heatmap": 6, "uncertainty": 7}
         arrays = {
             "prediction": (self.labels, mask_color_table(self.labelset)),
-            "heatmap": (quantize(probs[self.heat_class]), colormap_table(HEATMAP_CMAP)),
-            "uncertainty": (quantize(uncertainty(probs)), colormap_table(UNCERTAINTY_CMAP)),
+            "heatmap": (quantize(prepared.probs[self.heat_class]), colormap_table(HEATMAP_CMAP)),
+            "uncertainty": (prepared.uncertainty, colormap_table(UNCERTAINTY_CMAP)),
         }
         for name, (array, table) in arrays.items():
             item = self._items.get(name)

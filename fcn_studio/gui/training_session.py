@@ -130,7 +130,7 @@ class TrainingSession(QObject):
     def _on_prediction(self, report) -> None:
         self.predictions = {report.image_id: report.labels}
         if report.image_id == self.window.editor.image_id:
-            self.layers.set_prediction(report.image_id, report.probs, report.labels, report.step)
+            self.layers.show_prepared(report)
             self.panel.accept.setEnabled(True)
             self.prediction_shown.emit(report.image_id)
 
@@ -195,14 +195,16 @@ class TrainingSession(QObject):
             return
 
         def run():
-            pred = self._predictor.predict(image, want_probs=True)
-            return image_id, pred
+            from fcn_studio.gui.prediction_layers import PreparedPrediction
 
-        def done(result) -> None:
-            pid, pred = result
-            self.predictions[pid] = pred.labels
+            pred = self._predictor.predict(image, want_probs=True)
+            return PreparedPrediction(image_id, pred.probs, pred.labels)
+
+        def done(prepared) -> None:
+            pid = prepared.image_id
+            self.predictions[pid] = prepared.labels
             if pid == self.window.editor.image_id:
-                self.layers.set_prediction(pid, pred.probs, pred.labels)
+                self.layers.show_prepared(prepared)
                 self.panel.accept.setEnabled(True)
                 self.prediction_shown.emit(pid)
 

@@ -21,7 +21,7 @@ from fcn_studio.errors import FcnStudioError
 class TrainingWorker(QObject):
     step = Signal(object)  # StepReport
     epoch_end = Signal(object)  # EpochReport
-    prediction = Signal(object)  # PredictionReport
+    prediction = Signal(object)  # PreparedPrediction (display arrays computed on this thread)
     notice = Signal(str)
     checkpoint = Signal(object)  # (path, metrics)
     errored = Signal(str)  # a readable message; `finished` follows
@@ -67,7 +67,9 @@ class TrainingWorker(QObject):
                     worker.epoch_end.emit(report)
 
                 def on_prediction(self, report):
-                    worker.prediction.emit(report)
+                    from fcn_studio.gui.prediction_layers import PreparedPrediction
+
+                    worker.prediction.emit(PreparedPrediction(report.image_id, report.probs, report.labels, report.step))
 
                 def on_notice(self, message):
                     worker.notice.emit(str(message))
