@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(PY) bench/model_speed.py
 
 screenshots: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m fcn_studio.gui.screenshots docs
+	QT_QPA_PLATFORM=offscreen $(PY) -m fcn_studio.gui.screenshots docs --all
 
 bundle: $(STAMP)
 	$(PY) -m pip install -e '.[test,bundle]'

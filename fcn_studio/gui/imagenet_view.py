@@ -65,6 +65,7 @@ class ImageNetView(QDialog):
         self.opacity.valueChanged.connect(lambda v: self.heat_item and self.heat_item.setOpacity(v / 100))
         self.legend = HeatmapLegend()
         self.legend.combo.setVisible(False)
+        self.legend.label.setVisible(False)
         self.random_button = QPushButton("Use random weights (shows the mechanics only)")
         self.random_button.setVisible(False)
         self.random_button.clicked.connect(lambda: self.compute(None))

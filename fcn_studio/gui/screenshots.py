@@ -68,17 +68,78 @@ def main_window_shot(out: Path, app: QApplication, tmp: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0] if argv else "docs")
+    positional = [a for a in argv if not a.startswith("--")]
+    out = Path(positional[0] if positional else "docs")
     out.mkdir(parents=True, exist_ok=True)
     from fcn_studio.gui.launch import make_app
 
     app = make_app()
     with tempfile.TemporaryDirectory() as tmp:
         print(main_window_shot(out, app, Path(tmp)))
-        extra = globals().get("EXTRA_SHOTS", [])
+        extra = EXTRA_SHOTS if "--all" in argv else []
         for shot in extra:
             print(shot(out, app, Path(tmp)))
     return 0
+
+
+
+def training_shot(out: Path, app: QApplication, tmp: Path) -> Path:
+    """Fine-tune on the demo (random init: no downloads here) and grab the window mid-training,
+    with the live loss and mIoU curves and the heatmap of 'road' over an unpainted image."""
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_for, wait_until
+
+    project = create_demo_project(tmp / "demo-train", n_images=8, n_labelled=3, seed=0)
+    window = MainWindow(project, QSettings(str(tmp / "s2.ini"), QSettings.Format.IniFormat))
+    window.resize(1440, 880)
+    window.show()
+    target = project.images[5].id
+    window.image_list.select(target)
+    wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
+    panel = window.training_panel
+    panel.weights.setCurrentIndex(panel.weights.findData("none"))
+    panel.epochs.setValue(30)
+    window.layers_panel.rows["heatmap"].checkbox.setChecked(True)
+    window.layers_panel.rows["prediction"].checkbox.setChecked(False)
+    window.layers_panel.rows["mask"].checkbox.setChecked(False)
+    window.heatmap_legend.select(1)  # road
+    window.training.start("fine-tune", crop_size=(128, 128), scale=0.3)
+    end = __import__("time").monotonic() + 75
+    while __import__("time").monotonic() < end and window.training.controller.running:
+        wait_for(window.training.prediction_shown, 120000, "a live prediction")
+    settle(300)
+    path = out / "training_heatmap.png"
+    window.grab().save(str(path))
+    window.training.stop()
+    wait_until(lambda: not window.training.controller.running, 120000, "training to stop")
+    window.close()
+    return path
+
+
+def imagenet_shot(out: Path, app: QApplication, tmp: Path) -> Path:
+    """The ImageNet heatmap dialog on a 384x384 crop (6x6 grid). Without the ImageNet file on
+    disk it runs with random weights and says so in the dialog."""
+    from fcn_studio.data.demo import generate_scene
+    from fcn_studio.gui.imagenet_view import ImageNetView
+    from fcn_studio.gui.self_test import wait_for
+    from fcn_studio.gui.training_panel import imagenet_on_disk
+
+    import numpy as np
+
+    rgb, _ = generate_scene(np.random.default_rng(3), (384, 384))
+    view = ImageNetView(rgb, weights="imagenet" if imagenet_on_disk("vgg16") else None)
+    view.show()
+    wait_for(view.computed, 180000, "the ImageNet grid")
+    view.top.setCurrentRow(0)
+    settle(300)
+    path = out / "imagenet_heatmaps.png"
+    view.grab().save(str(path))
+    view.close()
+    return path
+
+
+EXTRA_SHOTS = [training_shot, imagenet_shot]
 
 
 if __name__ == "__main__":
