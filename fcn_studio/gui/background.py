@@ -26,13 +26,17 @@ class Background(QObject):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._done.connect(self._deliver)
         self.pending = 0
+        self._closed = False
 
     def submit(
         self,
         fn: Callable[[], Any],
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
-    ) -> Future:
+    ) -> Future | None:
+        """Queue ``fn``; after :meth:`shutdown` (the window closed) work is dropped, returning None."""
+        if self._closed:
+            return None
         self.pending += 1
 
         def finished(fut: Future) -> None:
@@ -58,4 +62,5 @@ class Background(QObject):
         self._pool.submit(lambda: None).result()
 
     def shutdown(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=True)

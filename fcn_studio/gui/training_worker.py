@@ -13,7 +13,7 @@ import threading
 import traceback
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Qt, QThread, Signal
 
 from fcn_studio.errors import FcnStudioError
 
@@ -133,7 +133,9 @@ class TrainingController(QObject):
         worker.checkpoint.connect(self.checkpoint)
         worker.errored.connect(self.errored)
         worker.finished.connect(self._on_finished)
-        worker.finished.connect(thread.quit)
+        # quit() is thread-safe: call it on the worker thread so the thread ends even while
+        # the GUI thread is blocked waiting for it (closing the window mid-training)
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.finished.connect(worker.deleteLater)
         thread.finished.connect(self._on_thread_finished)
         thread.finished.connect(thread.deleteLater)
@@ -165,6 +167,10 @@ class TrainingController(QObject):
         if thread is None:
             return True
         try:
+            # the worker may be done while its thread still runs an event loop waiting for a
+            # queued quit(): quit directly once the work has ended, then wait
+            if self._worker is None:
+                thread.quit()
             return thread.wait(timeout_ms)
         except RuntimeError:  # already deleted: it had finished
             return True
