@@ -246,3 +246,16 @@ def test_validation_split_is_reported(tmp_path):  # noqa: ANN001
     assert any("holding out 2 of 6" in n for n in rec.notices)
     assert result.summary["metrics_on"] == "validation" and result.summary["val_images"] == 2
     assert result.summary["train_images"] == 4 and rec.epochs[-1].on == "validation"
+
+
+def test_gui_runs_leave_one_core_and_lr_defaults_follow_the_start(monkeypatch):  # noqa: ANN001
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert TrainConfig(leave_core_for_gui=True).cpu_threads() == 7
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert TrainConfig(leave_core_for_gui=True).cpu_threads() == 1
+    assert TrainConfig(leave_core_for_gui=True, num_threads=3).cpu_threads() == 3
+    assert TrainConfig().cpu_threads() is None
+    assert TrainConfig(weights=None).peak_lr() == 5e-3 and TrainConfig(weights="imagenet").peak_lr() == 1e-3
+    assert TrainConfig(weights=None, lr=0.1).peak_lr() == 0.1

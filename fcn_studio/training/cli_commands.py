@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--classes", type=Path, help="label-set JSON (names, ids, colours, ignore_index)")
     d.add_argument("--val-images", type=Path, help="folder of validation images (default: hold out some training images)")
     d.add_argument("--val-masks", type=Path, help="folder of validation masks")
+    d.add_argument("--val-fraction", type=float, default=0.1, help="share of painted images held out when no validation folders are given")
     m = p.add_argument_group("model")
     m.add_argument("--backbone", default="mobilenet_v3_large", choices=BACKBONES)
     m.add_argument("--variant", default="fcn8s", help="fcn32s, fcn16s or fcn8s (ignored for torchvision models)")
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--epochs", type=int, help="number of epochs (default 30 unless --minutes or --max-steps is given)")
     r.add_argument("--minutes", type=float, help="wall-clock budget in minutes")
     r.add_argument("--max-steps", type=int, help="stop after this many optimisation steps")
-    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--batch-size", type=int, help="images per step (default: 4 on CPU, 8 on GPU)")
     r.add_argument("--crop", type=_crop, metavar="HxW", help="training crop at working resolution (default: 192 on CPU, 384 on GPU)")
     r.add_argument("--scale", type=float, help="working resolution relative to the images (default: 0.5 on CPU, 1 on GPU)")
     r.add_argument("--lr", type=float, help="peak learning rate (default: 5e-3 from random init, 1e-3 from pretrained weights)")
@@ -149,6 +150,7 @@ def _config(args: argparse.Namespace, out: Path | None) -> Any:
         optimizer=args.optimizer, schedule=args.schedule, class_weights=args.class_weights, fast_mode=args.fast or args.fast_only,
         fast_only=args.fast_only, fast_steps=args.fast_steps, seed=args.seed, device=args.device,
         num_threads=args.threads, workers=args.workers, out=out, resume=args.resume, preview_every_s=None,
+        val_fraction=args.val_fraction,
     ).validate()
 
 

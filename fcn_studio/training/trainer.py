@@ -149,6 +149,7 @@ class Trainer:
             resume_every_s=cfg.resume_every_s, on_written=self._written,
         )
         model, opt_state = self._model()
+        self.batch_size = int(cfg.batch_size or (8 if self.device.type == "cuda" else 4))
         self.scale = float(cfg.scale if cfg.scale is not None else self._resume_scale or (1.0 if self.device.type == "cuda" else 0.5))
         self.train_ds, self.val_ds, self.val_on = self._datasets()
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
@@ -163,7 +164,6 @@ class Trainer:
         self.normalizer = Normalizer(model.normalization, self.device, self.channels_last)
         self.eval_normalizer = Normalizer(model.normalization, self.device, False)
         self.class_weights = class_weight_tensor(cfg.class_weights, self.train_ds, self.labelset.num_classes, self.device)
-        self.batch_size = int(cfg.batch_size)
         self._last_preview = time.perf_counter()
         try:
             if cfg.fast_mode and not self.dist.enabled:
@@ -212,7 +212,7 @@ class Trainer:
         train_ds, val_ds, on, held = build_datasets(
             self.source, self.val_source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range,
             hflip=cfg.hflip, color_jitter=cfg.color_jitter, seed=cfg.seed, val_fraction=cfg.val_fraction,
-            min_length=cfg.batch_size * self.dist.world_size * cfg.min_epoch_steps,
+            min_length=self.batch_size * self.dist.world_size * cfg.min_epoch_steps,
         )
         if held:
             self._notice(f"holding out {held} of {held + len(train_ds.samples)} painted images for validation")
@@ -238,7 +238,7 @@ class Trainer:
         def on_step(i: int, loss: float, lr: float, n: int, dt: float) -> None:
             self._after_step(loss, lr, n, dt, phase="fast", progress=(i + 1) / cfg.fast_steps)
 
-        head.run(cfg.fast_steps, lr=cfg.fast_lr, batch_size=cfg.batch_size, seed=cfg.seed, should_stop=self.stop_requested, on_step=on_step)
+        head.run(cfg.fast_steps, lr=cfg.fast_lr, batch_size=self.batch_size, seed=cfg.seed, should_stop=self.stop_requested, on_step=on_step)
         self._end_of_epoch(phase="fast")
         self.model.train()
 
@@ -293,6 +293,7 @@ class Trainer:
         cfg, st = self.config, self.state
         loader = self._loader()
         n_batches = max(1, len(loader))
+        t = time.perf_counter()  # images/s counts loading too: the time from one step's end to the next's
         for i, (images, targets) in enumerate(loader):
             progress = self._progress(epochs_done + i / n_batches)
             stop, out_of_time, p_max = self._agree_start(progress)
@@ -305,13 +306,10 @@ class Trainer:
             if cfg.max_steps is not None and st.run_steps >= cfg.max_steps:
                 st.stopped = "step limit"
                 return False
-            t = time.perf_counter()
             lr = apply_lr(self.optimizer, lr_factor(p_max, cfg.schedule, cfg.warmup_fraction, step=st.run_steps))
-            try:
-                loss = self._train_step(train_model, images, targets)
-            except _HalveBatch:
-                raise
+            loss = self._train_step(train_model, images, targets)  # may raise _HalveBatch
             self._after_step(loss, lr, images.shape[0] * self.dist.world_size, time.perf_counter() - t, phase="full", progress=p_max)
+            t = time.perf_counter()
         return True
 
     def _train_step(self, train_model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> float:
