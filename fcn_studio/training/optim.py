@@ -1,11 +1,14 @@
 """Optimiser and learning-rate schedule: AdamW with warm-up and one-cycle decay by default.
 
-Why these defaults (``bench/camvid.py`` measures them): in a short, fixed budget AdamW
-reaches a usable model in far fewer steps than SGD with momentum, and is much less sensitive
-to the learning rate across backbones and batch sizes, which matters when a user picks the
-model and the machine picks the batch. A short linear warm-up protects freshly initialised
-(zero) score layers and BatchNorm statistics; the cosine ("one-cycle") decay to nearly zero
-gives the last stretch of a time-boxed run its largest gain.
+What was measured (``bench/camvid.py``, 2 minutes, one CPU thread, random init, MobileNetV3
+FCN-8s): AdamW + one-cycle reached val mIoU 0.25-0.35 over three runs of the same setting (the
+spread is run-to-run noise of a time-boxed run on a shared machine); SGD (lr 0.02, momentum
+0.9) + poly reached 0.26 in one run. So in this regime the optimiser is not what matters (the
+batch size and resolution are, see ``TrainConfig``). AdamW stays the default because its
+step size does not scale with the gradient norm, which keeps one learning rate usable across
+backbones and batch sizes; ``optimizer="sgd"`` is one setting away. A short linear warm-up
+protects freshly initialised (zero) score layers and BatchNorm statistics; the cosine
+("one-cycle") decay to nearly zero gives the last stretch of a time-boxed run its gain.
 
 The schedule is a function of *progress* in 0..1, not of a step count fixed in advance, so
 the same code serves an epoch count, a wall-clock budget (progress = elapsed / budget) and
