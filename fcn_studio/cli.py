@@ -51,9 +51,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line (and exit 2), like every other CLI error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fcn-studio", description="fcn-studio, headless.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="fcn-studio", description="fcn-studio, headless.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     p = sub.add_parser("demo", help="write a demo project of synthetic road scenes")
     p.add_argument("dir", type=Path)

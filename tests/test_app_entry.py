@@ -73,3 +73,9 @@ def test_self_test_passes():
     out = run(["--self-test"], env={"QT_QPA_PLATFORM": "offscreen"}, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "all checks passed" in out.stdout
+
+
+def test_bad_arguments_are_one_line_too():
+    out = run(["export", "--format", "nonsense"])
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "invalid choice" in out.stderr
