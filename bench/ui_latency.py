@@ -140,7 +140,7 @@ def training_latency(seconds: float) -> dict:
     from fcn_studio.gui.self_test import wait_until
     from fcn_studio.training import callbacks as cb
 
-    app = make_app()
+    make_app()
     stamps: dict[int, float] = {}
     orig_epoch = cb.CallbackList.on_epoch_end
 

@@ -48,7 +48,6 @@ class MaskEditor(QObject):
         self._loading: str | None = None
         # One ordered queue for loads and saves: a load queued after a save reads what it wrote.
         self._io = Background("fcn-mask-io", self)
-        self._saver = self._io
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
         self._autosave.timeout.connect(self.save_now)
 
@@ -233,20 +232,20 @@ class MaskEditor(QObject):
                 self._dirty = True  # keep it in memory and try again with the next save
             self.save_failed.emit(f"Your painting is kept in memory but could not be saved: {exc}")
 
-        self._saver.submit(lambda: project.save_mask(image_id, mask), lambda _: self.saved.emit(image_id), failed)
+        self._io.submit(lambda: project.save_mask(image_id, mask), lambda _: self.saved.emit(image_id), failed)
 
     def flush(self) -> None:
         """Save now and wait until it is on disk (closing, switching projects)."""
         self.end_stroke()
         self.save_now()
-        self._saver.wait()
+        self._io.wait()
         from PySide6.QtCore import QCoreApplication
 
-        QCoreApplication.sendPostedEvents(self._saver)  # deliver 'saved' / 'save_failed'
+        QCoreApplication.sendPostedEvents(self._io)  # deliver 'saved' / 'save_failed'
 
     @property
     def busy_saving(self) -> bool:
-        return self._saver.pending > 0
+        return self._io.pending > 0
 
     def reload_mask(self) -> None:
         """Re-read the mask from disk after the project rewrote it (label-set edit); history is cleared."""

@@ -39,6 +39,9 @@ WARM_UP_DELAY_MS = 1500
 
 class MainWindow(QMainWindow):
     project_opened = Signal(object)
+    #: (done, total) of the background job shown in the status bar; emit from any thread
+    #: (Qt queues it to the GUI thread), e.g. through :meth:`report_progress`.
+    progress_changed = Signal(int, int)
     images_added = Signal(object)  # AddResult
 
     def __init__(self, project: Project, settings: QSettings | None = None):
@@ -77,6 +80,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self._request_stop)
         self.status.addWidget(self.progress)
         self.status.addWidget(self.cancel_button)
+        self.progress_changed.connect(self._show_progress)
         self._class_shortcuts = [
             QShortcut(QKeySequence(str(n)), self, activated=lambda n=n: self.classes_panel.select_class_by_number(n))
             for n in range(1, 10)
@@ -318,7 +322,7 @@ class MainWindow(QMainWindow):
         self._start_progress("Adding images")
 
         def work():
-            return project.add_images(paths, mode=mode, progress=self._progress_from_thread, should_stop=lambda: self._stop_requested)
+            return project.add_images(paths, mode=mode, progress=self.report_progress, should_stop=lambda: self._stop_requested)
 
         def done(result) -> None:
             self._end_progress()
@@ -384,9 +388,9 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
 
-    def _progress_from_thread(self, done: int, total: int) -> None:
-        # called in a worker thread: hop to the GUI thread through a queued call
-        QTimer.singleShot(0, self, lambda: self._show_progress(done, total))
+    def report_progress(self, done: int, total: int) -> None:
+        """Thread-safe: a worker calls this, the status bar updates on the GUI thread."""
+        self.progress_changed.emit(done, total)
 
     def _show_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)

@@ -8,6 +8,8 @@ visibility are item properties. The colour bar is pyqtgraph's, next to the layer
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
@@ -22,7 +24,9 @@ HEATMAP_CMAP = "viridis"
 UNCERTAINTY_CMAP = "inferno"
 
 
+@lru_cache(maxsize=None)
 def colormap_table(name: str, alpha: int = 255) -> list[int]:
+    """256 ARGB entries of a pyqtgraph colour map (cached: every prediction reuses them)."""
     lut = pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
     return [QColor(int(r), int(g), int(b), alpha).rgba() for r, g, b in lut]
 

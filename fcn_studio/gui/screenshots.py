@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -19,7 +20,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 def settle(ms: int = 300) -> None:
     from fcn_studio.gui.self_test import wait_until
-    import time
 
     end = time.monotonic() + ms / 1000
     wait_until(lambda: time.monotonic() > end, ms + 1000, "the window to settle")
@@ -105,8 +105,8 @@ def training_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     window.layers_panel.rows["mask"].checkbox.setChecked(False)
     window.heatmap_legend.select(1)  # road
     window.training.start("fine-tune", crop_size=(128, 128), scale=0.3)
-    end = __import__("time").monotonic() + 75
-    while __import__("time").monotonic() < end and window.training.controller.running:
+    end = time.monotonic() + 75
+    while time.monotonic() < end and window.training.controller.running:
         wait_for(window.training.prediction_shown, 120000, "a live prediction")
     settle(300)
     path = out / "training_heatmap.png"

@@ -6,8 +6,7 @@ this module. Positions are in image pixels (x, y floats).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, Qt
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog
 
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.errors import FcnStudioError
@@ -27,7 +27,6 @@ CHECKPOINT = "checkpoints/model.pt"
 class TrainingSession(QObject):
     prediction_shown = Signal(str)  # image id whose prediction is now on screen
     predict_all_done = Signal(object)  # summary dict
-    _predict_progress = Signal(object)  # (done, total) from the worker thread
 
     def __init__(self, window, panel, layers: PredictionLayers, parent: QObject | None = None):
         super().__init__(parent)
@@ -60,7 +59,6 @@ class TrainingSession(QObject):
         c.notice.connect(lambda msg: window.status.showMessage(msg, 8000))
         c.errored.connect(self._on_error)
         c.finished.connect(self._on_finished)
-        self._predict_progress.connect(lambda p: window._show_progress(*p))
         window.editor.image_loaded.connect(self._on_image_shown)
         if self.checkpoint_path.exists():
             self._load_predictor(self.checkpoint_path)
@@ -244,7 +242,7 @@ class TrainingSession(QObject):
                 entry.predicted = True
                 entry.extra["uncertainty"] = round(float(uncertainty(pred.probs).mean()), 5)
                 done += 1
-                self._predict_progress.emit((done, len(entries)))
+                self.window.report_progress(done, len(entries))
             project.save()
             return {"predicted": done, "total": len(entries)}
 
@@ -298,6 +296,3 @@ class TrainingSession(QObject):
         self.controller.wait()
         self._predict.shutdown()
 
-
-def confirm(parent, title: str, text: str) -> bool:
-    return QMessageBox.question(parent, title, text) == QMessageBox.StandardButton.Yes
