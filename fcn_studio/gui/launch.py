@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from fcn_studio.data.project import Project
 from fcn_studio.errors import FcnStudioError
-from fcn_studio.gui.theme import apply_theme
+from fcn_studio.gui.theme import apply_theme, icon
 
 
 def make_app() -> QApplication:
@@ -21,6 +21,7 @@ def make_app() -> QApplication:
     app.setApplicationName("fcn-studio")
     app.setOrganizationName("fcn-studio")
     apply_theme(app)  # type: ignore[arg-type]
+    app.setWindowIcon(icon("app/fcn-studio"))  # resources/icons/app/fcn-studio.svg
     return app  # type: ignore[return-value]
 
 
