@@ -30,9 +30,16 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m fcn_studio.gui.screenshots docs --all
 
-bundle: $(STAMP)
-	$(PY) -m pip install -e '.[test,bundle]'
+# One-folder PyInstaller build in dist/fcn-studio/ (see "Building a bundle" in README.md).
+BUNDLE_STAMP := $(VENV)/.bundle-installed
+
+$(BUNDLE_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -e '.[bundle]'
+	@touch $(BUNDLE_STAMP)
+
+bundle: $(BUNDLE_STAMP)
 	$(PY) -m PyInstaller --noconfirm fcn_studio.spec
+	@echo "built dist/fcn-studio/fcn-studio; check it: QT_QPA_PLATFORM=offscreen dist/fcn-studio/fcn-studio --self-test"
 
 clean:
 	rm -rf $(VENV) build dist demo_project
