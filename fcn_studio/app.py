@@ -27,6 +27,11 @@ def _gui_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a frozen (PyInstaller) app is also the interpreter of its training process: let the
+    # child run its task instead of opening a second window
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     from fcn_studio.cli import COMMANDS
 

@@ -113,3 +113,26 @@ def test_training_without_painted_pixels_says_so(qtbot, tmp_path):
     assert not win.training.start("fine-tune", **TINY)
     assert "Paint" in (win.last_error or "")
     assert win.training_panel.fine_tune.isEnabled()
+
+
+def test_a_training_process_that_dies_is_a_message_and_the_app_stays_usable(window, qtbot):
+    import os
+    import signal
+
+    win, session = window, window.training
+    with qtbot.waitSignal(session.controller.step, timeout=120000):
+        assert session.start("live", **{**TINY, "epochs": None})
+    process = session.controller._worker.process
+    with qtbot.waitSignal(session.controller.finished, timeout=60000) as done:
+        os.kill(process.pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    assert done.args[0]["stopped"] == "error"
+    assert "killed" in (win.last_error or "") and "memory" in win.last_error
+    assert win.training_panel.fine_tune.isEnabled() and not win.training_panel.stop.isEnabled()
+    # painting still works
+    win.editor.set_active_class(1)
+    before = int((win.editor.mask == 1).sum())
+    win.editor.begin_stroke(10, 10)
+    win.editor.continue_stroke(40, 12)
+    win.editor.end_stroke()
+    assert int((win.editor.mask == 1).sum()) > before
+    assert not session.controller.running

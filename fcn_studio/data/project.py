@@ -170,6 +170,25 @@ class Project:
         return project
 
     @classmethod
+    def read_snapshot(cls, root: str | Path, *, fallback: bool = True) -> "Project":
+        """The project as last saved, read without touching any file.
+
+        For a second process (the training process) that follows a project another process
+        edits: :meth:`open` repairs what a crash leaves (it deletes stray temp files), which
+        here could be the editor's save in progress. Saves are atomic renames, so a read sees a
+        whole file; the snapshot must never be saved. ``fallback`` reads the previous save
+        when ``project.json`` cannot be read (a follower that has a state already keeps it).
+        """
+        root = Path(root)
+        try:
+            data = _read_json(root / PROJECT_FILE)
+        except ProjectError:
+            if not fallback:
+                raise
+            data = _read_json(root / BACKUP_FILE)
+        return cls._from_json(root, data)
+
+    @classmethod
     def _from_json(cls, root: Path, data: Any) -> "Project":
         where = str(root / PROJECT_FILE)
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:

@@ -414,6 +414,8 @@ class MainWindow(QMainWindow):
         self._background.submit(describe_device, self.status.show_device, lambda exc: self.status.show_device("unknown"))
 
     def _warm_up_training(self) -> None:
+        self.training.controller.prewarm()  # the training process imports torch meanwhile
+
         def warm() -> bool:
             import fcn_studio.training.trainer  # noqa: F401 (torch, torchvision, the models)
 

@@ -1,21 +1,24 @@
-"""Training on a QThread: a worker object that runs the Qt-free trainer and reports by signals.
+"""Training from the GUI: a worker object on a QThread that relays a training process's reports.
 
-Wiring follows superqt's recipe: the worker moves to its thread, ``thread.started`` runs
-it, ``finished`` quits the thread and both are deleted later. Reports cross threads as the
-trainer's own dataclasses (plain numbers and CPU numpy arrays). Stop is cooperative: a flag
-the trainer checks before every step. Live previews are latest-wins: the worker keeps only
-the most recent preview request, so requests never pile up while the user paints.
+The trainer itself runs in a child process (:mod:`fcn_studio.training.process`), so it never
+holds this process's GIL while the event loop wants it. The worker's thread only waits on
+the child's pipe, turns each message into a signal, and computes the display arrays of live
+previews (:class:`PreparedPrediction`) so the GUI thread only swaps arrays. Wiring follows
+superqt's recipe: the worker moves to its thread, ``thread.started`` runs it, ``finished``
+quits the thread and both are deleted later. Stop is cooperative (the child checks before
+every step); previews are latest-wins (only the image on screen at the next refresh is
+predicted), so requests never pile up while the user paints.
 """
 
 from __future__ import annotations
 
-import threading
+import time
 import traceback
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 
-from fcn_studio.errors import FcnStudioError
+from fcn_studio.training.process import TrainingProcess
 
 
 class TrainingWorker(QObject):
@@ -27,78 +30,68 @@ class TrainingWorker(QObject):
     errored = Signal(str)  # a readable message; `finished` follows
     finished = Signal(object)  # summary dict ({"stopped": ...}); always the last signal
 
-    def __init__(self, config: Any, project: Any):
+    def __init__(self, process: TrainingProcess, epoch_stamps: dict[int, float] | None = None):
         super().__init__()
-        self.config = config
-        self.project = project
-        self._stop = threading.Event()
-        self._trainer = None
-        self._preview: str | None = config.preview_image
+        self.process = process
+        #: epoch step -> time.monotonic() of the epoch's end in the child (for latency benches)
+        self.epoch_stamps = epoch_stamps if epoch_stamps is not None else {}
 
     # -- called from the GUI thread (thread-safe) ------------------------------------------------
     def request_stop(self) -> None:
-        self._stop.set()
-        trainer = self._trainer
-        if trainer is not None:
-            trainer.request_stop()
+        self.process.stop()
 
     def set_preview_image(self, image_id: str | None) -> None:
         """Latest wins: only the image on screen when the next refresh comes is predicted."""
-        self._preview = image_id
-        trainer = self._trainer
-        if trainer is not None:
-            trainer.set_preview_image(image_id)
+        self.process.set_preview_image(image_id)
 
     # -- runs on the worker thread ---------------------------------------------------------------
     def work(self) -> None:
         summary: dict[str, Any] = {"stopped": "error"}
         try:
-            from fcn_studio.training.callbacks import TrainCallbacks
-            from fcn_studio.training.samples import ProjectSource
-            from fcn_studio.training.trainer import Trainer
-
-            worker = self
-
-            class Forward(TrainCallbacks):
-                def on_step(self, report):
-                    worker.step.emit(report)
-
-                def on_epoch_end(self, report):
-                    worker.epoch_end.emit(report)
-
-                def on_prediction(self, report):
-                    from fcn_studio.gui.prediction_layers import PreparedPrediction
-
-                    worker.prediction.emit(PreparedPrediction(report.image_id, report.probs, report.labels, report.step))
-
-                def on_notice(self, message):
-                    worker.notice.emit(str(message))
-
-                def on_checkpoint(self, path, metrics):
-                    worker.checkpoint.emit((str(path), dict(metrics)))
-
-            self.config.preview_image = self._preview
-            self._trainer = Trainer(self.config, ProjectSource(self.project), callbacks=Forward(), should_stop=self._stop)
-            if self._preview != self.config.preview_image:
-                self._trainer.set_preview_image(self._preview)
-            result = self._trainer.run()
-            summary = dict(result.summary)
-            summary["stopped"] = result.stopped
-            summary["checkpoint"] = str(result.checkpoint) if result.checkpoint else None
-        except FcnStudioError as exc:
-            self.errored.emit(str(exc))
-        except MemoryError:
-            self.errored.emit("Out of memory: try a lighter backbone, a smaller batch or fewer images.")
+            while True:
+                events = self.process.receive(0.25)
+                done = False
+                for event in events:
+                    if event[0] == "done":
+                        summary = dict(event[1])
+                        done = True
+                    else:
+                        self._relay(event)
+                if done or (self.process.ended and not events):
+                    break
         except Exception as exc:  # never let a worker exception vanish or crash the app
             traceback.print_exc()
             self.errored.emit(f"Training stopped unexpectedly: {exc.__class__.__name__}: {exc}")
         finally:
-            self._trainer = None
+            self.process.close()
             self.finished.emit(summary)
+
+    def _relay(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "step":
+            self.step.emit(event[1])
+        elif kind == "epoch":
+            self.epoch_stamps[event[1].step] = event[2]
+            self.epoch_end.emit(event[1])
+        elif kind == "prediction":
+            from fcn_studio.gui.prediction_layers import PreparedPrediction
+
+            report = event[1]
+            self.prediction.emit(PreparedPrediction(report.image_id, report.probs, report.labels, report.step))
+        elif kind == "notice":
+            self.notice.emit(event[1])
+        elif kind == "checkpoint":
+            self.checkpoint.emit((event[1], event[2]))
+        elif kind == "error":
+            self.errored.emit(event[1])
 
 
 class TrainingController(QObject):
-    """Starts one training run at a time on its own QThread and forwards its signals."""
+    """Starts one training run at a time (a child process relayed by a QThread worker).
+
+    :meth:`prewarm` starts the next run's process ahead of time, so pressing Fine-tune does
+    not wait for a fresh Python to import torch; after each run another one is prepared.
+    """
 
     started = Signal()
     step = Signal(object)
@@ -113,17 +106,36 @@ class TrainingController(QObject):
         super().__init__(parent)
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
+        self._spare: TrainingProcess | None = None
+        self._keep_warm = False
+        self._closed = False
+        #: epoch step -> monotonic time of the epoch's end in the training process
+        self.epoch_stamps: dict[int, float] = {}
 
     @property
     def running(self) -> bool:
         return self._worker is not None
 
+    def prewarm(self) -> None:
+        """Have a training process ready (imports done) for the next run, from now on."""
+        self._keep_warm = True
+        if self._closed or (self._spare is not None and self._spare.alive):
+            return
+        try:
+            self._spare = TrainingProcess().spawn()
+        except OSError:  # no process could be started now: the run will try again
+            self._spare = None
+
     def start(self, config: Any, project: Any) -> bool:
-        if self.running:
+        if self.running or self._closed:
             return False
+        process, self._spare = self._spare, None
+        if process is None or not process.alive:
+            process = TrainingProcess().spawn()
+        process.start_job(config, project.root)
         thread = QThread(self)  # owned by the controller: dropping a Python reference cannot destroy it running
         thread.setObjectName("fcn-training")
-        worker = TrainingWorker(config, project)
+        worker = TrainingWorker(process, self.epoch_stamps)
         worker.moveToThread(thread)
         thread.started.connect(worker.work)
         worker.step.connect(self.step)
@@ -155,13 +167,19 @@ class TrainingController(QObject):
     def _on_finished(self, summary: dict) -> None:
         self._worker = None  # a new run may start; the old thread winds down on its own
         self.finished.emit(summary)
+        if self._keep_warm and not self._closed:
+            self.prewarm()
 
     def _on_thread_finished(self) -> None:
         if self._worker is None:
             self._thread = None
 
     def wait(self, timeout_ms: int = 30000) -> bool:
-        """Stop and wait for the thread (closing the window)."""
+        """Stop, wait for the run to end and end the spare process (closing the window)."""
+        self._closed = True
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close(timeout_s=1.0)
         thread = self._thread
         self.stop()
         if thread is None:

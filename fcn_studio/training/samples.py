@@ -113,6 +113,60 @@ class ProjectSource:
         return ProjectSource(self.project, ids=None if self._ids is None else sorted(self._ids), exclude=[*self._exclude, *ids])
 
 
+class ProjectFileSource(ProjectSource):
+    """The painted images of a project that another process edits (the GUI, while the
+    training process trains).
+
+    Each :meth:`refresh` re-reads ``project.json`` as last saved (the editor saves it whenever
+    an image's painted share changes), so images painted since the previous epoch join the
+    next one. A read that fails (the file is being replaced) keeps the previous snapshot.
+    Subsets share one snapshot, so the validation split follows the same state.
+    """
+
+    def __init__(self, root: str | Path, ids: list[str] | None = None, exclude: list[str] | None = None,
+                 *, snapshot: "_Snapshot | None" = None) -> None:
+        self.snapshot = snapshot if snapshot is not None else _Snapshot(Path(root))
+        super().__init__(self.snapshot.project, ids, exclude)
+
+    @property
+    def project(self):  # noqa: ANN201 - a Project
+        return self.snapshot.project
+
+    @project.setter
+    def project(self, _value) -> None:  # noqa: ANN001 - ProjectSource.__init__ assigns it
+        pass
+
+    def refresh(self) -> list[Sample]:
+        self.snapshot.reload()
+        return super().refresh()
+
+    def subset(self, ids: list[str]) -> "ProjectFileSource":
+        return ProjectFileSource(self.snapshot.root, ids=ids, snapshot=self.snapshot)
+
+    def without(self, ids: list[str]) -> "ProjectFileSource":
+        keep = None if self._ids is None else sorted(self._ids)
+        return ProjectFileSource(self.snapshot.root, ids=keep, exclude=[*self._exclude, *ids], snapshot=self.snapshot)
+
+
+class _Snapshot:
+    """The latest readable state of a project on disk."""
+
+    def __init__(self, root: Path) -> None:
+        from fcn_studio.data.project import Project
+
+        self.root = root
+        self.project = Project.read_snapshot(root)
+
+    def reload(self) -> None:
+        from fcn_studio.data.project import Project
+        from fcn_studio.errors import FcnStudioError
+
+        try:
+            self.project = Project.read_snapshot(self.root, fallback=False)
+        except (FcnStudioError, OSError):
+            pass  # keep training on what was readable last time
+
+
 @dataclass(frozen=True)
 class MaskFile:
     """A picklable "read this mask now" (DataLoader workers started by spawn must pickle it)."""
