@@ -5,7 +5,7 @@ holds this process's GIL while the event loop wants it. The worker's thread only
 the child's pipe, turns each message into a signal, and computes the display arrays of live
 previews (:class:`PreparedPrediction`) so the GUI thread only swaps arrays. Wiring follows
 superqt's recipe: the worker moves to its thread, ``thread.started`` runs it, ``finished``
-quits the thread and both are deleted later. Stop is cooperative (the child checks before
+quits the thread; the worker is released only after its thread has finished. Stop is cooperative (the child checks before
 every step); previews are latest-wins (only the image on screen at the next refresh is
 predicted), so requests never pile up while the user paints.
 """
@@ -109,6 +109,7 @@ class TrainingController(QObject):
         self._spare: TrainingProcess | None = None
         self._keep_warm = False
         self._closed = False
+        self._retiring: list[tuple[QThread, TrainingWorker]] = []  # kept alive until their thread ends
         #: epoch step -> monotonic time of the epoch's end in the training process
         self.epoch_stamps: dict[int, float] = {}
 
@@ -148,8 +149,11 @@ class TrainingController(QObject):
         # quit() is thread-safe: call it on the worker thread so the thread ends even while
         # the GUI thread is blocked waiting for it (closing the window mid-training)
         worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        worker.finished.connect(worker.deleteLater)
-        thread.finished.connect(self._on_thread_finished)
+        # The worker is owned by Python: it must not be deleted while its thread still runs
+        # (dropping the last reference on the GUI thread then deleted it under the running
+        # thread: heap corruption). It is released once its thread has finished.
+        self._retiring.append((thread, worker))
+        thread.finished.connect(lambda: self._on_thread_finished(thread))
         thread.finished.connect(thread.deleteLater)
         self._thread, self._worker = thread, worker
         thread.start()
@@ -170,8 +174,9 @@ class TrainingController(QObject):
         if self._keep_warm and not self._closed:
             self.prewarm()
 
-    def _on_thread_finished(self) -> None:
-        if self._worker is None:
+    def _on_thread_finished(self, thread: QThread) -> None:
+        self._retiring = [(t, w) for t, w in self._retiring if t is not thread]
+        if self._thread is thread:
             self._thread = None
 
     def wait(self, timeout_ms: int = 30000) -> bool:
