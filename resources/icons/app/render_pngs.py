@@ -17,7 +17,7 @@ SIZES = (16, 32, 48, 64, 128, 256, 512)
 
 
 def main() -> int:
-    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841 (Qt needs one)
+    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # Qt needs one while rendering
     renderer = QSvgRenderer(str(HERE / "fcn-studio.svg"))
     if not renderer.isValid():
         print("fcn-studio.svg did not parse", file=sys.stderr)
@@ -35,6 +35,7 @@ def main() -> int:
             print(f"could not write {out}", file=sys.stderr)
             return 1
         print(out.relative_to(HERE.parent.parent.parent))
+    del app
     return 0
 
 
