@@ -49,12 +49,14 @@ class PreparedPrediction:
     The GUI thread then only swaps arrays: no argmax, entropy or float conversion on it.
     """
 
-    __slots__ = ("image_id", "step", "probs", "labels", "uncertainty")
+    __slots__ = ("image_id", "step", "probs", "labels", "uncertainty", "heat")
 
     def __init__(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None):
         self.image_id, self.step, self.probs = image_id, step, probs
         self.labels = np.ascontiguousarray(labels if labels is not None else probs.argmax(axis=0).astype(np.uint8))
         self.uncertainty = quantize(uncertainty(probs))
+        #: every class's heatmap plane, quantised: switching the heatmap class is a lookup
+        self.heat = quantize(probs)
 
 
 class PredictionLayers(QObject):
@@ -71,6 +73,7 @@ class PredictionLayers(QObject):
         self.image_id: str | None = None
         self.step: int | None = None
         self.probs: np.ndarray | None = None
+        self._heat: np.ndarray | None = None  # C x H x W uint8, from PreparedPrediction
         self.labels: np.ndarray | None = None
         self.heat_class = 0
         self._items: dict[str, RasterItem] = {}
@@ -83,15 +86,15 @@ class PredictionLayers(QObject):
         self.show_prepared(PreparedPrediction(image_id, probs, labels, step))
 
     def show_prepared(self, prepared: PreparedPrediction) -> None:
-        """Swap in arrays computed off the GUI thread; only the heatmap plane is quantised here."""
+        """Swap in arrays computed off the GUI thread (no conversion on the GUI thread)."""
         self.image_id, self.step = prepared.image_id, prepared.step
-        self.probs, self.labels = prepared.probs, prepared.labels
+        self.probs, self.labels, self._heat = prepared.probs, prepared.labels, prepared.heat
         if self.heat_class >= prepared.probs.shape[0]:
             self.heat_class = 0
         z = {"prediction": 5, "heatmap": 6, "uncertainty": 7}
         arrays = {
             "prediction": (self.labels, mask_color_table(self.labelset)),
-            "heatmap": (quantize(prepared.probs[self.heat_class]), colormap_table(HEATMAP_CMAP)),
+            "heatmap": (prepared.heat[self.heat_class], colormap_table(HEATMAP_CMAP)),
             "uncertainty": (prepared.uncertainty, colormap_table(UNCERTAINTY_CMAP)),
         }
         for name, (array, table) in arrays.items():
@@ -108,7 +111,7 @@ class PredictionLayers(QObject):
 
     def clear(self) -> None:
         """Nothing predicted for the image on screen (another image was opened)."""
-        self.image_id = self.probs = self.labels = None
+        self.image_id = self.probs = self.labels = self._heat = None
         for item in self._items.values():
             item.setVisible(False)
 
@@ -121,7 +124,7 @@ class PredictionLayers(QObject):
     def set_heat_class(self, class_id: int) -> None:
         self.heat_class = int(class_id)
         if self.probs is not None and "heatmap" in self._items and class_id < self.probs.shape[0]:
-            self._items["heatmap"].set_array(quantize(self.probs[class_id]))
+            self._items["heatmap"].set_array(self._heat[class_id])
 
     def set_opacity(self, name: str, opacity: float) -> None:
         self._opacity[name] = float(opacity)
