@@ -21,6 +21,7 @@ def make_app() -> QApplication:
     app.setApplicationName("fcn-studio")
     app.setOrganizationName("fcn-studio")
     apply_theme(app)  # type: ignore[arg-type]
+    app.setDesktopFileName("fcn-studio")  # Wayland matches the window to resources/fcn-studio.desktop
     app.setWindowIcon(icon("app/fcn-studio"))  # resources/icons/app/fcn-studio.svg
     return app  # type: ignore[return-value]
 
