@@ -5,14 +5,13 @@ holds this process's GIL while the event loop wants it. The worker's thread only
 the child's pipe, turns each message into a signal, and computes the display arrays of live
 previews (:class:`PreparedPrediction`) so the GUI thread only swaps arrays. Wiring follows
 superqt's recipe: the worker moves to its thread, ``thread.started`` runs it, ``finished``
-quits the thread; the worker is released only after its thread has finished. Stop is cooperative (the child checks before
-every step); previews are latest-wins (only the image on screen at the next refresh is
-predicted), so requests never pile up while the user paints.
+quits the thread; the worker is released only after its thread has finished. Stop is
+cooperative (the child checks before every step); previews are latest-wins (only the image
+on screen at the next refresh is predicted), so requests never pile up while painting.
 """
 
 from __future__ import annotations
 
-import time
 import traceback
 from typing import Any
 

@@ -245,7 +245,6 @@ def _run_job(config: Any, project_root: str, control: Connection, send) -> dict:
     threading.Thread(target=listen, name="fcn-training-control", daemon=True).start()
     summary: dict[str, Any] = {"stopped": "error"}
     try:
-        config = config.replace(preview_image=holder["preview"])
         trainer = Trainer(config, ProjectFileSource(project_root), callbacks=Forward(), should_stop=stop)
         holder["trainer"] = trainer
         if holder["preview"] != config.preview_image:
