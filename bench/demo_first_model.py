@@ -5,9 +5,9 @@
 Builds a demo project with nothing painted, scribbles a few strokes on three images (about
 2% of their pixels, inside each class region, as a person would), then runs exactly what the
 GUI's Fine-tune button runs (``interactive_config("fine-tune")``, one core left to the GUI)
-for ``--budget`` seconds. Each time a better model is saved, it scores the road IoU on the
-five images nobody painted against the demo's exact ground truth. The time spent scoring is
-not counted as training time. Target (issue 7): road IoU > 0.8 within 60 s on a 2-core CPU.
+for ``--budget`` seconds. After every epoch it scores the model on screen (the live one, as
+the heatmap shows it) by road IoU on the five images nobody painted, against the demo's
+exact ground truth; the clock is paused while it scores. Target (issue 7): road IoU > 0.8 within 60 s on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from fcn_studio.data.demo import ROAD, create_demo_project  # noqa: E402
 from fcn_studio.training.callbacks import TrainCallbacks  # noqa: E402
 from fcn_studio.training.presets import interactive_config  # noqa: E402
 from fcn_studio.training.samples import ProjectSource  # noqa: E402
+from fcn_studio.training.evaluation import preview  # noqa: E402
 from fcn_studio.training.trainer import Trainer  # noqa: E402
 
 
@@ -49,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from fcn_studio.training.config import TrainConfig
-    from fcn_studio.training.predictor import Predictor
 
     defaults = TrainConfig()
     backbone = args.backbone or defaults.backbone
@@ -69,15 +69,21 @@ def main(argv: list[str] | None = None) -> int:
         timeline: list[dict] = []
         scoring = {"s": 0.0}
         t_start = time.perf_counter()
+        holder: dict = {}
 
         class Score(TrainCallbacks):
-            def on_checkpoint(self, path, metrics):
+            """Scores the model the user sees (the live one, after every epoch), clock paused."""
+
+            def on_epoch_end(self, report):
                 t0 = time.perf_counter()
-                predictor = Predictor.from_checkpoint(path, device="cpu")
-                ious = [road_iou(predictor.predict(img, want_probs=False).labels, truths[i]) for i, img in unpainted]
+                trainer = holder["trainer"]
+                ious = [
+                    road_iou(preview(trainer.model, img, normalizer=trainer.eval_normalizer, scale=trainer.scale, amp=False)[1], truths[i])
+                    for i, img in unpainted
+                ]
+                train_s = t0 - t_start - scoring["s"]
                 scoring["s"] += time.perf_counter() - t0
-                timeline.append({"train_s": round(t0 - t_start - (scoring["s"] - (time.perf_counter() - t0)), 1),
-                                 "road_iou": round(float(np.mean(ious)), 4)})
+                timeline.append({"train_s": round(train_s, 1), "phase": report.phase, "road_iou": round(float(np.mean(ious)), 4)})
                 print(json.dumps(timeline[-1]), flush=True)
 
         config = interactive_config(
@@ -86,13 +92,15 @@ def main(argv: list[str] | None = None) -> int:
             **{k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)},
         )
         (root / "checkpoints").mkdir(exist_ok=True)
-        Trainer(config, ProjectSource(project), callbacks=Score()).run()
+        trainer = holder["trainer"] = Trainer(config, ProjectSource(project), callbacks=Score())
+        trainer.run()
         first = next((t for t in timeline if t["road_iou"] > 0.8), None)
         print(json.dumps({
             "backbone": backbone, "variant": variant, "weights": args.weights, "budget_s": args.budget, "overrides": args.set,
             "painted_fraction_of_3_images": round(fraction, 4),
             "first_road_iou_over_0.8_at_s": first["train_s"] if first else None,
             "final_road_iou": timeline[-1]["road_iou"] if timeline else None,
+            "road_iou_at_or_after_50s": [t["road_iou"] for t in timeline if t["train_s"] >= 50],
         }))
     return 0
 
