@@ -136,3 +136,19 @@ def test_a_training_process_that_dies_is_a_message_and_the_app_stays_usable(wind
     win.editor.end_stroke()
     assert int((win.editor.mask == 1).sum()) > before
     assert not session.controller.running
+
+
+def test_a_training_process_that_cannot_start_is_a_message(window, monkeypatch):
+    from fcn_studio.gui import training_worker
+
+    def no_process(self):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(training_worker.TrainingProcess, "spawn", no_process)
+    session = window.training
+    if session.controller._spare is not None:  # a process warmed up already: without it
+        session.controller._spare.close()
+        session.controller._spare = None
+    assert not session.start("fine-tune", **TINY)
+    assert "Could not start the training process: Cannot allocate memory" in (window.last_error or "")
+    assert window.training_panel.fine_tune.isEnabled() and not session.controller.running

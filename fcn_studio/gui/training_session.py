@@ -118,8 +118,7 @@ class TrainingSession(QObject):
         self.mode = mode
         self.panel.reset_curves()
         self.panel.set_running(True, mode)
-        self.controller.start(config, self.project)
-        return True
+        return self.controller.start(config, self.project)
 
     def stop(self) -> None:
         self.controller.stop()

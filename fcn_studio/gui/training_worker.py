@@ -131,7 +131,12 @@ class TrainingController(QObject):
             return False
         process, self._spare = self._spare, None
         if process is None or not process.alive:
-            process = TrainingProcess().spawn()
+            try:
+                process = TrainingProcess().spawn()
+            except OSError as exc:  # no memory or process slots left: say so, stay usable
+                self.errored.emit(f"Could not start the training process: {exc.strerror or exc}")
+                self.finished.emit({"stopped": "error"})
+                return False
         process.start_job(config, project.root)
         thread = QThread(self)  # owned by the controller: dropping a Python reference cannot destroy it running
         thread.setObjectName("fcn-training")
