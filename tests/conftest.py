@@ -15,6 +15,20 @@ REPO = Path(__file__).resolve().parent.parent
 CAMVID = REPO.parent / "shared" / "datasets" / "camvid"
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():  # noqa: ANN201
+    """Run a module's (mostly tiny) tensors on one torch thread. On a busy 2-core machine,
+    OpenMP barriers stall whenever a sibling thread is descheduled, so two threads can run
+    ten times slower; one thread keeps these tests fast and their time stable. Modules opt
+    in with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def camvid_dir() -> Path:
     if not (CAMVID / "classes.json").exists():

@@ -18,12 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = ["--backbone", "resnet18", "--weights", "none", "--batch-size", "2", "--crop", "32", "--scale", "1", "--threads", "1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # noqa: ANN201
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 
 from fcn_studio.data.labelset import UNPAINTED, LabelClass, LabelSet, load_preset, preset_names

@@ -6,7 +6,6 @@ import json
 import os
 import pickle
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +26,7 @@ from fcn_studio.models import (
 from fcn_studio.models.checkpoint import FORMAT
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Run this module's (mostly tiny) tensors on one thread. On a busy 2-core machine,
-    OpenMP barriers stall whenever a sibling thread is descheduled, making each small op
-    cost a scheduler time slice; one thread keeps these tests fast and their time stable."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 LABELS = LabelSet(

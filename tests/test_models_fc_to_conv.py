@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,15 +13,7 @@ from torch import nn
 from fcn_studio.models import ImageNetHeatmapper, convolutionalize, imagenet_categories
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Run this module's (mostly tiny) tensors on one thread. On a busy 2-core machine,
-    OpenMP barriers stall whenever a sibling thread is descheduled, making each small op
-    cost a scheduler time slice; one thread keeps these tests fast and their time stable."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,7 @@ from fcn_studio.models import BilinearUpsample, build_model
 from fcn_studio.models.registry import FCN_BACKBONES, FCN_VARIANTS, TORCHVISION_SEGMENTATION
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Run this module's (mostly tiny) tensors on one thread. On a busy 2-core machine,
-    OpenMP barriers stall whenever a sibling thread is descheduled, making each small op
-    cost a scheduler time slice; one thread keeps these tests fast and their time stable."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 ODD_SIZES = [(97, 131), (360, 480), (375, 1242)]

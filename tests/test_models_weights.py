@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,7 @@ from fcn_studio.models import build_model
 from fcn_studio.models.weights import IMAGENET, cache_path, is_cached
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Run this module's (mostly tiny) tensors on one thread. On a busy 2-core machine,
-    OpenMP barriers stall whenever a sibling thread is descheduled, making each small op
-    cost a scheduler time slice; one thread keeps these tests fast and their time stable."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

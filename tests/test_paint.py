@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from fcn_studio.data.paint import StrokeRecorder, fill_polygon, flood_fill, stamp_segment
 

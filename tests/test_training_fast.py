@@ -14,12 +14,7 @@ from fcn_studio.training.predictor import Predictor
 from fcn_studio.training.toydata import make_scenes, write_folder
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # noqa: ANN201
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 class Recorder(TrainCallbacks):

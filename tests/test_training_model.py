@@ -7,7 +7,6 @@ test here, so the expensive part runs once.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,17 +33,11 @@ class Recorder(TrainCallbacks):
         self.notices.append(m)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # noqa: ANN201
-    """One torch thread: on a shared 2-core machine two threads can run ten times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
-def trained(one_thread, tmp_path_factory):  # noqa: ANN001, ANN201
+def trained(torch_one_thread, tmp_path_factory):  # noqa: ANN001, ANN201
     root = tmp_path_factory.mktemp("toy")
     images, masks, classes = write_folder(root, n=4, hw=(64, 96), seed=0)
     cfg = TrainConfig(
