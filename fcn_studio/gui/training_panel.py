@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_studio.gui.theme import icon
+from fcn_studio.training.presets import DEFAULT_MINUTES
 
 DEFAULT_BACKBONE = "mobilenet_v3_large"
 DEFAULT_VARIANT = "fcn8s"
@@ -101,14 +102,16 @@ class TrainingPanel(QWidget):
         self.variant = QComboBox()
         self._fill_models()
         self.length_kind = QComboBox()
-        self.length_kind.addItems(["epochs", "minutes"])
+        self.length_kind.addItems(["minutes", "epochs"])
+        self.length_kind.setToolTip("A time budget ends when you expect it; epochs scale with the number of painted images")
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(8)
+        self.epochs.setVisible(False)
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(0.1, 600)
-        self.minutes.setValue(1.0)
-        self.minutes.setVisible(False)
+        self.minutes.setSingleStep(0.5)
+        self.minutes.setValue(DEFAULT_MINUTES)
         self.length_kind.currentTextChanged.connect(self._length_kind_changed)
         length_row = QHBoxLayout()
         length_row.addWidget(self.epochs, 1)

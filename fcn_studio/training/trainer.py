@@ -152,7 +152,7 @@ class Trainer:
         self.batch_size = int(cfg.batch_size or (8 if self.device.type == "cuda" else 4))
         self.scale = float(cfg.scale if cfg.scale is not None else self._resume_scale or (1.0 if self.device.type == "cuda" else 0.5))
         self.train_ds, self.val_ds, self.val_on = self._datasets()
-        self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+        self.channels_last = cfg.use_channels_last(self.device.type)
         self.amp = cfg.amp
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
