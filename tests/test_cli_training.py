@@ -67,6 +67,10 @@ def test_train_on_a_project_writes_into_its_checkpoints_folder(tmp_path, capsys)
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["images"] == 3 and 0 <= result["miou"] <= 1 and len(result["per_class_iou"]) == 5
+    # the same, with predictions snapped to image edges
+    assert main([*argv, "--snap-edges"]) == 0
+    snapped = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert snapped["images"] == 3 and 0 <= snapped["miou"] <= 1 and len(snapped["per_class_iou"]) == 5
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.data.project import Project
 from fcn_studio.gui.launch import make_app
 from fcn_studio.gui.main_window import MainWindow
+from fcn_studio.training.refine import edge_refine
 
 pytestmark = pytest.mark.gui
 
@@ -65,6 +66,19 @@ def test_fine_tune_live_layers_accept_predict_all_export_reopen(window, qtbot, t
     assert not np.array_equal(layers.item("heatmap").array, heat_road)
     win.layers_panel.rows["heatmap"].slider.setValue(30)
     assert layers.item("heatmap").opacity() == pytest.approx(0.3)
+
+    # snapping to image edges: off by default for this project's full masks; switching it on
+    # predicts the image again and shows the refined segmentation, and the next run uses it
+    assert not session.refine_edges() and not win.snap_edges.isChecked()
+    assert session.build_config("fine-tune").refine_edges is False
+    qtbot.waitUntil(lambda: session._predictor is not None, timeout=60000)
+    with qtbot.waitSignal(session.prediction_shown, timeout=60000):
+        win.snap_edges.setChecked(True)
+    predictor, image = session._predictor, win.editor.image
+    raw = predictor.predict(image, want_probs=True, probs_dtype=np.float32, refine_edges=False)
+    snapped = edge_refine(image, raw.probs, radius=predictor.refine_radius)[0]
+    np.testing.assert_array_equal(layers.labels, snapped)
+    assert session.build_config("fine-tune").refine_edges is True
 
     # accept the prediction as one undoable step
     assert session.accept_prediction()

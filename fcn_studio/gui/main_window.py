@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDockWidget,
     QFileDialog,
     QMainWindow,
@@ -190,7 +191,15 @@ class MainWindow(QMainWindow):
         self.heatmap_legend.set_labelset(self.project.labelset)
         self.heatmap_legend.class_changed.connect(self.prediction_layers.set_heat_class)
         self.layers_panel.extra_layout.insertWidget(1, self.heatmap_legend)
+        self.snap_edges = QCheckBox("Snap segmentation to image edges")
+        self.snap_edges.setToolTip(
+            "Moves predicted boundaries onto the image's colour edges. On by default when the masks are "
+            "scribbles (the network has not seen where boundaries are); switch it off to keep thin objects."
+        )
+        self.layers_panel.extra_layout.insertWidget(2, self.snap_edges)
         self.training = TrainingSession(self, self.training_panel, self.prediction_layers, self)
+        self.snap_edges.setChecked(self.training.refine_edges())
+        self.snap_edges.toggled.connect(self.training.set_refine_edges)
         self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["layers"]], [360], Qt.Orientation.Horizontal)
 

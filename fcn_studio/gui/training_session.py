@@ -41,6 +41,8 @@ class TrainingSession(QObject):
         self._predict = Background("fcn-predict", self)
         self._stop_predict_all = False
         self._last_report_step: int | None = None
+        #: The user's "snap to image edges" choice; None: automatic (on for scribbled projects)
+        self._refine_choice: bool | None = None
 
         panel.fine_tune_requested.connect(lambda: self.start("fine-tune"))
         panel.update_requested.connect(lambda: self.start("update"))
@@ -96,6 +98,7 @@ class TrainingSession(QObject):
             out=self.checkpoint_path,
             preview_image=self.window.editor.image_id,
             resume=resume,
+            refine_edges=self.refine_edges(),
         )
         settings.update(overrides)  # tests and the self-test shrink the model and the run
         return interactive_config(mode, **settings)
@@ -114,6 +117,7 @@ class TrainingSession(QObject):
             self.window.show_error("Cannot start training", str(exc), warning=True)
             self.panel.set_running(False)
             return False
+        self._show_refine_state(config.refine_edges)
         self.checkpoint_path.parent.mkdir(exist_ok=True)
         self.mode = mode
         self.panel.reset_curves()
@@ -154,6 +158,29 @@ class TrainingSession(QObject):
             text = "Training stopped with an error (see the message)."
         self.panel.on_finished(summary, text)
 
+    # -- edge refinement ------------------------------------------------------------------------
+    def refine_edges(self) -> bool:
+        """Whether predictions follow image edges: the user's choice, else on for scribbles."""
+        if self._refine_choice is not None:
+            return self._refine_choice
+        from fcn_studio.training.refine import sparse_labels
+
+        return sparse_labels([e.painted for e in self.project.images])
+
+    def _show_refine_state(self, on: bool) -> None:
+        box = getattr(self.window, "snap_edges", None)
+        if box is not None and box.isChecked() != on:
+            box.blockSignals(True)
+            box.setChecked(on)
+            box.blockSignals(False)
+
+    def set_refine_edges(self, on: bool) -> None:
+        """The user's choice: applies to the running training's next preview and re-predicts now."""
+        self._refine_choice = bool(on)
+        self.controller.set_refine_edges(self._refine_choice)
+        if not self.controller.running and self._predictor is not None and self.window.editor.image_id:
+            self._predict_current()
+
     # -- predictions outside training -----------------------------------------------------------
     def _load_predictor(self, path: Path) -> None:
         self._loading_predictor = True
@@ -191,10 +218,12 @@ class TrainingSession(QObject):
         if image_id is None or image is None or (self._predictor is None and not self._loading_predictor):
             return
 
+        refine = self.refine_edges()
+
         def run():
             from fcn_studio.gui.prediction_layers import PreparedPrediction
 
-            pred = self._predictor.predict(image, want_probs=True)
+            pred = self._predictor.predict(image, want_probs=True, refine_edges=refine)
             return PreparedPrediction(image_id, pred.probs, pred.labels)
 
         def done(prepared) -> None:
@@ -227,6 +256,7 @@ class TrainingSession(QObject):
         self._stop_predict_all = False
         self.window._start_progress("Predicting")
         entries = list(project.images)
+        refine = self.refine_edges()
 
         def run():
             predictor = self._predictor  # loaded by now: the queue runs in order
@@ -234,7 +264,7 @@ class TrainingSession(QObject):
             for entry in entries:
                 if self._stop_predict_all or self.window._stop_requested:
                     break
-                pred = predictor.predict(project.load_image(entry.id), want_probs=True)
+                pred = predictor.predict(project.load_image(entry.id), want_probs=True, refine_edges=refine)
                 out = project.path_of(entry.prediction)
                 out.parent.mkdir(exist_ok=True)
                 write_indexed_png(out, pred.labels, project.labelset)

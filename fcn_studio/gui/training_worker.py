@@ -43,6 +43,9 @@ class TrainingWorker(QObject):
         """Latest wins: only the image on screen when the next refresh comes is predicted."""
         self.process.set_preview_image(image_id)
 
+    def set_refine_edges(self, on: bool) -> None:
+        self.process.set_refine_edges(on)
+
     # -- runs on the worker thread ---------------------------------------------------------------
     def work(self) -> None:
         summary: dict[str, Any] = {"stopped": "error"}
@@ -171,6 +174,10 @@ class TrainingController(QObject):
     def set_preview_image(self, image_id: str | None) -> None:
         if self._worker is not None:
             self._worker.set_preview_image(image_id)
+
+    def set_refine_edges(self, on: bool) -> None:
+        if self._worker is not None:
+            self._worker.set_refine_edges(on)
 
     def _on_finished(self, summary: dict) -> None:
         self._worker = None  # a new run may start; the old thread winds down on its own

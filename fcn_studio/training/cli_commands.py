@@ -28,6 +28,8 @@ class UsageError(FcnStudioError):
     """Arguments that do not fit together (the message says which and what to do)."""
 
 
+SNAP_HELP = "move predicted boundaries onto image edges (helps models trained on scribbles; see training/refine.py)"
+
 def _crop(text: str) -> tuple[int, int]:
     try:
         parts = [int(v) for v in text.lower().replace("x", ",").split(",")]
@@ -89,6 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--opacity", type=float, default=0.5, help="overlay opacity 0..1")
     p.add_argument("--device", default="auto")
     p.add_argument("--tile", type=int, help="tile size for large images (default 1024 at working resolution)")
+    p.add_argument("--snap-edges", action="store_true", help=SNAP_HELP)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_predict)
 
@@ -97,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--masks", type=Path, required=True)
     p.add_argument("--classes", type=Path, help="label-set JSON of the masks (default: the checkpoint's)")
+    p.add_argument("--snap-edges", action="store_true", help=SNAP_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -181,7 +185,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _predictor(args: argparse.Namespace) -> Any:
     from fcn_studio.training.predictor import Predictor
 
-    kwargs = {} if getattr(args, "tile", None) is None else {"tile": args.tile, "max_pixels": args.tile * args.tile}
+    kwargs: dict[str, Any] = {} if getattr(args, "tile", None) is None else {"tile": args.tile, "max_pixels": args.tile * args.tile}
+    kwargs["refine_edges"] = bool(getattr(args, "snap_edges", False))
     try:
         return Predictor.from_checkpoint(args.checkpoint, device=args.device, **kwargs)
     except ValueError as exc:

@@ -24,7 +24,7 @@ def trunk_fingerprint(params: Iterable[nn.Parameter]) -> str:
     h = hashlib.blake2b(digest_size=8)
     with torch.no_grad():
         for p in params:
-            t = p.detach().float()
+            t = p.detach().float().contiguous()  # the same digest in any memory format
             h.update(f"{tuple(t.shape)}:{t.sum().item():.6e}:{t.norm().item():.6e};".encode())
     return h.hexdigest()
 

@@ -22,6 +22,7 @@ from fcn_studio.data.imageio import is_image_file, read_image
 from fcn_studio.data.labelset import LabelSet
 from fcn_studio.training.augment import resize_pair
 from fcn_studio.training.device import Normalizer, autocast, pick_device
+from fcn_studio.training.refine import edge_refine, refine_radius
 from fcn_studio.training.tiling import run_tiled
 
 #: Largest working-resolution image run in one piece (CPU RAM / GPU memory stay modest).
@@ -107,6 +108,7 @@ class Predictor:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         tile: int = DEFAULT_TILE,
         margin: int = DEFAULT_MARGIN,
+        refine_edges: bool = False,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.model = model.to(self.device).eval()
@@ -116,6 +118,9 @@ class Predictor:
         self.max_pixels, self.tile, self.margin = int(max_pixels), int(tile), int(margin)
         self.num_classes = labelset.num_classes
         self.normalizer = Normalizer(model.normalization, self.device, channels_last=False)
+        #: Move boundaries onto image edges (:mod:`.refine`); may be switched between calls.
+        self.refine_edges = bool(refine_edges)
+        self.refine_radius = refine_radius(int(getattr(model, "output_stride", 8)), self.scale)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", **kwargs) -> "Predictor":  # noqa: ANN003
@@ -134,9 +139,15 @@ class Predictor:
             max_pixels=self.max_pixels, tile=self.tile, margin=self.margin, force_tiles=force_tiles,
         )
 
-    def predict(self, image: np.ndarray, *, want_probs: bool = True, probs_dtype=np.float16, force_tiles: bool = False) -> Prediction:  # noqa: ANN001
-        """Predict an HxWx3 uint8 RGB image."""
+    def predict(
+        self, image: np.ndarray, *, want_probs: bool = True, probs_dtype=np.float16, force_tiles: bool = False,  # noqa: ANN001
+        refine_edges: bool | None = None,
+    ) -> Prediction:
+        """Predict an HxWx3 uint8 RGB image, refined along its edges if ``refine_edges`` (default: the attribute)."""
         probs_t = torch.softmax(self.logits(image, force_tiles=force_tiles), dim=1)[0]
+        if self.refine_edges if refine_edges is None else refine_edges:
+            labels_np, conf_np, refined = edge_refine(image, probs_t.cpu().numpy(), radius=self.refine_radius, want_probs=want_probs)
+            return Prediction(labels=labels_np, confidence=conf_np, probs=None if refined is None else refined.astype(probs_dtype))
         conf, labels = probs_t.max(0)
         return Prediction(
             labels=labels.to(torch.uint8).cpu().numpy(),

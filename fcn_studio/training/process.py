@@ -12,7 +12,7 @@ trainer while the user is still painting, and then waits for one job. Messages a
 tuples of picklable values (the trainer's report dataclasses hold numbers and numpy arrays):
 
 * parent -> child (control pipe): ``("job", config, project_root)``, ``("stop",)``,
-  ``("preview", image_id)``, ``("quit",)``;
+  ``("preview", image_id)``, ``("refine", on)``, ``("quit",)``;
 * child -> parent (event pipe): ``("ready",)``, ``("step", StepReport)``,
   ``("epoch", EpochReport, monotonic_s)``, ``("prediction", PredictionReport)``,
   ``("notice", text)``, ``("checkpoint", path, metrics)``, ``("error", text)``, and last
@@ -114,6 +114,10 @@ class TrainingProcess:
 
     def set_preview_image(self, image_id: str | None) -> None:
         self._send(("preview", image_id))
+
+    def set_refine_edges(self, on: bool) -> None:
+        """Switch edge refinement of the live previews (takes effect at the next preview)."""
+        self._send(("refine", bool(on)))
 
     def _send(self, message: tuple) -> None:
         with self._send_lock:
@@ -225,7 +229,7 @@ def _run_job(config: Any, project_root: str, control: Connection, send) -> dict:
             send(("checkpoint", str(path), dict(metrics)))
 
     stop = threading.Event()
-    holder: dict[str, Any] = {"preview": config.preview_image, "trainer": None}
+    holder: dict[str, Any] = {"preview": config.preview_image, "refine": config.refine_edges, "trainer": None}
 
     def listen() -> None:
         while True:
@@ -241,6 +245,11 @@ def _run_job(config: Any, project_root: str, control: Connection, send) -> dict:
                 trainer = holder["trainer"]
                 if trainer is not None:
                     trainer.set_preview_image(msg[1])
+            elif msg[0] == "refine":
+                holder["refine"] = bool(msg[1])
+                trainer = holder["trainer"]
+                if trainer is not None:
+                    trainer.config.refine_edges = holder["refine"]  # read at each preview
 
     threading.Thread(target=listen, name="fcn-training-control", daemon=True).start()
     summary: dict[str, Any] = {"stopped": "error"}
@@ -249,6 +258,7 @@ def _run_job(config: Any, project_root: str, control: Connection, send) -> dict:
         holder["trainer"] = trainer
         if holder["preview"] != config.preview_image:
             trainer.set_preview_image(holder["preview"])
+        trainer.config.refine_edges = holder["refine"]
         result = trainer.run()
         summary = dict(result.summary)
         summary["stopped"] = result.stopped
