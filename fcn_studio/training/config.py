@@ -84,8 +84,8 @@ class TrainConfig:
     #: bf16 autocast on CUDA (ignored elsewhere).
     amp: bool = True
     #: channels_last memory format (auto: on CUDA, and on a CPU for every trunk but VGG16:
-    #: one-thread training steps measured 13% (ResNet-18) and 15-20% (MobileNetV3) faster,
-    #: VGG16's 8% slower; ``bench/memory_format.py``).
+    #: one-thread training steps measured 6-13% (ResNet-18) and 15-20% (MobileNetV3) faster,
+    #: VGG16's 8-20% slower; ``bench/memory_format.py``).
     channels_last: bool | None = None
     seed: int = 0
     # -- fast mode ---------------------------------------------------------------------------

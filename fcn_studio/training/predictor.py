@@ -111,13 +111,17 @@ class Predictor:
         refine_edges: bool = False,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.model = model.to(self.device).eval()
+        # channels_last: inference measured 15-29% faster on a CPU for every backbone here
+        # (bench/memory_format.py), and it is what CUDA's convolutions prefer
+        self.channels_last = self.device.type in ("cpu", "cuda")
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        self.model = model.to(self.device, memory_format=fmt).eval()
         self.labelset = labelset
         self.scale = float(scale)
         self.amp = amp
         self.max_pixels, self.tile, self.margin = int(max_pixels), int(tile), int(margin)
         self.num_classes = labelset.num_classes
-        self.normalizer = Normalizer(model.normalization, self.device, channels_last=False)
+        self.normalizer = Normalizer(model.normalization, self.device, channels_last=self.channels_last)
         #: Move boundaries onto image edges (:mod:`.refine`); may be switched between calls.
         self.refine_edges = bool(refine_edges)
         self.refine_radius = refine_radius(int(getattr(model, "output_stride", 8)), self.scale)
