@@ -14,6 +14,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -42,6 +44,34 @@ def paint_demo_strokes(window) -> None:
         ed.set_brush_radius(radius)
         for (x0, y0), (x1, y1) in segs:
             _paint_stroke(window, (x0 * w, y0 * h), (x1 * w, y1 * h))
+
+
+def paint_strokes_inside(window, truth: np.ndarray, seed: int = 0) -> None:
+    """Short strokes well inside every class region of ``truth``, as a person scribbles:
+    six per class with a brush of 4 px, about 2% of the image (as ``bench/demo_first_model.py``)."""
+    import cv2
+
+    from fcn_studio.gui.self_test import _paint_stroke
+
+    rng = np.random.default_rng(seed)
+    window.editor.set_brush_radius(4)
+    for c in window.project.labelset.classes:
+        inner = cv2.erode((truth == c.id).astype(np.uint8), np.ones((11, 11), np.uint8))
+        ys, xs = np.nonzero(inner)
+        if len(ys) == 0:
+            continue
+        window.classes_panel.select_class(c.id)
+        for i in rng.choice(len(ys), size=min(6, len(ys)), replace=False):
+            y, x = int(ys[i]), int(xs[i])
+            # along the region: step to the farthest inner pixel within 30 px in a random direction
+            angle = rng.uniform(0, np.pi)
+            end = (x, y)
+            for r in range(30, 0, -3):
+                ex, ey = int(x + r * np.cos(angle)), int(y + r * np.sin(angle))
+                if 0 <= ey < inner.shape[0] and 0 <= ex < inner.shape[1] and inner[ey, ex]:
+                    end = (ex, ey)
+                    break
+            _paint_stroke(window, (x, y), end)
 
 
 def main_window_shot(out: Path, app: QApplication, tmp: Path) -> Path:
@@ -139,7 +169,43 @@ def imagenet_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     return path
 
 
-EXTRA_SHOTS = [training_shot, imagenet_shot]
+def scribbles_shot(out: Path, app: QApplication, tmp: Path) -> Path:
+    """The demo's first minute as a user lives it: strokes on three images, Fine-tune with the
+    panel's defaults (random init, 1 minute), then an image nobody painted, with the
+    segmentation snapped to its edges."""
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_for, wait_until
+
+    project = create_demo_project(tmp / "demo-scribbles", n_images=8, n_labelled=0, seed=0)
+    window = MainWindow(project, QSettings(str(tmp / "s3.ini"), QSettings.Format.IniFormat))
+    window.resize(1440, 880)
+    window.show()
+    for entry in project.images[:3]:
+        window.image_list.select(entry.id)
+        wait_until(lambda entry=entry: window.editor.image_id == entry.id, 20000, "the image to load")
+        paint_strokes_inside(window, np.asarray(Image.open(project.root / "ground_truth" / f"{entry.id}.png")))
+        window.editor.flush()
+    target = project.images[5].id
+    window.image_list.select(target)
+    wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
+    panel = window.training_panel
+    panel.weights.setCurrentIndex(panel.weights.findData("none"))
+    window.layers_panel.rows["prediction"].checkbox.setChecked(True)
+    window.layers_panel.rows["heatmap"].checkbox.setChecked(False)
+    window.layers_panel.rows["prediction"].slider.setValue(55)
+    window.training.start("fine-tune")
+    wait_until(lambda: window.training.controller.running, 20000, "training to start")
+    wait_for(window.training.controller.finished, 180000, "the 1-minute run to finish")
+    wait_until(lambda: window.training._predictor is not None, 60000, "the trained model")
+    settle(1500)
+    path = out / "scribbles_snapped.png"
+    window.grab().save(str(path))
+    window.close()
+    return path
+
+
+EXTRA_SHOTS = [training_shot, imagenet_shot, scribbles_shot]
 
 
 if __name__ == "__main__":

@@ -153,7 +153,9 @@ class TrainingSession(QObject):
                 pass
             self._load_predictor(Path(ckpt))
         miou = summary.get("best_miou", summary.get("miou"))
-        text = f"Training {stopped}." + (f" Best mIoU {miou:.3f}." if isinstance(miou, (int, float)) else "")
+        ends = {"completed": "Training finished.", "time budget": "Training finished: time budget used.",
+                "step limit": "Training finished: step limit reached.", "cancelled": "Training stopped."}
+        text = ends.get(str(stopped), f"Training ended ({stopped}).") + (f" Best mIoU {miou:.3f}." if isinstance(miou, (int, float)) else "")
         if stopped == "error":
             text = "Training stopped with an error (see the message)."
         self.panel.on_finished(summary, text)
