@@ -124,7 +124,7 @@ def launch_time(reps: int) -> dict:
     return {"launch_to_window_s_median": round(statistics.median(out), 3), "runs": len(out)}
 
 
-def training_latency(seconds: float) -> dict:
+def training_latency(seconds: float, snap_edges: bool = False) -> dict:
     """Event-loop delay while Fine-tune runs on the CPU, and epoch end -> heatmap on screen.
 
     A 5 ms timer measures how late the event loop serves it (the UI's worst wait). The trainer's
@@ -187,6 +187,7 @@ def training_latency(seconds: float) -> dict:
         win.training_panel.length_kind.setCurrentText("minutes")
         win.training_panel.minutes.setValue(seconds / 60)
         win.training_panel.weights.setCurrentIndex(win.training_panel.weights.findData("none"))
+        win.snap_edges.setChecked(snap_edges)  # refinement runs in the training process, per preview
         win.training.start("fine-tune")
         wait_until(lambda: not win.training.controller.running, int(seconds * 1000) + 120000, "training to end")
         timer.stop()
@@ -194,6 +195,7 @@ def training_latency(seconds: float) -> dict:
         QApplication.processEvents()
     return {
         "training_s": seconds,
+        "snap_edges": snap_edges,
         "event_loop_delay_max_ms": round(max(delays), 2),
         "event_loop_delay_p99_ms": round(_pct(delays, 99), 2),
         "ticks": len(delays),
@@ -206,9 +208,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", choices=["paint", "training"], help="run one group of measurements")
+    ap.add_argument("--snap-edges", action="store_true", help="train with live previews snapped to image edges")
     args = ap.parse_args()
     if args.only == "training":
-        print(json.dumps({"training": training_latency(20 if args.quick else 45)}, indent=2))
+        print(json.dumps({"training": training_latency(20 if args.quick else 45, args.snap_edges)}, indent=2))
         return
     moves = 150 if args.quick else 400
     results = {
@@ -218,7 +221,7 @@ def main() -> None:
         "launch": launch_time(2 if args.quick else 5),
     }
     if args.only is None:
-        results["training"] = training_latency(20 if args.quick else 45)
+        results["training"] = training_latency(20 if args.quick else 45, args.snap_edges)
     print(json.dumps(results, indent=2))
 
 

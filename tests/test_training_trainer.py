@@ -234,6 +234,25 @@ def test_previews_and_balanced_weights(toy, tmp_path):  # noqa: ANN001
     assert rec.checkpoints and rec.checkpoints[-1][0] == tmp_path / "m.fcnckpt"
 
 
+def test_previews_snapped_to_image_edges_are_the_refined_prediction(toy, tmp_path):  # noqa: ANN001
+    from fcn_studio.data.imageio import read_image
+    from fcn_studio.training.device import Normalizer
+    from fcn_studio.training.evaluation import preview
+    from fcn_studio.training.refine import edge_refine, refine_radius
+
+    rec = Recorder()
+    cfg = tiny(tmp_path, max_steps=2, preview_image="toy_001", preview_every_s=None, refine_edges=True)
+    result = train(cfg, toy, rec)
+    shown = rec.previews[-1]  # the last one is of the final weights (scored after the last step)
+    image = read_image(toy.find_image("toy_001"))
+    model = result.model
+    probs, raw = preview(model, image, normalizer=Normalizer(model.normalization, torch.device("cpu"), False),
+                         scale=result.summary["input_scale"], amp=False)
+    labels, _, refined = edge_refine(image, probs, radius=refine_radius(model.output_stride, result.summary["input_scale"]), want_probs=True)
+    np.testing.assert_array_equal(shown.labels, labels)
+    np.testing.assert_allclose(shown.probs.astype(np.float32), refined.astype(np.float32), atol=2e-3)
+
+
 def test_validation_split_is_reported(tmp_path):  # noqa: ANN001
     images, masks, classes = write_folder(tmp_path / "d", n=6, hw=(48, 64), seed=2)
     rec = Recorder()
