@@ -426,8 +426,10 @@ class MainWindow(QMainWindow):
         self.training.controller.prewarm()  # the training process imports torch meanwhile
 
         def warm() -> bool:
-            import fcn_studio.training.trainer  # noqa: F401 (torch, torchvision, the models)
+            from fcn_studio.gui.heap import long_lived_objects
 
+            with long_lived_objects():  # no 40-115 ms collector pauses while torch is imported
+                import fcn_studio.training.trainer  # noqa: F401 (torch, torchvision, the models)
             return True
 
         self._background.submit(warm, None, lambda exc: None)

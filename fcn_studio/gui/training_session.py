@@ -188,10 +188,12 @@ class TrainingSession(QObject):
         self._loading_predictor = True
 
         def load():
+            from fcn_studio.gui.heap import long_lived_objects
             from fcn_studio.training.predictor import Predictor
 
             # set here, on the ordered prediction queue, so work queued after this load sees it
-            self._predictor = Predictor.from_checkpoint(path, device="auto")
+            with long_lived_objects():  # no collector pauses of the GUI while the model is built
+                self._predictor = Predictor.from_checkpoint(path, device="auto")
             return self._predictor
 
         def loaded(predictor) -> None:
