@@ -129,7 +129,8 @@ def training_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
     panel = window.training_panel
     panel.weights.setCurrentIndex(panel.weights.findData("none"))
-    panel.epochs.setValue(30)
+    panel.length_kind.setCurrentText("minutes")
+    panel.minutes.setValue(3.0)  # still running when the picture is taken, at 75 s
     window.layers_panel.rows["heatmap"].checkbox.setChecked(True)
     window.layers_panel.rows["prediction"].checkbox.setChecked(False)
     window.layers_panel.rows["mask"].checkbox.setChecked(False)
