@@ -183,6 +183,8 @@ def training_latency(seconds: float, snap_edges: bool = False) -> dict:
         timer = QTimer()
         timer.setInterval(5)
         timer.timeout.connect(tick)
+        ended_at: list[int] = []  # ticks counted when the training process reported its end
+        win.training.controller.finished.connect(lambda _summary: ended_at.append(len(delays)))
         timer.start()
         win.training_panel.length_kind.setCurrentText("minutes")
         win.training_panel.minutes.setValue(seconds / 60)
@@ -197,6 +199,9 @@ def training_latency(seconds: float, snap_edges: bool = False) -> dict:
         "training_s": seconds,
         "snap_edges": snap_edges,
         "event_loop_delay_max_ms": round(max(delays), 2),
+        # while the run goes on, and in the seconds after it (the trained model is loaded then)
+        "event_loop_delay_max_during_run_ms": round(max(delays[: ended_at[0]] if ended_at else delays), 2),
+        "event_loop_delay_max_after_run_ms": round(max(delays[ended_at[0]:], default=0.0), 2) if ended_at else None,
         "event_loop_delay_p99_ms": round(_pct(delays, 99), 2),
         "ticks": len(delays),
         "delays_over_50ms_at_s": worst[:20],

@@ -428,8 +428,12 @@ class MainWindow(QMainWindow):
         def warm() -> bool:
             from fcn_studio.gui.heap import long_lived_objects
 
-            with long_lived_objects():  # no 40-115 ms collector pauses while torch is imported
-                import fcn_studio.training.trainer  # noqa: F401 (torch, torchvision, the models)
+            # Everything a run's end needs here too (loading the trained model): an import of an
+            # extension module holds the GIL while it loads (torchvision's took 35+ ms).
+            with long_lived_objects():  # and no 40-115 ms collector pauses while they load
+                import fcn_studio.models.checkpoint  # noqa: F401 (torchvision, the model builders)
+                import fcn_studio.training.predictor  # noqa: F401
+                import fcn_studio.training.trainer  # noqa: F401 (torch)
             return True
 
         self._background.submit(warm, None, lambda exc: None)
