@@ -31,7 +31,7 @@ from scribbles import scribble  # noqa: E402
 from fcn_studio.data.demo import ROAD, create_demo_project  # noqa: E402
 from fcn_studio.training.callbacks import TrainCallbacks  # noqa: E402
 from fcn_studio.training.presets import DEFAULT_MINUTES, interactive_config  # noqa: E402
-from fcn_studio.training.refine import edge_refine, refine_radius, sparse_labels  # noqa: E402
+from fcn_studio.training.refine import edge_refine, model_radius, sparse_labels  # noqa: E402
 from fcn_studio.training.samples import ProjectSource  # noqa: E402
 from fcn_studio.training.evaluation import preview  # noqa: E402
 from fcn_studio.training.trainer import Trainer  # noqa: E402
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             def on_epoch_end(self, report):
                 t0 = time.perf_counter()
                 trainer = holder["trainer"]
-                radius = refine_radius(trainer.model.output_stride, trainer.scale)
+                radius = model_radius(trainer.model, trainer.scale)
                 raw, shown = [], []
                 for i, img in unpainted:
                     probs, labels = preview(trainer.model, img, normalizer=trainer.eval_normalizer, scale=trainer.scale, amp=False)

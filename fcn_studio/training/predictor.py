@@ -22,7 +22,7 @@ from fcn_studio.data.imageio import is_image_file, read_image
 from fcn_studio.data.labelset import LabelSet
 from fcn_studio.training.augment import resize_pair
 from fcn_studio.training.device import Normalizer, autocast, pick_device
-from fcn_studio.training.refine import edge_refine, refine_radius
+from fcn_studio.training.refine import edge_refine, model_radius
 from fcn_studio.training.tiling import run_tiled
 
 #: Largest working-resolution image run in one piece (CPU RAM / GPU memory stay modest).
@@ -124,7 +124,7 @@ class Predictor:
         self.normalizer = Normalizer(model.normalization, self.device, channels_last=self.channels_last)
         #: Move boundaries onto image edges (:mod:`.refine`); may be switched between calls.
         self.refine_edges = bool(refine_edges)
-        self.refine_radius = refine_radius(int(getattr(model, "output_stride", 8)), self.scale)
+        self.refine_radius = model_radius(model, self.scale)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", **kwargs) -> "Predictor":  # noqa: ANN003

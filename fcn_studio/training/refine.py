@@ -56,6 +56,11 @@ def refine_radius(output_stride: int, input_scale: float, cells: float = 1.0) ->
     return max(1, int(round(cells * output_stride / max(input_scale, 1e-6))))
 
 
+def model_radius(model: object, input_scale: float) -> int:
+    """:func:`refine_radius` of a model (its ``output_stride``, 8 when it does not say)."""
+    return refine_radius(int(getattr(model, "output_stride", 8)), input_scale)
+
+
 def _box(x: np.ndarray, r: int) -> np.ndarray:
     """Mean over a (2r+1)^2 window of every channel of an H x W (x C) float32 array."""
     k = (2 * r + 1, 2 * r + 1)

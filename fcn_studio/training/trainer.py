@@ -46,7 +46,7 @@ from fcn_studio.training.feature_cache import FeatureCache
 from fcn_studio.training.loss import class_weight_tensor, masked_cross_entropy
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
-from fcn_studio.training.refine import edge_refine, refine_radius
+from fcn_studio.training.refine import edge_refine, model_radius
 from fcn_studio.training.samples import SampleSource
 
 #: Training images scored per epoch when there is no validation set (fit, not generalisation).
@@ -426,8 +426,7 @@ class Trainer:
         model = ckpt.unwrap(self.model)
         probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp)
         if self.config.refine_edges:
-            radius = refine_radius(int(getattr(model, "output_stride", 8)), self.scale)
-            labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
+            labels, _, probs = edge_refine(image, probs, radius=model_radius(model, self.scale), want_probs=True)
         self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------
