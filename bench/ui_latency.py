@@ -150,10 +150,7 @@ def training_latency(seconds: float, snap_edges: bool = False) -> dict:
         target = project.images[4].id
         win.image_list.select(target)
         wait_until(lambda: win.editor.image_id == target, 30000, "the image to load")
-        # a person paints for a while before pressing Fine-tune; by then torch has been warmed up
-        import sys as _sys
-
-        wait_until(lambda: "fcn_studio.training.trainer" in _sys.modules and win._background.pending == 0, 120000, "warm-up")
+        # a person paints for a while before pressing Fine-tune; by then the training process is ready
         controller = win.training.controller
         wait_until(lambda: controller._spare is not None and controller._spare.is_ready(), 120000, "the training process")
         stamps = controller.epoch_stamps  # epoch end in the training process, time.monotonic()

@@ -423,20 +423,9 @@ class MainWindow(QMainWindow):
         self._background.submit(describe_device, self.status.show_device, lambda exc: self.status.show_device("unknown"))
 
     def _warm_up_training(self) -> None:
-        self.training.controller.prewarm()  # the training process imports torch meanwhile
-
-        def warm() -> bool:
-            from fcn_studio.gui.heap import long_lived_objects
-
-            # Everything a run's end needs here too (loading the trained model): an import of an
-            # extension module holds the GIL while it loads (torchvision's took 35+ ms).
-            with long_lived_objects():  # and no 40-115 ms collector pauses while they load
-                import fcn_studio.models.checkpoint  # noqa: F401 (torchvision, the model builders)
-                import fcn_studio.training.predictor  # noqa: F401
-                import fcn_studio.training.trainer  # noqa: F401 (torch)
-            return True
-
-        self._background.submit(warm, None, lambda exc: None)
+        # The training process imports torch meanwhile; this process never does (training and
+        # predictions run in child processes), so loading torch cannot stall the window.
+        self.training.controller.prewarm()
 
     def show_error(self, title: str, text: str, warning: bool = False) -> None:
         """A readable, non-blocking message; the app stays usable behind it."""

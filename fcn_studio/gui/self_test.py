@@ -127,6 +127,13 @@ def self_test_training(window, log: Callable[[str], None]) -> None:
     if not session.checkpoint_path.exists():
         raise SelfTestFailure("no checkpoint was written")
     log("training stopped; checkpoint written")
+    wait_until(lambda: session._predictor is not None, 120000, "the trained model to load")
+    other = next(e.id for e in window.project.images if e.id != window.editor.image_id)
+    window.image_list.select(other)  # the prediction arrives through the event loop, after wait_for connects
+    wait_for(session.prediction_shown, 120000, "the prediction of another image")
+    if "torch" in sys.modules:
+        raise SelfTestFailure("the window's process loaded torch; training and predictions belong in child processes")
+    log("another image predicted; the window's process never loaded torch")
 
 
 def run_self_test(app: QApplication, keep: Path | None = None) -> int:

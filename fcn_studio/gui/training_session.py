@@ -36,6 +36,9 @@ class TrainingSession(QObject):
         self.controller = TrainingController(self)
         self.mode = ""
         self.predictions: dict[str, np.ndarray] = {}  # latest labels per image (uint8), for Accept
+        from fcn_studio.training.prediction_process import RemotePredictor
+
+        self._remote = RemotePredictor()  # its process starts with the first model to load
         self._predictor: Any = None
         self._loading_predictor = False
         self._predict = Background("fcn-predict", self)
@@ -188,12 +191,9 @@ class TrainingSession(QObject):
         self._loading_predictor = True
 
         def load():
-            from fcn_studio.gui.heap import long_lived_objects
-            from fcn_studio.training.predictor import Predictor
-
-            # set here, on the ordered prediction queue, so work queued after this load sees it
-            with long_lived_objects():  # no collector pauses of the GUI while the model is built
-                self._predictor = Predictor.from_checkpoint(path, device="auto")
+            # In the prediction process: the window's process never imports torch. Set here, on
+            # the ordered prediction queue, so work queued after this load sees it.
+            self._predictor = self._remote.load(path)
             return self._predictor
 
         def loaded(predictor) -> None:
@@ -328,4 +328,5 @@ class TrainingSession(QObject):
         self._stop_predict_all = True
         self.controller.wait()
         self._predict.shutdown()
+        self._remote.close()
 

@@ -9,7 +9,6 @@ logits are upsampled bilinearly to the image's own size before the softmax.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +21,7 @@ from fcn_studio.data.imageio import is_image_file, read_image
 from fcn_studio.data.labelset import LabelSet
 from fcn_studio.training.augment import resize_pair
 from fcn_studio.training.device import Normalizer, autocast, pick_device
+from fcn_studio.training.prediction_types import Prediction
 from fcn_studio.training.refine import edge_refine, model_radius
 from fcn_studio.training.tiling import run_tiled
 
@@ -31,26 +31,6 @@ DEFAULT_TILE = 1024
 DEFAULT_MARGIN = 128
 #: Backbones whose global pooling makes tiles differ from the whole image (see tiling.py).
 GLOBAL_CONTEXT_BACKBONES = ("mobilenet_v3_large", "lraspp_mobilenet_v3_large")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One image's prediction at its own size.
-
-    ``probs`` ``K x H x W`` (float16 or float32; None when not asked for), ``labels`` HxW
-    uint8 class ids, ``confidence`` HxW float32 (the winning class's probability).
-    """
-
-    labels: np.ndarray
-    confidence: np.ndarray
-    probs: np.ndarray | None = None
-
-    def entropy(self) -> np.ndarray:
-        """HxW per-pixel entropy in nats (needs ``probs``): high where the model hesitates."""
-        if self.probs is None:
-            raise ValueError("entropy needs the probabilities; predict with want_probs=True")
-        p = self.probs.astype(np.float32)
-        return -(p * np.log(np.clip(p, 1e-12, 1))).sum(0)
 
 
 def model_logits(

@@ -1,0 +1,142 @@
+"""Predictions with a trained model in a child process, so the window's process never loads torch.
+
+Why: importing torch (its CUDA libraries are dlopen'ed with the GIL held) and building a model
+in the window's process made its event loop wait 50-200 ms at warm-up and 63-66 ms after every
+training run (``bench/ui_latency.py``), however the work was spread over threads. Here the
+child imports torch and holds the :class:`~fcn_studio.training.predictor.Predictor`; the
+window sends images and gets numpy arrays back.
+
+:class:`RemotePredictor` is a blocking client with the part of the Predictor's interface the
+app uses (``predict``, ``refine_radius``). Call it from one background thread at a time (the
+GUI's ordered prediction queue); the window's thread never waits on it. If the child dies it
+is started again at the next call. Qt-free.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fcn_studio.errors import FcnStudioError
+
+
+class PredictionError(FcnStudioError):
+    """The child could not load the model or predict (the message says why)."""
+
+
+class RemotePredictor:
+    """A checkpoint loaded in a child process; :meth:`predict` like :class:`Predictor.predict`."""
+
+    def __init__(self) -> None:
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self.path: Path | None = None
+        self.refine_radius = 0
+        self.num_classes = 0
+
+    # -- lifetime -------------------------------------------------------------------------------
+    def _ensure_child(self) -> Connection:
+        if self._conn is not None and self._process is not None and self._process.is_alive():
+            return self._conn
+        self._close_child()
+        ctx = mp.get_context("spawn")  # never fork a process that runs Qt and threads
+        parent, child = ctx.Pipe(duplex=True)
+        self._process = ctx.Process(target=child_main, args=(child,), name="fcn-studio-predict", daemon=True)
+        self._process.start()
+        child.close()
+        self._conn = parent
+        return parent
+
+    def _call(self, message: tuple) -> tuple:
+        with self._lock:
+            conn = self._ensure_child()
+            try:
+                conn.send(message)
+                reply = conn.recv()
+            except (EOFError, OSError, BrokenPipeError):
+                code = self._process.exitcode if self._process is not None else None
+                self._close_child()
+                raise PredictionError(f"the prediction process ended unexpectedly (exit code {code}); it restarts at the next prediction") from None
+        if reply[0] == "error":
+            raise PredictionError(reply[1])
+        return reply
+
+    def load(self, path: str | Path) -> "RemotePredictor":
+        """Load the checkpoint at ``path`` in the child (replacing any model there); returns self."""
+        _, info = self._call(("load", str(path)))
+        self.path = Path(path)
+        self.refine_radius = int(info["refine_radius"])
+        self.num_classes = int(info["num_classes"])
+        return self
+
+    def predict(
+        self, image: np.ndarray, *, want_probs: bool = True, probs_dtype: Any = np.float16, refine_edges: bool | None = None
+    ) -> Any:
+        """The :class:`Prediction` of an HxWx3 uint8 image, computed in the child."""
+        from fcn_studio.training.prediction_types import Prediction
+
+        if self.path is None:
+            raise PredictionError("no model is loaded")
+        if self._process is None or not self._process.is_alive():  # restarted: load again first
+            self.load(self.path)
+        request = ("predict", np.ascontiguousarray(image), bool(want_probs), np.dtype(probs_dtype).str, refine_edges)
+        _, labels, confidence, probs = self._call(request)
+        return Prediction(labels=labels, confidence=confidence, probs=probs)
+
+    def _close_child(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(("quit",))
+            except (OSError, ValueError):
+                pass
+            self._conn.close()
+        if self._process is not None:
+            self._process.join(2.0)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(2.0)
+        self._process = self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_child()
+
+
+# -- the child side -------------------------------------------------------------------------------
+def child_main(conn: Connection) -> None:
+    """Entry point of the prediction process (importable: spawn pickles it by name)."""
+    predictor = None
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if message[0] == "quit":
+                return
+            if message[0] == "load":
+                from fcn_studio.training.predictor import Predictor
+
+                predictor = Predictor.from_checkpoint(message[1], device="auto")
+                conn.send(("ok", {"refine_radius": predictor.refine_radius, "num_classes": predictor.num_classes}))
+            elif message[0] == "predict":
+                if predictor is None:
+                    conn.send(("error", "no model is loaded"))
+                    continue
+                _, image, want_probs, dtype, refine = message
+                pred = predictor.predict(image, want_probs=want_probs, probs_dtype=np.dtype(dtype), refine_edges=refine)
+                conn.send(("ok", pred.labels, pred.confidence, pred.probs))
+            else:
+                conn.send(("error", f"unknown request {message[0]!r}"))
+        except FcnStudioError as exc:
+            conn.send(("error", str(exc)))
+        except MemoryError:
+            conn.send(("error", "out of memory while predicting"))
+        except Exception as exc:  # reported to the window, never lost
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,64 @@
+"""Predictions in a child process match the in-process predictor; failures are messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from fcn_studio.data.labelset import load_preset
+from fcn_studio.models import build_model
+from fcn_studio.models.checkpoint import save_checkpoint
+from fcn_studio.training.prediction_process import PredictionError, RemotePredictor
+from fcn_studio.training.predictor import Predictor
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    labelset = load_preset("demo")
+    model = build_model("resnet18", "fcn32s", num_classes=labelset.num_classes, weights=None)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    norm = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    return save_checkpoint(path, model, labelset=labelset, backbone="resnet18", variant="fcn32s", normalization=norm,
+                           summary={"input_scale": 0.5})
+
+
+@pytest.fixture
+def remote():
+    r = RemotePredictor()
+    yield r
+    r.close()
+
+
+def test_remote_prediction_matches_the_local_one_and_survives_a_killed_process(checkpoint, remote):
+    image = np.random.default_rng(0).integers(0, 255, (72, 96, 3), dtype=np.uint8)
+    local = Predictor.from_checkpoint(checkpoint, device="cpu")
+    remote.load(checkpoint)
+    assert remote.refine_radius == local.refine_radius and remote.num_classes == local.num_classes
+    for refine in (False, True):
+        want = local.predict(image, want_probs=True, probs_dtype=np.float32, refine_edges=refine)
+        got = remote.predict(image, want_probs=True, probs_dtype=np.float32, refine_edges=refine)
+        assert got.probs is not None and got.probs.dtype == np.float32 and got.probs.shape == want.probs.shape
+        np.testing.assert_allclose(got.probs, want.probs, atol=1e-4)
+        assert (got.labels == want.labels).mean() > 0.999
+    assert remote.predict(image, want_probs=False).probs is None
+
+    os.kill(remote._process.pid, signal.SIGKILL)  # as the out-of-memory killer would
+    remote._process.join(5)
+    again = remote.predict(image, want_probs=False)  # a new process, the model loaded again
+    assert again.labels.shape == (72, 96)
+
+
+def test_a_bad_checkpoint_is_a_message(tmp_path, remote):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(PredictionError, match="not a PyTorch file"):
+        remote.load(bad)
+    with pytest.raises(PredictionError, match="no model is loaded"):
+        remote.predict(np.zeros((8, 8, 3), np.uint8))
