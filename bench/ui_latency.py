@@ -206,12 +206,55 @@ def training_latency(seconds: float, snap_edges: bool = False) -> dict:
     }
 
 
+def warm_up_latency(seconds: float = 10.0) -> dict:
+    """The event loop's worst wait in the first seconds after the window shows, while the
+    training process is started and imports torch (the window's own process never does)."""
+    import sys as _sys
+
+    from PySide6.QtCore import QSettings, QTimer
+
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.gui.launch import make_app
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_until
+
+    make_app()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        project = create_demo_project(tmp / "demo", n_images=4, n_labelled=2, seed=0)
+        win = MainWindow(project, QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
+        win.show()
+        delays: list[float] = []
+        last = [time.perf_counter()]
+
+        def tick() -> None:
+            now = time.perf_counter()
+            delays.append(max(0.0, (now - last[0]) * 1000 - 5.0))
+            last[0] = now
+
+        timer = QTimer()
+        timer.setInterval(5)
+        timer.timeout.connect(tick)
+        timer.start()
+        t0 = time.monotonic()
+        wait_until(lambda: time.monotonic() - t0 > seconds, int(seconds * 1000) + 10000, "the warm-up window")
+        timer.stop()
+        spare = win.training.controller._spare
+        ready = spare is not None and spare.is_ready()
+        win.close()
+    return {"seconds": seconds, "event_loop_delay_max_ms": round(max(delays), 2), "event_loop_delay_p99_ms": round(_pct(delays, 99), 2),
+            "training_process_ready": ready, "torch_in_window_process": "torch" in _sys.modules}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["paint", "training"], help="run one group of measurements")
+    ap.add_argument("--only", choices=["paint", "warmup", "training"], help="run one group of measurements")
     ap.add_argument("--snap-edges", action="store_true", help="train with live previews snapped to image edges")
     args = ap.parse_args()
+    if args.only == "warmup":
+        print(json.dumps({"warm_up": warm_up_latency()}, indent=2))
+        return
     if args.only == "training":
         print(json.dumps({"training": training_latency(20 if args.quick else 45, args.snap_edges)}, indent=2))
         return
@@ -223,6 +266,7 @@ def main() -> None:
         "launch": launch_time(2 if args.quick else 5),
     }
     if args.only is None:
+        results["warm_up"] = warm_up_latency()
         results["training"] = training_latency(20 if args.quick else 45, args.snap_edges)
     print(json.dumps(results, indent=2))
 
