@@ -20,6 +20,7 @@ from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.prediction_layers import PredictionLayers, uncertainty
 from fcn_studio.gui.training_worker import TrainingController
+from fcn_studio.training.prediction_process import RemotePredictor
 
 CHECKPOINT = "checkpoints/model.pt"
 
@@ -36,8 +37,6 @@ class TrainingSession(QObject):
         self.controller = TrainingController(self)
         self.mode = ""
         self.predictions: dict[str, np.ndarray] = {}  # latest labels per image (uint8), for Accept
-        from fcn_studio.training.prediction_process import RemotePredictor
-
         self._remote = RemotePredictor()  # its process starts with the first model to load
         self._predictor: Any = None
         self._loading_predictor = False
