@@ -14,9 +14,6 @@ from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.theme import apply_theme, icon
 
 
-GUI_SWITCH_INTERVAL_S = 0.001
-
-
 def make_app() -> QApplication:
     app = QApplication.instance()
     if app is None:
@@ -26,10 +23,6 @@ def make_app() -> QApplication:
     apply_theme(app)  # type: ignore[arg-type]
     app.setDesktopFileName("fcn-studio")  # Wayland matches the window to resources/fcn-studio.desktop
     app.setWindowIcon(icon("app/fcn-studio"))  # resources/icons/app/fcn-studio.svg
-    # Background threads (model loading, predictions) run Python that holds the GIL; the GUI
-    # thread waits up to one switch interval each time it wants it back (the "convoy" of a
-    # handler that calls into C many times). 1 ms instead of 5 bounds those waits.
-    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     return app  # type: ignore[return-value]
 
 

@@ -15,12 +15,9 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThread, Signal
 
 from fcn_studio.training.process import TrainingProcess
-
-#: Delay before a new spare training process is started after a run ends.
-PREWARM_DELAY_MS = 1500
 
 
 class TrainingWorker(QObject):
@@ -186,8 +183,7 @@ class TrainingController(QObject):
         self._worker = None  # a new run may start; the old thread winds down on its own
         self.finished.emit(summary)
         if self._keep_warm and not self._closed:
-            # not in this event: the end of a run already loads the model and redraws the panel
-            QTimer.singleShot(PREWARM_DELAY_MS, self.prewarm)
+            self.prewarm()
 
     def _on_thread_finished(self, thread: QThread) -> None:
         self._retiring = [(t, w) for t, w in self._retiring if t is not thread]

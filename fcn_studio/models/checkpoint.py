@@ -123,9 +123,7 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, CheckpointMeta]:
     from fcn_studio.models.builder import build_model
 
     path = Path(path)
-    # memory-mapped: the unpickler does not read every tensor's bytes under the GIL (a GUI's
-    # background thread loading a model stalled the window 35+ ms); load_strict copies them
-    meta, state = _parse(path, safe_load(path, what="checkpoint", mmap=True))
+    meta, state = _parse(path, safe_load(path, what="checkpoint"))
     try:
         model = build_model(meta.backbone, meta.variant, num_classes=meta.num_classes, weights=None)
     except ValueError as exc:

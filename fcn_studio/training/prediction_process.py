@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from fcn_studio.errors import FcnStudioError
+from fcn_studio.training.prediction_types import Prediction
 
 
 class PredictionError(FcnStudioError):
@@ -77,10 +78,8 @@ class RemotePredictor:
 
     def predict(
         self, image: np.ndarray, *, want_probs: bool = True, probs_dtype: Any = np.float16, refine_edges: bool | None = None
-    ) -> Any:
+    ) -> Prediction:
         """The :class:`Prediction` of an HxWx3 uint8 image, computed in the child."""
-        from fcn_studio.training.prediction_types import Prediction
-
         if self.path is None:
             raise PredictionError("no model is loaded")
         if self._process is None or not self._process.is_alive():  # restarted: load again first
