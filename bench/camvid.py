@@ -197,7 +197,8 @@ def train_fcn_studio(source, *, minutes: float, overrides: dict, seed: int = 0) 
     stats = {"steps": s["step"], "images": s["images_seen"], "train_s": s["seconds"],
              "images_per_s": s["images_seen"] / max(s["seconds"], 1e-9), "final_loss": s["train_loss"],
              "recipe": {k: cfg.to_json()[k] for k in ("backbone", "variant", "batch_size", "crop_size", "scale", "lr", "optimizer", "schedule")}
-             | {"input_scale": s["input_scale"], "peak_lr": cfg.peak_lr(), "crop": s["crop_size"], "batch": s["batch_size"]}}
+             | {"input_scale": s["input_scale"], "peak_lr": cfg.peak_lr(), "crop": s["crop_size"], "batch": s["batch_size"]},
+             "selection": s.get("selection"), "unlabelled": s.get("unlabelled")}
     return predictor, stats
 
 

@@ -81,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             def on_epoch_end(self, report):
                 t0 = time.perf_counter()
                 trainer = holder["trainer"]
-                radius = model_radius(trainer.model, trainer.scale)
+                model = trainer._deployed()  # what the previews show: the teacher when there is one
+                radius = model_radius(model, trainer.scale)
                 raw, shown = [], []
                 for i, img in unpainted:
-                    probs, labels = preview(trainer.model, img, normalizer=trainer.eval_normalizer, scale=trainer.scale, amp=False)
+                    probs, labels = preview(model, img, normalizer=trainer.eval_normalizer, scale=trainer.scale, amp=False)
                     raw.append(road_iou(labels, truths[i]))
                     if config.refine_edges:
                         labels = edge_refine(img, probs, radius=radius)[0]

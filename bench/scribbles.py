@@ -13,8 +13,12 @@ dense labels of CamVid's val images (11 classes, void ignored):
 * ``lraspp``: torchvision's reference recipe (bench/camvid.py) for
   ``lraspp_mobilenet_v3_large`` on the scribbles, unpainted pixels ignored.
 
-    python bench/scribbles.py --minutes 5               # 10 and 40 images, all methods
-    python bench/scribbles.py --minutes 1 --val-limit 30 --threads 1
+The remaining train images sit in the images folder without masks, as in a real project, so
+fcn-studio's default (which learns from unpainted images) sees them; the peers ignore them.
+Two tasks: the 11 classes, and road vs not road from the same strokes.
+
+    python bench/scribbles.py --methods fcn-studio --sizes 10 --tasks camvid11 --minutes 10
+    bash bench/scribbles_sitting.sh 10        # the full table, methods side by side, one core each
 
 Prints a line per (images, method) and a last line of JSON.
 """
@@ -101,71 +105,113 @@ def skimage_rf(train: list, val: list, threads: int) -> tuple[dict, object]:
     return {"train_s": seconds, "steps": 0, "images": len(train), "images_per_s": len(train) / seconds}, predict
 
 
-def write_scribble_folder(root: Path, train: list, labelset_json: Path) -> object:
+ROAD = 3  # CamVid's "Road" class id
+
+
+def to_road(label: np.ndarray) -> np.ndarray:
+    """CamVid labels (void 255) -> road (1) vs not road (0), void kept."""
+    out = (label == ROAD).astype(np.uint8)
+    out[label == 255] = 255
+    return out
+
+
+def write_scribble_folder(root: Path, train: list, everything: list, labelset_json: Path) -> object:
+    """A folder pair as a real project holds it: every train image, masks only for the scribbled ones.
+
+    Images are symbolic links into the dataset (nothing is copied); the masks are the strokes.
+    """
     from fcn_studio.training.samples import FolderSource
 
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
-    for name, rgb, scrib in train:
-        Image.fromarray(rgb).save(root / "images" / name)
+    for name in everything:
+        (root / "images" / name).symlink_to(DATA_TRAIN / name)
+    for name, _, scrib in train:
         Image.fromarray(scrib).save(root / "masks" / name)
     return FolderSource(root / "images", root / "masks", LabelSet.load(labelset_json))
 
 
+DATA_TRAIN = DATA / "train"
+ROAD_LABELSET = Path(__file__).resolve().parent.parent / "resources" / "labelsets" / "road.json"
+
+
 def main(argv: list[str] | None = None) -> int:
+    global DATA_TRAIN
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--minutes", type=float, default=5.0, help="training budget of the network methods")
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget of the network methods")
     ap.add_argument("--sizes", default="10,40", help="numbers of scribbled training images")
-    ap.add_argument("--methods", default="fcn-studio,skimage-rf,lraspp")
+    ap.add_argument("--tasks", default="camvid11,road", help="camvid11 (11 classes) and/or road (road vs not road)")
+    ap.add_argument("--methods", default="fcn-studio,skimage-rf,lraspp",
+                    help="fcn-studio (default recipe), fcn-studio-strokes (unpainted images ignored), skimage-rf, lraspp")
     ap.add_argument("--fraction", type=float, default=0.02, help="share of pixels painted per image")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--val-limit", type=int, help="score only the first N val images")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--val-limit", type=int, help="score only the first N val images (quick looks only)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override fcn-studio's TrainConfig")
     args = ap.parse_args(argv)
     if not (args.data / "classes.json").exists():
         print(f"camvid not found at {args.data}", file=sys.stderr)
         return 2
+    DATA_TRAIN = args.data / "train"
     torch.set_num_threads(args.threads)
     from camvid import parse_sets
 
     full = load_split(args.data, "train")
     val = load_split(args.data, "val", args.val_limit)
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(len(full))
     results: dict = {}
     for n in [int(s) for s in args.sizes.split(",")]:
+        rng = np.random.default_rng([args.seed, n])  # the same strokes whichever methods or tasks run
+        order = rng.permutation(len(full))
         chosen = [full[i] for i in order[:n]]
-        train = [(name, rgb, scribble(lab, rng, args.fraction)) for name, rgb, lab in chosen]
-        painted = float(np.mean([(s != 255).mean() for _, _, s in train]))
-        for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
-            if method == "fcn-studio":
-                with tempfile.TemporaryDirectory() as tmp:
-                    source = write_scribble_folder(Path(tmp), train, args.data / "classes.json")
-                    predictor, stats = train_fcn_studio(source, minutes=args.minutes, overrides=parse_sets(args.set), seed=args.seed)
-                predict = lambda rgb: predictor.predict(rgb, want_probs=False).labels  # noqa: E731
-            elif method == "skimage-rf":
-                stats, predict = skimage_rf(train, val, args.threads)
-            else:
-                model = build_peer(method)
-                stats = train_reference(model, train, minutes=args.minutes, seed=args.seed)
-                predict = reference_predict(model)
-            scores, infer = evaluate(predict, val)
-            key = f"{n}:{method}"
-            results[key] = stats | {"miou": scores.miou, "pixel_acc": scores.pixel_acc, "infer_images_per_s": infer,
-                                    "painted_fraction": painted}
-            print(f"{n:3d} images  {method:11s} mIoU {scores.miou:.4f}  pixel acc {scores.pixel_acc:.4f}  "
-                  f"train {stats['train_s']:.0f} s  infer {infer:.2f} img/s  painted {painted:.3%}", flush=True)
-        ours = results.get(f"{n}:fcn-studio")
-        peers = {k: v for k, v in results.items() if k.startswith(f"{n}:") and not k.endswith("fcn-studio")}
-        if ours and peers:
-            best = max(peers, key=lambda k: peers[k]["miou"])
-            ratio = ours["miou"] / max(peers[best]["miou"], 1e-9)
-            results[f"{n}:ratio"] = {"peer": best.split(":")[1], "miou_ratio": ratio}
-            print(f"{n:3d} images  fcn-studio / {best.split(':')[1]}: mIoU x{ratio:.2f}", flush=True)
-    results["setup"] = {"minutes": args.minutes, "threads": args.threads, "val_images": len(val), "fraction": args.fraction}
-    print(json.dumps(results))
+        strokes = [(name, rgb, scribble(lab, rng, args.fraction)) for name, rgb, lab in chosen]
+        for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+            road = task == "road"
+            train = [(name, rgb, to_road(s) if road else s) for name, rgb, s in strokes]
+            val_t = [(name, rgb, to_road(lab)) for name, rgb, lab in val] if road else val
+            k = 2 if road else 11
+            labelset_json = ROAD_LABELSET if road else args.data / "classes.json"
+            names = [c.name for c in LabelSet.load(labelset_json).trainable_classes]
+            painted = float(np.mean([(s != 255).mean() for _, _, s in train]))
+            for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+                if method.startswith("fcn-studio"):
+                    overrides = parse_sets(args.set)
+                    if method == "fcn-studio-strokes":
+                        overrides["unlabelled"] = "off"
+                    with tempfile.TemporaryDirectory() as tmp:
+                        source = write_scribble_folder(Path(tmp), train, [f[0] for f in full], labelset_json)
+                        predictor, stats = train_fcn_studio(source, minutes=args.minutes, overrides=overrides, seed=args.seed)
+                    predict = lambda rgb: predictor.predict(rgb, want_probs=False).labels  # noqa: E731
+                elif method == "skimage-rf":
+                    stats, predict = skimage_rf(train, val_t, args.threads)
+                else:
+                    model = build_peer(method, num_classes=k)
+                    stats = train_reference(model, train, minutes=args.minutes, seed=args.seed)
+                    predict = reference_predict(model)
+                scores, infer = evaluate(predict, val_t, num_classes=k)
+                key = f"{task}:{n}:{method}"
+                per_class = {nm: (None if np.isnan(v) else round(float(v), 4)) for nm, v in zip(names, scores.per_class_iou)}
+                results[key] = stats | {"miou": scores.miou, "pixel_acc": scores.pixel_acc, "infer_images_per_s": infer,
+                                        "painted_fraction": painted, "per_class_iou": per_class}
+                if method.startswith("fcn-studio"):  # what the app shows a scribbled project: snapped to edges
+                    snapped, _ = evaluate(lambda rgb: predictor.predict(rgb, want_probs=False, refine_edges=True).labels,
+                                          val_t, num_classes=k)
+                    results[key]["miou_snapped"] = snapped.miou
+                    results[key]["per_class_iou_snapped"] = {
+                        nm: (None if np.isnan(v) else round(float(v), 4)) for nm, v in zip(names, snapped.per_class_iou)}
+                print(f"{task:8s} {n:3d} images  {method:18s} mIoU {scores.miou:.4f}  pixel acc {scores.pixel_acc:.4f}  "
+                      f"train {stats['train_s']:.0f} s  infer {infer:.2f} img/s  painted {painted:.3%}  "
+                      + (f"snapped {results[key]['miou_snapped']:.4f}  " if "miou_snapped" in results[key] else "")
+                      + " ".join(f"{nm[:5]}={v}" for nm, v in per_class.items()), flush=True)
+    results["setup"] = {"minutes": args.minutes, "threads": args.threads, "val_images": len(val), "fraction": args.fraction,
+                        "train_images_present": len(full), "seed": args.seed, "overrides": args.set, "torch": torch.__version__,
+                        "affinity": sorted(os.sched_getaffinity(0)), "loadavg_end": os.getloadavg()[0]}
+    text = json.dumps(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print(text)
     return 0
 
 

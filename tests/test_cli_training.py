@@ -131,3 +131,30 @@ def test_cli_module_stays_free_of_torch():
             "ProjectSource; TrainConfig().validate(); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_train_learns_from_images_without_a_mask_unless_told_not_to(tmp_path, capsys):  # noqa: ANN001
+    """``--images DIR --masks DIR``: images without a mask are the unlabelled set (``--unlabelled auto|on|off``)."""
+    import numpy as np
+    from PIL import Image
+
+    images, masks, classes = write_folder(tmp_path / "d", n=6, hw=(48, 64), seed=3)
+    for p in sorted(masks.iterdir())[2:]:
+        p.unlink()  # four images nobody painted
+    for p in masks.iterdir():  # and the two painted ones are scribbles: one row per class
+        full = np.asarray(Image.open(p))
+        sparse = np.full_like(full, 255)
+        sparse[::12] = full[::12]
+        Image.fromarray(sparse).save(p)
+    before = sorted(p.name for p in masks.iterdir())
+    common = ["train", "--images", str(images), "--masks", str(masks), "--classes", str(classes), "--max-steps", "3", "--no-progress", *TINY]
+    assert main([*common, "--out", str(tmp_path / "auto.fcnckpt")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["unlabelled"]["unpainted_images"] == 4 and summary["unlabelled"]["painted_images"] == 2
+    assert summary["selection"]["kept"] == "last" and summary["val_images"] == 2  # none held out: scored on the painted ones
+    assert main([*common, "--unlabelled", "off", "--out", str(tmp_path / "off.fcnckpt")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "unlabelled" not in summary and summary["selection"]["kept"] == "last"
+    assert sorted(p.name for p in masks.iterdir()) == before  # no pseudo-label became a mask
+    with pytest.raises(SystemExit):
+        main([*common, "--unlabelled", "sometimes", "--out", str(tmp_path / "x.fcnckpt")])

@@ -166,3 +166,25 @@ def test_a_training_process_that_cannot_start_is_a_message(window, monkeypatch):
     assert not session.start("fine-tune", **TINY)
     assert "Could not start the training process: Cannot allocate memory" in (window.last_error or "")
     assert window.training_panel.fine_tune.isEnabled() and not session.controller.running
+
+
+def test_learn_from_choice_reaches_the_run_and_the_progress_line_says_so(window, qtbot):
+    """*Learn from* is the panel's; with unpainted images in the project the progress line names both sets."""
+    win, session, panel = window, window.training, window.training_panel
+    assert panel.unlabelled.currentData() == "auto"
+    assert session.build_config("fine-tune").unlabelled == "auto"
+    panel.unlabelled.setCurrentIndex(panel.unlabelled.findData("off"))
+    assert session.build_config("fine-tune").unlabelled == "off"
+    panel.unlabelled.setCurrentIndex(panel.unlabelled.findData("on"))
+    masks = {e.id: (win.project.root / e.mask).read_bytes() for e in win.project.images if e.painted > 0}
+    with qtbot.waitSignal(session.controller.step, timeout=120000):
+        assert session.start("fine-tune", **{**TINY, "fast_steps": 1, "epochs": None, "max_steps": 40})
+    assert not panel.unlabelled.isEnabled()  # settings are fixed while a run lasts
+    qtbot.waitUntil(lambda: "learning from 2 painted + 1 unpainted images" in panel.status.text(), timeout=60000)
+    with qtbot.waitSignal(session.controller.finished, timeout=120000):
+        session.stop()
+    assert panel.unlabelled.isEnabled()
+    # the teacher's pseudo-labels never became masks
+    unpainted = [e for e in win.project.images if e.painted == 0]
+    assert unpainted and all(not (win.project.root / e.mask).exists() for e in unpainted)
+    assert {e.id: (win.project.root / e.mask).read_bytes() for e in win.project.images if e.painted > 0} == masks

@@ -30,6 +30,13 @@ from PySide6.QtWidgets import (
 from fcn_studio.gui.theme import icon
 from fcn_studio.training.presets import DEFAULT_MINUTES
 
+#: The "Learn from" choices: (text, TrainConfig.unlabelled, tooltip).
+UNLABELLED_CHOICES = (
+    ("Painted + unpainted (auto)", "auto", "Unpainted images and pixels join in when most of the project is unpainted"),
+    ("Painted + unpainted", "on", "Always learn from the unpainted pixels and images too"),
+    ("Painted pixels only", "off", "Train on the strokes alone"),
+)
+
 DEFAULT_BACKBONE = "mobilenet_v3_large"
 DEFAULT_VARIANT = "fcn8s"
 
@@ -125,6 +132,15 @@ class TrainingPanel(QWidget):
         form.addRow("Variant", self.variant)
         form.addRow("Length", length_row)
         form.addRow("Start from", self.weights)
+        self.unlabelled = QComboBox()
+        for text, value, tip in UNLABELLED_CHOICES:
+            self.unlabelled.addItem(text, value)
+            self.unlabelled.setItemData(self.unlabelled.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.unlabelled.setToolTip(
+            "Images nobody painted teach too: a teacher model's confident guesses on them train the network "
+            "(they never become masks unless you accept a prediction)"
+        )
+        form.addRow("Learn from", self.unlabelled)
         outer.addLayout(form)
 
         self.progress = QProgressBar()
@@ -248,11 +264,12 @@ class TrainingPanel(QWidget):
             "epochs": self.epochs.value() if by_epochs else None,
             "minutes": None if by_epochs else self.minutes.value(),
             "weights": self.weights.currentData(),
+            "unlabelled": self.unlabelled.currentData(),
         }
 
     # -- reports --------------------------------------------------------------------------------
     def set_running(self, running: bool, mode: str = "") -> None:
-        for w in (self.fine_tune, self.update_button, self.backbone, self.variant, self.weights, self.load_ckpt):
+        for w in (self.fine_tune, self.update_button, self.backbone, self.variant, self.weights, self.unlabelled, self.load_ckpt):
             w.setEnabled(not running)
         self.live.setEnabled(not running or mode == "live")
         self.stop.setEnabled(running)
@@ -273,7 +290,7 @@ class TrainingPanel(QWidget):
         self._steps.append(report.step)
         self._losses.append(report.loss)
         self.loss_curve.setData(self._steps, self._losses)
-        phase = "heads on cached features" if report.phase == "fast" else "full fine-tuning"
+        phase = "heads on cached features" if report.phase == "fast" else (getattr(report, "detail", "") or "full fine-tuning")
         eta = format_eta(report.eta_s)
         if report.eta_s is not None and report.elapsed_s > 0:
             done = report.elapsed_s / (report.elapsed_s + max(report.eta_s, 0.0))

@@ -101,6 +101,7 @@ class TrainingSession(QObject):
             preview_image=self.window.editor.image_id,
             resume=resume,
             refine_edges=self.refine_edges(),
+            unlabelled=choice.get("unlabelled", "auto"),
         )
         settings.update(overrides)  # tests and the self-test shrink the model and the run
         return interactive_config(mode, **settings)

@@ -40,9 +40,10 @@ def working_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
 
 
 def random_crop(
-    image: np.ndarray, mask: np.ndarray, crop_hw: tuple[int, int], rng: np.random.Generator
+    image: np.ndarray, mask: np.ndarray, crop_hw: tuple[int, int], rng: np.random.Generator, *, label_aware: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A ``crop_hw`` window containing a random painted pixel; pads (image mean, mask 255) if small."""
+    """A ``crop_hw`` window containing a random painted pixel (uniform without ``label_aware``);
+    pads (image mean, mask 255) if small."""
     ch, cw = crop_hw
     h, w = mask.shape
     if h < ch or w < cw:
@@ -50,7 +51,7 @@ def random_crop(
         image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=PAD_RGB)
         mask = cv2.copyMakeBorder(mask, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=UNPAINTED)
         h, w = mask.shape
-    painted = np.flatnonzero(mask.reshape(-1) != UNPAINTED)
+    painted = np.flatnonzero(mask.reshape(-1) != UNPAINTED) if label_aware else np.empty(0, np.int64)
     if painted.size:
         py, px = divmod(int(painted[rng.integers(painted.size)]), w)
         y0 = int(rng.integers(max(0, py - ch + 1), min(py, h - ch) + 1))
@@ -83,6 +84,7 @@ def augment(
     crop_hw: tuple[int, int],
     hflip: bool,
     jitter: float,
+    label_aware: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One training view of (image, mask): uint8 ``crop_hw`` x 3 image and ``crop_hw`` mask.
 
@@ -93,7 +95,7 @@ def augment(
     factor = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else lo
     image, mask2 = resize_pair(image, mask, base_scale * factor)
     assert mask2 is not None
-    image, mask2 = random_crop(image, mask2, crop_hw, rng)
+    image, mask2 = random_crop(image, mask2, crop_hw, rng, label_aware=label_aware)
     if hflip and rng.random() < 0.5:
         image, mask2 = image[:, ::-1], mask2[:, ::-1]
     image = color_jitter(np.ascontiguousarray(image), jitter, rng)

@@ -32,6 +32,8 @@ class StepReport:
     elapsed_s: float
     phase: str = "full"
     batch_size: int = 0
+    #: What the phase learns from, in words (e.g. "learning from 8 painted + 350 unpainted images").
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--classes", type=Path, help="label-set JSON (names, ids, colours, ignore_index)")
     d.add_argument("--val-images", type=Path, help="folder of validation images (default: hold out some training images)")
     d.add_argument("--val-masks", type=Path, help="folder of validation masks")
-    d.add_argument("--val-fraction", type=float, default=0.1, help="share of painted images held out when no validation folders are given")
+    d.add_argument("--val-fraction", type=float, help="share of painted images held out when no validation folders are given "
+                   "(default: 0.1 when at least 20 images are densely painted, else none)")
+    d.add_argument("--unlabelled", default="auto", choices=("auto", "on", "off"),
+                   help="also learn from unpainted pixels and images (with --images/--masks: the images without a mask) "
+                   "through a mean teacher's confident pseudo-labels; auto: on when some images are unpainted and "
+                   "under half of all pixels are painted")
+    d.add_argument("--keep", default="auto", choices=("auto", "best", "last"),
+                   help="weights to save: best on held-out images, or last (the teacher's average when learning from "
+                   "unpainted images); auto: best when images are held out, else last")
     m = p.add_argument_group("model")
     m.add_argument("--backbone", default="mobilenet_v3_large", choices=BACKBONES)
     m.add_argument("--variant", default="fcn8s", help="fcn32s, fcn16s or fcn8s (ignored for torchvision models)")
@@ -154,7 +162,7 @@ def _config(args: argparse.Namespace, out: Path | None) -> Any:
         optimizer=args.optimizer, schedule=args.schedule, class_weights=args.class_weights, fast_mode=args.fast or args.fast_only,
         fast_only=args.fast_only, fast_steps=args.fast_steps, seed=args.seed, device=args.device,
         num_threads=args.threads, workers=args.workers, out=out, resume=args.resume, preview_every_s=None,
-        val_fraction=args.val_fraction,
+        val_fraction=args.val_fraction, unlabelled=args.unlabelled, keep=args.keep,
     ).validate()
 
 

@@ -14,6 +14,7 @@ painted images; the trainer calls it at each epoch start.
 from __future__ import annotations
 
 import threading
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -89,6 +90,7 @@ class SegmentationDataset(Dataset):
         seed: int = 0,
         min_length: int = 0,
         cache: ImageCache | None = None,
+        grow_radius: float = 0.0,
     ) -> None:
         self.source = source
         self.train = train
@@ -101,6 +103,8 @@ class SegmentationDataset(Dataset):
         self.min_length = int(min_length)
         self.epoch = 0
         self.cache = cache or ImageCache()
+        self.grow_radius = float(grow_radius)
+        self._grown: dict[str, tuple[int, np.ndarray]] = {}
         self.samples: list[Sample] = []
         self.refresh()
 
@@ -138,7 +142,22 @@ class SegmentationDataset(Dataset):
                 f"mask of {sample.image_path.name} is {mask.shape[1]}x{mask.shape[0]} but the image is "
                 f"{image.shape[1]}x{image.shape[0]}; a mask must have its image's size"
             )
-        return image, self._lut[mask]
+        target = self._lut[mask]
+        if self.train and self.grow_radius > 0:
+            target = self._grow(sample.id, image, target)
+        return image, target
+
+    def _grow(self, key: str, image: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Strokes grown into their colour regions (training.stroke_growing), cached until the mask changes."""
+        from fcn_studio.training.stroke_growing import grow_strokes
+
+        digest = zlib.crc32(target.data)
+        hit = self._grown.get(key)
+        if hit is not None and hit[0] == digest:
+            return hit[1]
+        grown = grow_strokes(image, target, self.grow_radius)
+        self._grown[key] = (digest, grown)
+        return grown
 
     def __getitem__(self, index: int):  # noqa: ANN204 - tuple shapes differ by mode
         image, target = self.load(index)
@@ -231,6 +250,7 @@ def build_datasets(
     seed: int,
     val_fraction: float,
     min_length: int,
+    grow_radius: float = 0.0,
 ) -> tuple[SegmentationDataset, SegmentationDataset, str, int]:
     """(train set, validation set, what validation scores, images held out).
 
@@ -250,7 +270,7 @@ def build_datasets(
         val_src, on = train_src, "training"
     train_ds = SegmentationDataset(
         train_src, train=True, scale=scale, crop_size=crop_size, scale_range=scale_range, hflip=hflip,
-        color_jitter=color_jitter, seed=seed, min_length=min_length,
+        color_jitter=color_jitter, seed=seed, min_length=min_length, grow_radius=grow_radius,
     )
     if not train_ds.samples:
         raise TrainingError("nothing left to train on after holding out validation images; paint more images")

@@ -53,13 +53,56 @@ class Sample:
 
 
 class SampleSource(Protocol):
-    """What the dataset needs from wherever the images and masks live."""
+    """What the dataset needs from wherever the images and masks live.
+
+    Sources may also offer ``unlabelled() -> list[Sample]``: every image, painted or not, for
+    semi-supervised training (:mod:`fcn_studio.training.semi_supervised`). Its samples' masks
+    read as all-unpainted when the image has none, so the painted pixels stay labels and
+    everything else counts as unlabelled.
+    """
 
     labelset: LabelSet
 
     def refresh(self) -> list[Sample]:
         """The images that have painted pixels now (may differ from the previous call)."""
         ...
+
+
+@dataclass(frozen=True)
+class PaintSummary:
+    """How much of a source is painted: it decides the automatic training choices.
+
+    ``share`` is painted pixels over all pixels of all images; ``painted_share`` the same
+    over the painted images only (scribbles: a few per cent; dense masks: most of it).
+    """
+
+    painted_images: int
+    unpainted_images: int
+    share: float
+    painted_share: float
+
+    @classmethod
+    def of(cls, items: "list[tuple[float, float]]") -> "PaintSummary":
+        """From (painted fraction, pixel count) per image."""
+        painted = [(f, n) for f, n in items if f > 0]
+        total = sum(n for _, n in items)
+        total_painted = sum(n for _, n in painted)
+        share = sum(f * n for f, n in items) / total if total else 0.0
+        painted_share = sum(f * n for f, n in painted) / total_painted if total_painted else 0.0
+        return cls(len(painted), len(items) - len(painted), share, painted_share)
+
+    @property
+    def dense(self) -> bool:
+        """Whether the painted images are mostly painted (so a held-out one is a fair score)."""
+        return self.painted_share >= 0.5
+
+
+@dataclass(frozen=True)
+class NoMask:
+    """The mask of an image nobody painted: every pixel unpainted (picklable, like MaskFile)."""
+
+    def __call__(self) -> None:
+        return None
 
 
 class ProjectSource:
@@ -98,6 +141,23 @@ class ProjectSource:
                 )
             )
         return out
+
+    def unlabelled(self) -> list[Sample]:
+        """Every image of the project (or of this subset), painted or not, for semi-supervised training."""
+        out: list[Sample] = []
+        for entry in list(self.project.images):
+            if (self._ids is not None and entry.id not in self._ids) or entry.id in self._exclude:
+                continue
+            mask_path = self.project.path_of(entry.mask)
+            hw = (entry.height, entry.width)
+            reader = MaskFile(mask_path, self.labelset, hw) if entry.painted > 0 and mask_path.exists() else NoMask()
+            out.append(Sample(id=entry.id, image_path=self.project.path_of(entry.file), read_mask=reader, hw=hw))
+        return out
+
+    def paint_summary(self) -> "PaintSummary":
+        """How much of this source's images is painted (from project.json, no mask is read)."""
+        entries = [e for e in list(self.project.images) if (self._ids is None or e.id in self._ids) and e.id not in self._exclude]
+        return PaintSummary.of([(e.painted, e.height * e.width) for e in entries])
 
     def find_image(self, image_id: str) -> Path | None:
         """Path of any project image by id, painted or not (for live previews)."""
@@ -225,6 +285,42 @@ class FolderSource:
     def without(self, ids: list[str]) -> "FolderSource":
         keep = [p.stem for p, _ in self.pairs if p.stem not in set(ids)]
         return self.subset(keep)
+
+    def unlabelled(self) -> list[Sample]:
+        """Every image of the images folder, with its mask when it has one (semi-supervised training).
+
+        Images without a mask are the unlabelled set; the unpainted pixels of masked images
+        count as unlabelled too.
+        """
+        masks = dict(self.pairs)
+        out: list[Sample] = []
+        for image_path in sorted([*masks, *self.unmatched_images]):
+            if self._ids is not None and image_path.stem not in self._ids:
+                continue
+            mask = masks.get(image_path)
+            reader = MaskFile(mask, self.labelset) if mask is not None else NoMask()
+            out.append(Sample(id=image_path.stem, image_path=image_path, read_mask=reader))
+        return out
+
+    def paint_summary(self) -> "PaintSummary":
+        """How much of the folder's images is painted (reads each mask; images without one count as unpainted).
+
+        Images without a mask are taken to be as large as the average masked one, so their
+        files need not be opened.
+        """
+        shares, sizes = [], []
+        for image_path, mask_path in self.pairs:
+            if self._ids is not None and image_path.stem not in self._ids:
+                continue
+            try:
+                m = read_mask(mask_path, self.labelset)
+            except Exception:  # noqa: BLE001 - an unreadable mask counts as unpainted here; training reports it
+                continue
+            shares.append(float((m != UNPAINTED).mean()))
+            sizes.append(m.size)
+        size = float(np.mean(sizes)) if sizes else 1.0
+        rest = [p for p in self.unmatched_images if self._ids is None or p.stem in self._ids]
+        return PaintSummary.of([*zip(shares, sizes), *((0.0, size) for _ in rest)])
 
     def find_image(self, image_id: str) -> Path | None:
         """The image file with stem ``image_id`` (for previews of unpainted images)."""

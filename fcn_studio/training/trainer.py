@@ -37,7 +37,8 @@ from fcn_studio.errors import FcnStudioError, TrainingError
 from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training.callbacks import CallbackList, EpochReport, PredictionReport, StepReport, TrainCallbacks
 from fcn_studio.training.config import TrainConfig
-from fcn_studio.training.dataset import SegmentationDataset, build_datasets, make_loader
+from fcn_studio.training.augment import resize_pair
+from fcn_studio.training.dataset import IGNORE, SegmentationDataset, build_datasets, make_loader
 from fcn_studio.training.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
 from fcn_studio.training.distributed import setup, teardown
 from fcn_studio.training.evaluation import preview, validate
@@ -47,10 +48,18 @@ from fcn_studio.training.loss import class_weight_tensor, masked_cross_entropy
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
 from fcn_studio.training.refine import edge_refine, model_radius
-from fcn_studio.training.samples import SampleSource
+from fcn_studio.training.samples import PaintSummary, SampleSource
+from fcn_studio.training import semi_supervised as semi
+from fcn_studio.training.unlabelled_views import UnlabelledViews
 
 #: Training images scored per epoch when there is no validation set (fit, not generalisation).
 TRAIN_EVAL_LIMIT = 16
+#: Self-training: memory for the teacher's label maps, and the time one labelling may take
+#: (share of a time budget; seconds in an open-ended run). 357 CamVid images take about 15 s
+#: on one CPU core at working scale 0.5.
+PSEUDO_MAX_BYTES = 256 << 20
+PSEUDO_MAX_SHARE = 0.05
+PSEUDO_OPEN_S = 20.0
 
 
 @dataclass
@@ -104,6 +113,7 @@ class Trainer:
         self.feature_cache = feature_cache if feature_cache is not None else FeatureCache()
         self._preview_id = config.preview_image
         self.state = _State()
+        self.teacher: semi.EmaTeacher | None = None
 
     # -- control from other threads ---------------------------------------------------------------
     def request_stop(self) -> None:
@@ -182,7 +192,7 @@ class Trainer:
             self._on_cancel()
         self.writer.flush()
         self.dist.barrier()
-        return TrainResult(summary=self._summary(), checkpoint=self._out if self._out_exists() else None, model=ckpt.unwrap(self.model), stopped=st.stopped)
+        return TrainResult(summary=self._summary(), checkpoint=self._out if self._out_exists() else None, model=self._deployed(), stopped=st.stopped)
 
     # -- setup helpers ---------------------------------------------------------------------------
     def _model(self) -> tuple[nn.Module, dict | None]:
@@ -210,14 +220,114 @@ class Trainer:
     def _datasets(self) -> tuple[SegmentationDataset, SegmentationDataset, str]:
         cfg = self.config
         self.crop_size = tuple(cfg.crop_size) if cfg.crop_size is not None else ((384, 384) if self.device.type == "cuda" else (192, 192))
+        summary = getattr(self.source, "paint_summary", None)
+        self.paint: PaintSummary | None = summary() if summary is not None else None
+        painted = len(self.source.refresh())
+        fraction = cfg.holdout_fraction(painted, self.paint.dense if self.paint is not None else True)
         train_ds, val_ds, on, held = build_datasets(
             self.source, self.val_source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range,
-            hflip=cfg.hflip, color_jitter=cfg.color_jitter, seed=cfg.seed, val_fraction=cfg.val_fraction,
+            hflip=cfg.hflip, color_jitter=cfg.color_jitter, seed=cfg.seed, val_fraction=fraction,
             min_length=self.batch_size * self.dist.world_size * cfg.min_epoch_steps,
+            grow_radius=cfg.stroke_growth(self.paint.dense if self.paint is not None else True),
         )
         if held:
             self._notice(f"holding out {held} of {held + len(train_ds.samples)} painted images for validation")
+        self.keep = cfg.keep if cfg.keep != "auto" else ("best" if on == "validation" else "last")
         return train_ds, val_ds, on
+
+    def _deployed(self) -> nn.Module:
+        """The weights that are scored, previewed and saved: the teacher's when there is one."""
+        return self.teacher.model if self.teacher is not None else ckpt.unwrap(self.model)
+
+    def _setup_semi(self) -> None:
+        """Learn from unpainted pixels too when the configuration and the source call for it."""
+        cfg = self.config
+        lister = getattr(self.source, "unlabelled", None)
+        if lister is None or not semi.wanted(cfg.unlabelled, self.paint):
+            if cfg.unlabelled == "on":
+                self._notice("no unlabelled images to learn from: training on the painted pixels only")
+            return
+        self.unlabelled = UnlabelledViews(
+            self.source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range, hflip=cfg.hflip,
+            jitter=cfg.color_jitter, seed=cfg.seed + 7919 * self.dist.rank, cache=self.train_ds.cache,
+        )
+        if not len(self.unlabelled):
+            return
+        self.teacher = semi.EmaTeacher(ckpt.unwrap(self.model), cfg.ema_decay)
+        self.labeller = semi.PseudoLabeller(self.labelset.num_classes, threshold=cfg.pseudo_threshold, floor=cfg.pseudo_floor)
+        self.agreement = semi.Agreement()
+        self.semi_gen = semi.seeded_generator(cfg.seed, self.dist.rank)
+        self.pseudo_pixels = 0
+        self._labelled_at: list[float] = []  # progress of each self-training labelling
+        self._next_labelling = cfg.pseudo_start
+        self._pseudo_weights: torch.Tensor | None = None
+        self._semi_detail = (
+            f"learning from {len(self.train_ds.samples)} painted + {self.unlabelled.unpainted_images()} unpainted images"
+        )
+        self._notice(self._semi_detail)
+
+    def _semi_weight(self, progress: float | None) -> float:
+        cfg = self.config
+        if cfg.semi_method == "self-training":
+            p = progress if progress is not None else self.state.run_steps / 1000.0  # open-ended: every 200 steps
+            if p >= self._next_labelling:
+                self._label_unpainted()
+                self._labelled_at.append(p)
+                self._next_labelling = p + cfg.pseudo_every
+            return cfg.unlabelled_weight if self.unlabelled.pseudo else 0.0
+        if progress is None:  # open-ended run: ramp over a fixed number of steps
+            return cfg.unlabelled_weight * semi.ramp(self.state.run_steps, 300.0)
+        return cfg.unlabelled_weight * semi.ramp(progress, cfg.ramp_fraction)
+
+    def _label_unpainted(self) -> None:
+        """Self-training: the teacher labels the pool's images (confident, class-balanced pixels).
+
+        Labels are kept at working resolution (a quarter of the pixels on a CPU), at most
+        ``PSEUDO_MAX_BYTES`` of them, and one labelling takes at most ``PSEUDO_MAX_SHARE`` of the
+        run's budget (or ``PSEUDO_OPEN_S`` in an open-ended run): a large project is labelled a
+        random part at a time instead of the run waiting for all of it.
+        """
+        from fcn_studio.training.predictor import model_logits
+
+        t = time.perf_counter()
+        cfg, views, teacher = self.config, self.unlabelled, self.teacher.model
+        limit_s = PSEUDO_OPEN_S if cfg.minutes is None else max(2.0, PSEUDO_MAX_SHARE * cfg.minutes * 60.0)
+        counts = torch.zeros(self.labelset.num_classes, dtype=torch.float64)
+        maps: dict[str, np.ndarray] = {}
+        used = 0
+        order = views.rng.permutation(len(views.samples))
+        pool = [views.samples[i] for i in order]
+        self._notice(f"the teacher labels the {len(pool)} images for self-training")
+        for sample in pool:
+            if self.stop_requested():
+                raise Stopped
+            if time.perf_counter() - t > limit_s or used > PSEUDO_MAX_BYTES:
+                break
+            try:
+                image = views.cache.get(sample)
+            except FcnStudioError as exc:
+                views.skip(sample, exc)
+                continue
+            small, _ = resize_pair(image, None, self.scale)
+            probs = torch.softmax(model_logits(teacher, small, self.eval_normalizer, scale=1.0, amp=self.amp), 1)
+            painted = torch.full(probs.shape[-2:], IGNORE, dtype=torch.long, device=probs.device)[None]
+            sel = self.labeller.select(probs, painted)
+            target = sel.target[0].to(torch.uint8).cpu().numpy()
+            maps[sample.id] = target
+            used += target.nbytes
+            counts += torch.bincount(sel.target[0][sel.target[0] != IGNORE].cpu(), minlength=len(counts)).double()
+        views.pseudo = maps
+        kept = int(counts.sum())
+        self.pseudo_pixels = kept
+        w = torch.ones_like(counts)
+        present = counts > 0
+        if kept:
+            w[present] = 1.0 / torch.sqrt(counts[present] / kept)
+            w *= kept / float((w * counts).sum())  # mean weight 1 over pseudo-labelled pixels
+        self._pseudo_weights = torch.cat([w.float(), torch.ones(256 - len(w))]).to(self.device)
+        total = sum(m.size for m in maps.values())
+        self._notice(f"self-training labels: {kept / max(total, 1):.0%} of the pixels of {len(maps)} images "
+                     f"({time.perf_counter() - t:.0f} s)")
 
     @property
     def _out(self) -> Path | None:
@@ -259,11 +369,14 @@ class Trainer:
         if opt_state:
             self._load_optimizer(opt_state)
         model.train()
+        self._setup_semi()
         epochs_done = 0
         while cfg.epochs is None or epochs_done < cfg.epochs:
             n = self.train_ds.refresh()
             if self.val_on == "training":
                 self.val_ds.refresh()
+            if self.teacher is not None:
+                self.unlabelled.refresh()
             if n == 0:
                 raise TrainingError("every painted image was cleared while training; nothing left to train on")
             self.train_ds.set_epoch(st.epoch)
@@ -308,18 +421,56 @@ class Trainer:
                 st.stopped = "step limit"
                 return False
             lr = apply_lr(self.optimizer, lr_factor(p_max, cfg.schedule, cfg.warmup_fraction, step=st.run_steps))
-            loss = self._train_step(train_model, images, targets)  # may raise _HalveBatch
+            weight = self._semi_weight(p_max) if self.teacher is not None else 0.0
+            loss = self._train_step(train_model, images, targets, weight)  # may raise _HalveBatch
             self._after_step(loss, lr, images.shape[0] * self.dist.world_size, time.perf_counter() - t, phase="full", progress=p_max)
             t = time.perf_counter()
         return True
 
-    def _train_step(self, train_model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> float:
+    def _unlabelled_batch(self) -> tuple[torch.Tensor, semi.Selection] | None:
+        """The strong view of a batch of unlabelled crops and the teacher's pseudo-labels for it."""
+        if self.config.semi_method == "self-training" and self._pseudo_weights is None:
+            return None  # the teacher has not labelled the pool yet
+        self_training = self.config.semi_method == "self-training"
+        got = self.unlabelled.batch(int(self.config.unlabelled_batch or self.batch_size), labelled_only=self_training)
+        if got is None:
+            return None
+        images, painted = got
+        painted = painted.to(self.device, non_blocking=True).long()
+        if self.config.semi_method == "self-training":
+            weight = self._pseudo_weights[painted]
+            weight = torch.where(painted == IGNORE, torch.zeros_like(weight), weight)
+            sel = semi.Selection(target=painted, weight=weight, kept=int((painted != IGNORE).sum()), unlabelled=0)
+            strong, sel = semi.strong_view(images.to(self.device).float(), sel, self.semi_gen)
+            return self.normalizer(strong), sel
+        with autocast(self.device, self.amp):
+            probs = self.teacher.probabilities(self.normalizer(images))
+        sel = self.labeller.select(probs, painted)
+        strong, sel = semi.strong_view(images.to(self.device).float(), sel, self.semi_gen)
+        self.pseudo_pixels += sel.kept
+        return self.normalizer(strong), sel
+
+    def _train_step(self, train_model: nn.Module, images: torch.Tensor, targets: torch.Tensor, semi_weight: float = 0.0) -> float:
         x = self.normalizer(images)
         y = targets.to(self.device, non_blocking=True).long()
         try:
+            extra = self._unlabelled_batch() if self.teacher is not None else None
+            if extra is not None:
+                x = torch.cat([x, extra[0]])
             with autocast(self.device, self.amp):
                 logits = train_model(x)
-            loss = masked_cross_entropy(logits.float(), y, self.class_weights)
+            logits = logits.float()
+            loss = masked_cross_entropy(logits[: y.shape[0]], y, self.class_weights)
+            if self.config.crf_weight > 0:
+                from fcn_studio.training.regularized_loss import potts_loss
+
+                probs = torch.softmax(logits[: y.shape[0]], 1)
+                loss = loss + self.config.crf_weight * potts_loss(probs, images.to(self.device).float())
+            if extra is not None:
+                unlabelled_logits = logits[y.shape[0] :]
+                self.agreement.update(unlabelled_logits.detach(), extra[1].guess)
+                if semi_weight > 0:
+                    loss = loss + semi_weight * semi.weighted_cross_entropy(unlabelled_logits, extra[1])
             value = float(loss.detach())
             (bad,) = self.dist.agree(not math.isfinite(value), device=self.device)
             if bad:
@@ -327,6 +478,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self.teacher is not None:
+                self.teacher.update(ckpt.unwrap(self.model))
         except Exception as exc:
             if not is_oom(exc) or self.dist.enabled or self.batch_size <= 1:
                 raise
@@ -397,7 +550,8 @@ class Trainer:
         if self.dist.is_main:
             self.callbacks.on_step(
                 StepReport(step=st.step, epoch=st.epoch, loss=loss, lr=lr, images_per_s=st.rate, eta_s=eta,
-                           elapsed_s=elapsed, phase=phase, batch_size=n)
+                           elapsed_s=elapsed, phase=phase, batch_size=n,
+                           detail=getattr(self, "_semi_detail", "") if phase == "full" and self.teacher is not None else "")
             )
         every = self.config.preview_every_s
         if every is not None and time.perf_counter() - self._last_preview >= every:
@@ -423,7 +577,7 @@ class Trainer:
         except FcnStudioError as exc:
             self._notice(f"cannot show a live prediction of {image_id}: {exc}")
             return
-        model = ckpt.unwrap(self.model)
+        model = self._deployed()
         probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp)
         if self.config.refine_edges:
             labels, _, probs = edge_refine(image, probs, radius=model_radius(model, self.scale), want_probs=True)
@@ -432,7 +586,7 @@ class Trainer:
     # -- validation and checkpoints --------------------------------------------------------------------
     def _validate(self) -> Scores:
         return validate(
-            ckpt.unwrap(self.model), self.val_ds, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp,
+            self._deployed(), self.val_ds, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp,
             dist=self.dist, limit=TRAIN_EVAL_LIMIT if self.val_on == "training" else None, should_stop=self.stop_requested,
         )
 
@@ -441,7 +595,7 @@ class Trainer:
         with torch.no_grad():
             self.dist.sync_buffers(ckpt.unwrap(self.model))
         scores = self._validate()
-        improved = scores.miou > st.best or not st.wrote_checkpoint
+        improved = scores.miou > st.best or not st.wrote_checkpoint or self.keep == "last"
         if improved:
             st.best, st.best_scores = scores.miou, scores
             self._save_best(scores)
@@ -461,7 +615,7 @@ class Trainer:
         """Offer a new best to the writer (rank 0), which writes it now or at the next flush."""
         self.state.wrote_checkpoint = True
         if self.dist.is_main:
-            self.writer.offer(self.model, self._summary(scores))
+            self.writer.offer(self._deployed(), self._summary(scores))
 
     def _written(self, path: Path, summary: dict[str, Any]) -> None:
         self.callbacks.on_checkpoint(path, {k: summary.get(k) for k in ("step", "epoch", "miou", "pixel_acc")})
@@ -501,14 +655,38 @@ class Trainer:
             "best_miou": None if st.best < 0 else round(st.best, 6),
             "val_images": len(self.val_ds.samples) if self.val_ds is not None else 0,
             "train_images": len(self.train_ds.samples),
+            "grow_radius": self.train_ds.grow_radius,
             "config": self.config.to_json(),
+            "selection": self._selection(),
         }
+        if self.teacher is not None:
+            out["unlabelled"] = {
+                "painted_images": len(self.train_ds.samples), "unpainted_images": self.unlabelled.unpainted_images(),
+                "pool_images": len(self.unlabelled), "pseudo_label_pixels": int(self.pseudo_pixels),
+                "teacher_student_agreement": None if math.isnan(self.agreement.value) else round(self.agreement.value, 4),
+                "agreement_pixels": int(self.agreement.pixels), "skipped": dict(self.unlabelled.skipped),
+            }
         if scores is not None:
             names = [c.name for c in self.labelset.trainable_classes]
             out.update(scores.to_json(names))
         else:
             out.update(miou=None, pixel_acc=None, per_class_iou=None, validated=False)
         return out
+
+
+    def _selection(self) -> dict[str, Any]:
+        """What chose the saved weights, and on how many pixels (the run summary reports it)."""
+        keep = getattr(self, "keep", "best")
+        if keep == "last":
+            what = "the teacher's moving average of the weights" if self.teacher is not None else "the weights"
+            basis = f"{what} at the end of the run (no painted image held out, so none is scored to choose by)"
+            pixels = int(self.agreement.pixels) if self.teacher is not None else 0
+            return {"kept": "last", "ema": self.teacher is not None, "basis": basis, "pixels": pixels,
+                    "pixels_are": "unpainted pixels on which teacher and student agreement was measured" if pixels else None}
+        scores = self.state.best_scores
+        return {"kept": "best", "ema": self.teacher is not None,
+                "basis": f"best mIoU on the {self.val_on} images" + (f" ({len(self.val_ds.samples)})" if getattr(self, "val_ds", None) is not None else ""),
+                "pixels": None if scores is None else int(scores.pixels), "pixels_are": "painted pixels scored"}
 
 
 def _finite(v: float) -> float | None:
