@@ -79,6 +79,8 @@ def test_ramp_and_auto_rule():
     assert semi.ramp(0.05, 0.2) < semi.ramp(0.1, 0.2) < semi.ramp(0.15, 0.2)
     scribbled = PaintSummary.of([(0.02, 100)] * 3 + [(0.0, 100)] * 30)
     assert semi.wanted("auto", scribbled) and not semi.wanted("off", scribbled)
+    assert not semi.wanted("auto", scribbled, minutes=1.0) and semi.wanted("on", scribbled, minutes=1.0)
+    assert semi.wanted("auto", scribbled, minutes=10.0) and semi.wanted("auto", scribbled, minutes=None)  # None: open-ended
     all_painted = PaintSummary.of([(0.02, 100)] * 3)  # scribbles, but no image left unpainted
     assert not semi.wanted("auto", all_painted) and semi.wanted("on", all_painted)
     dense = PaintSummary.of([(0.95, 100)] * 30 + [(0.0, 100)] * 5)

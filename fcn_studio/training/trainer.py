@@ -243,9 +243,12 @@ class Trainer:
         """Learn from unpainted pixels too when the configuration and the source call for it."""
         cfg = self.config
         lister = getattr(self.source, "unlabelled", None)
-        if lister is None or not semi.wanted(cfg.unlabelled, self.paint):
+        if lister is None or not semi.wanted(cfg.unlabelled, self.paint, cfg.minutes):
             if cfg.unlabelled == "on":
                 self._notice("no unlabelled images to learn from: training on the painted pixels only")
+            elif cfg.unlabelled == "auto" and lister is not None and semi.wanted("auto", self.paint):
+                self._notice(f"a short run learns from the strokes alone; give it {semi.AUTO_MIN_MINUTES:g} minutes or more "
+                             f"to learn from the {self.paint.unpainted_images} unpainted images too")
             return
         self.unlabelled = UnlabelledViews(
             self.source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range, hflip=cfg.hflip,
