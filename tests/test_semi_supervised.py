@@ -85,6 +85,8 @@ def test_ramp_and_auto_rule():
     assert not semi.wanted("auto", all_painted) and semi.wanted("on", all_painted)
     dense = PaintSummary.of([(0.95, 100)] * 30 + [(0.0, 100)] * 5)
     assert dense.dense and not semi.wanted("auto", dense)
+    few_dense = PaintSummary.of([(0.95, 100)] * 3 + [(0.0, 100)] * 30)  # small share, but dense masks
+    assert few_dense.share < 0.5 and not semi.wanted("auto", few_dense) and semi.wanted("on", few_dense)
     assert not semi.wanted("on", None)  # a source that cannot list unpainted images
 
 

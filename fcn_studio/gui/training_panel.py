@@ -32,7 +32,7 @@ from fcn_studio.training.presets import DEFAULT_MINUTES
 
 #: The "Learn from" choices: (text, TrainConfig.unlabelled, tooltip).
 UNLABELLED_CHOICES = (
-    ("Painted + unpainted (auto)", "auto", "Unpainted images and pixels join in when most of the project is unpainted"),
+    ("Painted + unpainted (auto)", "auto", "Unpainted images and pixels join in when the masks are scribbles, most of the project is unpainted and the run lasts 3 minutes or more"),
     ("Painted + unpainted", "on", "Always learn from the unpainted pixels and images too"),
     ("Painted pixels only", "off", "Train on the strokes alone"),
 )

@@ -54,16 +54,17 @@ def wanted(setting: str, summary: PaintSummary | None, minutes: float | None = N
     """Whether a run with ``TrainConfig.unlabelled == setting`` learns from unpainted pixels.
 
     ``summary`` is None for a source that cannot list its unpainted images. ``"auto"`` needs
-    at least one image nobody painted and a small painted share overall, so a project whose
-    every image is painted trains exactly as it would without this module, and a time
-    budget of at least ``AUTO_MIN_MINUTES`` (or none: an open-ended run).
+    scribbled masks (what it was measured on: a few densely painted images among many
+    unpainted ones were not), at least one image nobody painted and a small painted share
+    overall, so a project whose every image is painted trains exactly as it would without
+    this module, and a time budget of at least ``AUTO_MIN_MINUTES`` (or none: open-ended).
     """
     if setting == "off" or summary is None:
         return False
     if setting == "on":
         return True
     long_enough = minutes is None or minutes >= AUTO_MIN_MINUTES
-    return long_enough and summary.unpainted_images > 0 and summary.share < AUTO_MAX_PAINTED_SHARE
+    return long_enough and not summary.dense and summary.unpainted_images > 0 and summary.share < AUTO_MAX_PAINTED_SHARE
 
 
 def ramp(progress: float, end: float) -> float:
