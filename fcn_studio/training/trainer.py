@@ -153,7 +153,8 @@ class Trainer:
             except OSError as exc:
                 raise TrainingError(f"cannot create the folder of checkpoint {self._out}: {exc.strerror or exc}") from None
         self.labelset = self.source.labelset
-        if not self.source.refresh():  # before building a model, which can take seconds
+        self._painted_samples = self.source.refresh()
+        if not self._painted_samples:  # before building a model, which can take seconds
             raise TrainingError("nothing to train on: no image has painted pixels yet; paint a few strokes of each class first")
         self.writer = ckpt.CheckpointWriter(
             self._out if self.dist.is_main else None, self.labelset, every_s=cfg.checkpoint_every_s,
@@ -222,8 +223,7 @@ class Trainer:
         self.crop_size = tuple(cfg.crop_size) if cfg.crop_size is not None else ((384, 384) if self.device.type == "cuda" else (192, 192))
         summary = getattr(self.source, "paint_summary", None)
         self.paint: PaintSummary | None = summary() if summary is not None else None
-        painted = len(self.source.refresh())
-        fraction = cfg.holdout_fraction(painted, self.paint.dense if self.paint is not None else True)
+        fraction = cfg.holdout_fraction(len(self._painted_samples), self.paint.dense if self.paint is not None else True)
         train_ds, val_ds, on, held = build_datasets(
             self.source, self.val_source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range,
             hflip=cfg.hflip, color_jitter=cfg.color_jitter, seed=cfg.seed, val_fraction=fraction,
@@ -261,7 +261,6 @@ class Trainer:
         self.agreement = semi.Agreement()
         self.semi_gen = semi.seeded_generator(cfg.seed, self.dist.rank)
         self.pseudo_pixels = 0
-        self._labelled_at: list[float] = []  # progress of each self-training labelling
         self._next_labelling = cfg.pseudo_start
         self._pseudo_weights: torch.Tensor | None = None
         self._semi_detail = (
@@ -275,7 +274,6 @@ class Trainer:
             p = progress if progress is not None else self.state.run_steps / 1000.0  # open-ended: every 200 steps
             if p >= self._next_labelling:
                 self._label_unpainted()
-                self._labelled_at.append(p)
                 self._next_labelling = p + cfg.pseudo_every
             return cfg.unlabelled_weight if self.unlabelled.pseudo else 0.0
         if progress is None:  # open-ended run: ramp over a fixed number of steps
