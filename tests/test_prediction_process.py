@@ -62,3 +62,53 @@ def test_a_bad_checkpoint_is_a_message(tmp_path, remote):
         remote.load(bad)
     with pytest.raises(PredictionError, match="no model is loaded"):
         remote.predict(np.zeros((8, 8, 3), np.uint8))
+
+
+def _cv2_loader_window():
+    """The path OpenCV's loader puts first on ``sys.path`` while ``import cv2`` runs."""
+    import cv2
+
+    return os.path.dirname(cv2.__file__)
+
+
+def test_the_child_starts_while_cv2_is_being_imported(checkpoint):
+    """Issue 18: a child started while another thread imported cv2 copied ``site-packages/cv2``
+    onto its path; its ``import typing`` found ``cv2/typing`` and numpy failed to import."""
+    import sys
+    import threading
+
+    cv2_dir = _cv2_loader_window()
+    image = np.zeros((40, 56, 3), np.uint8)
+    stop = threading.Event()
+
+    def loader_windows():  # what `import cv2` does to sys.path, again and again, as fast as it can
+        while not stop.is_set():
+            sys.path.insert(0, cv2_dir)
+            stop.wait(0.002)
+            sys.path.remove(cv2_dir)
+            stop.wait(0.001)
+
+    sys.path.insert(0, cv2_dir)  # the worst moment, for certain: the start copies this path
+    try:
+        first = RemotePredictor()
+        try:
+            first.load(checkpoint)
+            assert first.predict(image, want_probs=False).labels.shape == (40, 56)
+        finally:
+            first.close()
+    finally:
+        sys.path.remove(cv2_dir)
+    toggler = threading.Thread(target=loader_windows, daemon=True)
+    toggler.start()
+    try:
+        for _ in range(3):  # reopening a project: a new prediction process each time
+            r = RemotePredictor()
+            try:
+                r.load(checkpoint)
+                assert r.predict(image, want_probs=False).labels.shape == (40, 56)
+            finally:
+                r.close()
+    finally:
+        stop.set()
+        toggler.join(2)
+    assert cv2_dir not in sys.path
