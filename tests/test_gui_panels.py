@@ -183,7 +183,7 @@ def classes(qtbot, project) -> ClassesPanel:
 
 def test_classes_panel_lists_classes_and_picks_by_number(qtbot, classes):
     assert classes.list.count() == 5
-    assert classes.list.item(1).text() == "1  road"
+    assert classes.list.item(1).text() == "2  road"  # the key that picks it, not its id
     assert classes.active_class == 0
     with qtbot.waitSignal(classes.active_class_changed) as blocker:
         assert classes.select_class_by_number(3)
@@ -237,7 +237,7 @@ def test_move_down_maps_ids_and_active_class_follows(qtbot, classes, project):
     assert mapping == {0: 1, 1: 0}
     assert [c.name for c in new_ls.trainable_classes][:2] == ["road", "sky"]
     labelset_edit.apply_to_project(project, new_ls, mapping)
-    qtbot.waitUntil(lambda: classes.list.item(0).text() == "0  road")
+    qtbot.waitUntil(lambda: classes.list.item(0).text() == "1  road")
     assert classes.active_class == 1  # still sky
     with qtbot.waitSignal(classes.labelset_edit_requested) as blocker:
         classes.move_up()

@@ -188,3 +188,58 @@ def test_learn_from_choice_reaches_the_run_and_the_progress_line_says_so(window,
     unpainted = [e for e in win.project.images if e.painted == 0]
     assert unpainted and all(not (win.project.root / e.mask).exists() for e in unpainted)
     assert {e.id: (win.project.root / e.mask).read_bytes() for e in win.project.images if e.painted > 0} == masks
+
+
+def _train_tiny(win, qtbot) -> dict:
+    with qtbot.waitSignal(win.training.controller.finished, timeout=180000) as done:
+        assert win.training.start("fine-tune", **TINY)
+    assert done.args[0]["stopped"] in ("completed", "time budget", "step limit"), done.args[0]
+    return done.args[0]
+
+
+def test_a_reopened_project_continues_from_its_model_with_its_settings(window, qtbot, tmp_path):
+    """Issue 18 bug 2: reopened, *Start from* was Random init and *Length* 1.00 again."""
+    win, panel = window, window.training_panel
+    panel.minutes.setValue(2.5)
+    panel.unlabelled.setCurrentIndex(panel.unlabelled.findData("off"))
+    panel.weights.setCurrentIndex(panel.weights.findData("none"))
+    _train_tiny(win, qtbot)
+    assert panel.weights.currentData() == "checkpoint"  # the next Fine-tune continues this model
+    root = win.project.root
+    win.close()
+
+    again = MainWindow(Project.open(root), QSettings(str(tmp_path / "s2.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    again.show()
+    p2 = again.training_panel
+    assert p2.weights.currentData() == "checkpoint"
+    assert p2.minutes.value() == pytest.approx(2.5)
+    assert p2.unlabelled.currentData() == "off"
+    config = again.training.build_config("fine-tune")
+    assert config.resume is not None and config.resume.resolve() == (root / "checkpoints" / "model.pt").resolve()
+    assert config.minutes == pytest.approx(2.5)
+    # and its model predicts the image on screen
+    qtbot.waitUntil(lambda: again.prediction_layers.image_id == again.editor.image_id, timeout=60000)
+    again.close()
+
+
+def test_after_opening_another_project_fine_tune_trains_and_predicts_with_its_model(window, qtbot, tmp_path):
+    """Issue 15 bug 1: the old session's wait() closed the controller for good; the next
+    Fine-tune did nothing and the old project's model stayed loaded."""
+    win = window
+    _train_tiny(win, qtbot)
+    qtbot.waitUntil(lambda: win.training._predictor is not None, timeout=60000)
+    old_root = win.project.root
+    other = create_demo_project(tmp_path / "other", n_images=2, n_labelled=1, seed=5, size=(80, 112))
+    assert win.open_project(other.root)
+    assert win.project.root == other.root and win.training._predictor is None
+    assert win.training_panel.weights.currentData() != "checkpoint"  # the new project has no model
+    qtbot.waitUntil(lambda: win.editor.image_id is not None and win.editor.image.shape[:2] == (80, 112), timeout=30000)
+
+    summary = _train_tiny(win, qtbot)
+    assert summary["checkpoint"] and other.root.resolve() in __import__("pathlib").Path(summary["checkpoint"]).resolve().parents
+    qtbot.waitUntil(lambda: win.training._predictor is not None, timeout=60000)
+    assert win.training._remote.path is not None and other.root.resolve() in win.training._remote.path.resolve().parents
+    qtbot.waitUntil(lambda: win.prediction_layers.image_id == win.editor.image_id, timeout=60000)
+    assert win.prediction_layers.labels.shape == (80, 112)
+    assert old_root != other.root

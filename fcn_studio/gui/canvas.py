@@ -18,6 +18,8 @@ from fcn_studio.gui.tools import Tool, make_tools
 
 ZOOM_STEP = 1.2
 MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
+#: Least scene room around the image on each side, as a share of its size (panning).
+SCENE_MARGIN = 0.25
 
 
 def mask_color_table(labelset: LabelSet) -> list[int]:
@@ -31,6 +33,15 @@ def mask_color_table(labelset: LabelSet) -> list[int]:
     return table
 
 
+def _is_popup_open(widget) -> bool:
+    """Whether ``widget`` (a combo box, say) has its drop-down open: focus stays with it."""
+    view = getattr(widget, "view", None)
+    try:
+        return bool(view is not None and callable(view) and view().isVisible())
+    except RuntimeError:
+        return False
+
+
 class Canvas(QGraphicsView):
     cursor_moved = Signal(int, int)  # image pixel under the mouse (-1, -1 outside)
     zoom_changed = Signal(float)
@@ -41,7 +52,9 @@ class Canvas(QGraphicsView):
         self.editor = editor
         self.setScene(QGraphicsScene(self))
         self.setBackgroundBrush(QColor(40, 42, 46))
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        # zooming keeps a chosen point still itself (see zoom_at): Qt's AnchorUnderMouse needs
+        # every mouse move passed to the base class, and the tools consume them
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
@@ -108,8 +121,7 @@ class Canvas(QGraphicsView):
             self.image_item.set_array(ed.image)
             assert self.mask_item is not None
             self.mask_item.set_array(ed.mask, mask_color_table(ed.project.labelset))
-        h, w = ed.mask.shape
-        self.scene().setSceneRect(QRectF(-w * 0.25, -h * 0.25, w * 1.5, h * 1.5))
+        self._fit_scene_rect(self.zoom)
         if first or self._fit_mode:
             self.fit_to_window()
 
@@ -157,17 +169,45 @@ class Canvas(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
-    def set_zoom(self, zoom: float) -> None:
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``zoom``, keeping the scene point at viewport position ``anchor`` (default:
+        the viewport's centre) where it is on screen."""
         zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        if anchor is None:
+            anchor = QPointF(self.viewport().rect().center())
+        target = self.mapToScene(anchor.toPoint())
         factor = zoom / self.zoom
         self._fit_mode = False
+        self._fit_scene_rect(zoom)
         self.scale(factor, factor)
+        moved = self.mapFromScene(target) - anchor.toPoint()
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() + round(moved.x()))
+        v.setValue(v.value() + round(moved.y()))
         self.zoom_changed.emit(self.zoom)
+
+    def _fit_scene_rect(self, zoom: float) -> None:
+        """Room around the image of a viewport's size at ``zoom``, so a zoom can keep any image
+        point where it is on screen and a pan can bring any image edge to the middle."""
+        if self.image_item is None:
+            return
+        h, w = self.image_item.array.shape[:2]
+        vp = self.viewport().size()
+        mx = max(w * SCENE_MARGIN, vp.width() / max(zoom, 1e-6))
+        my = max(h * SCENE_MARGIN, vp.height() / max(zoom, 1e-6))
+        self.scene().setSceneRect(QRectF(-mx, -my, w + 2 * mx, h + 2 * my))
+
+    def zoom_at(self, factor: float, anchor: QPointF) -> None:
+        """Zoom by ``factor`` about the viewport position ``anchor`` (the wheel: the cursor)."""
+        self.set_zoom(self.zoom * factor, anchor)
 
     def fit_to_window(self) -> None:
         if self.image_item is None:
             return
-        self.fitInView(self.image_item.boundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        rect = self.image_item.boundingRect()
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self._fit_scene_rect(self.zoom)
+        self.centerOn(rect.center())
         self._fit_mode = True
         self.zoom_changed.emit(self.zoom)
 
@@ -213,7 +253,7 @@ class Canvas(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.set_zoom(self.zoom * (ZOOM_STEP**steps))
+            self.zoom_at(ZOOM_STEP**steps, event.position())
         event.accept()
 
     def _scene_pos(self, event: QMouseEvent) -> QPointF:
@@ -291,6 +331,11 @@ class Canvas(QGraphicsView):
 
     def enterEvent(self, event) -> None:  # noqa: N802
         self._update_brush_outline()
+        # keys (tools, classes, layers) act on what is under the mouse: a settings box typed in
+        # a moment ago must not keep swallowing them (issue 18)
+        focus = self.window().focusWidget() if self.window() is not None else None
+        if self.isActiveWindow() and focus is not self and (focus is None or not _is_popup_open(focus)):
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
         super().enterEvent(event)
 
     def leaveEvent(self, event) -> None:  # noqa: N802

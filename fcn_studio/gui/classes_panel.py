@@ -56,6 +56,14 @@ def swatch_icon(color: RGB, size: int = 16) -> QIcon:
     return QIcon(pixmap)
 
 
+def class_key(labelset: LabelSet, class_id: int) -> int | None:
+    """The number key (1-9) that picks ``class_id``: its place among the trainable classes."""
+    for n, c in enumerate(labelset.trainable_classes[:9], start=1):
+        if c.id == class_id:
+            return n
+    return None
+
+
 class ClassesPanel(QWidget):
     """Class list with colour swatches, the active (painting) class, and edit buttons."""
 
@@ -157,14 +165,17 @@ class ClassesPanel(QWidget):
 
     def _make_item(self, ls: LabelSet, c: LabelClass) -> QListWidgetItem:
         ignored = c.id == ls.ignore_index
-        text = f"{c.id}  {c.name}" + ("  (ignored in training)" if ignored else "")
+        key = class_key(ls, c.id)
+        # the number shown is the key that picks the class (what users read it as); the id
+        # that masks store is in the tooltip
+        text = f"{key or ' '}  {c.name}" + ("  (ignored in training)" if ignored else "")
         item = QListWidgetItem(swatch_icon(c.color), text)
         item.setData(Qt.ItemDataRole.UserRole, c.id)
-        tip = f"id {c.id}, colour #{c.color[0]:02x}{c.color[1]:02x}{c.color[2]:02x}"
+        tip = f"id {c.id} in masks, colour #{c.color[0]:02x}{c.color[1]:02x}{c.color[2]:02x}"
         if ignored:
             tip += "; painted pixels of this class are skipped by training and metrics"
-        elif c.id < 9:
-            tip += f"; press {c.id + 1} to paint with it"
+        elif key:
+            tip += f"; press {key} to paint with it"
         item.setToolTip(tip)
         return item
 

@@ -236,11 +236,12 @@ class MainWindow(QMainWindow):
         except FcnStudioError as exc:
             self.show_error("Cannot open project", str(exc))
             return False
-        self.training.controller.wait()
+        self.training.leave_project()
         self.editor.set_project(project)
-        self._set_project(project)
         self.prediction_layers.set_labelset(project.labelset)
         self.heatmap_legend.set_labelset(project.labelset)
+        self._set_project(project)
+        self.training.show_project()
         return True
 
     def _on_image_selected(self, image_id: str) -> None:

@@ -248,8 +248,12 @@ class TrainingPanel(QWidget):
         self.weights.addItem("ImageNet (on disk)" if cached else "ImageNet (needs a download)", "imagenet")
         self.weights.addItem("Last checkpoint", "checkpoint")
         self.weights.addItem("Random init", "none")
-        default = current or ("imagenet" if cached else "none")
+        default = current or self._default_weights()
         self.weights.setCurrentIndex(max(0, self.weights.findData(default)))
+
+    def _default_weights(self) -> str:
+        """ImageNet when its file is on disk (no surprise download), else a random start."""
+        return "imagenet" if imagenet_on_disk(self.backbone.currentData() or "") else "none"
 
     def _length_kind_changed(self, kind: str) -> None:
         self.epochs.setVisible(kind == "epochs")
@@ -267,9 +271,49 @@ class TrainingPanel(QWidget):
             "unlabelled": self.unlabelled.currentData(),
         }
 
+    def settings(self) -> dict:
+        """The panel's state as JSON values, kept in the project so a reopened one trains on."""
+        return {
+            "backbone": self.backbone.currentData(),
+            "variant": self.variant.currentData(),
+            "length": self.length_kind.currentText(),
+            "minutes": self.minutes.value(),
+            "epochs": self.epochs.value(),
+            "weights": self.weights.currentData(),
+            "unlabelled": self.unlabelled.currentData(),
+        }
+
+    def apply_settings(self, saved: dict | None, *, has_checkpoint: bool) -> None:
+        """Show what a project was last trained with; unknown or broken values keep the default.
+
+        With a checkpoint on disk *Start from* is the checkpoint, whatever the last run began
+        from: the model the user trained is what the next Fine-tune should continue.
+        """
+        saved = saved if isinstance(saved, dict) else {}
+
+        def pick(box: QComboBox, value) -> None:
+            index = box.findData(value) if value is not None else -1
+            if index >= 0:
+                box.setCurrentIndex(index)
+
+        pick(self.backbone, saved.get("backbone"))
+        pick(self.variant, saved.get("variant"))
+        if saved.get("length") in ("minutes", "epochs"):
+            self.length_kind.setCurrentText(saved["length"])
+        for box, key, kind in ((self.minutes, "minutes", float), (self.epochs, "epochs", int)):
+            value = saved.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                box.setValue(kind(value))
+        pick(self.unlabelled, saved.get("unlabelled"))
+        weights = "checkpoint" if has_checkpoint else saved.get("weights")
+        if weights not in ("imagenet", "none"):
+            weights = weights if has_checkpoint else self._default_weights()
+        pick(self.weights, weights)
+
     # -- reports --------------------------------------------------------------------------------
     def set_running(self, running: bool, mode: str = "") -> None:
-        for w in (self.fine_tune, self.update_button, self.backbone, self.variant, self.weights, self.unlabelled, self.load_ckpt):
+        settings = (self.backbone, self.variant, self.weights, self.unlabelled, self.minutes, self.epochs, self.length_kind)
+        for w in (self.fine_tune, self.update_button, self.load_ckpt, *settings):
             w.setEnabled(not running)
         self.live.setEnabled(not running or mode == "live")
         self.stop.setEnabled(running)

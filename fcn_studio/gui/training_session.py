@@ -64,8 +64,35 @@ class TrainingSession(QObject):
         c.errored.connect(self._on_error)
         c.finished.connect(self._on_finished)
         window.editor.image_loaded.connect(self._on_image_shown)
-        if self.checkpoint_path.exists():
+        self._generation = 0  # bumped when another project opens: late model loads are dropped
+        self.show_project()
+
+    # -- projects -------------------------------------------------------------------------------
+    def show_project(self) -> None:
+        """The current project's training choices and model: reopening it trains on from there."""
+        has_checkpoint = self.checkpoint_path.exists()
+        self.panel.apply_settings(self.project.extra.get("training"), has_checkpoint=has_checkpoint)
+        self._show_refine_state(self.refine_edges())
+        if has_checkpoint:
             self._load_predictor(self.checkpoint_path)
+
+    def leave_project(self) -> None:
+        """Before another project opens: end the run (the controller stays usable for the next
+        one) and forget the old project's model and predictions."""
+        self._stop_predict_all = True
+        self.controller.wait(close=False)
+        self._generation += 1
+        self._predictor = None
+        self._loading_predictor = False
+        self._refine_choice = None
+        self.predictions.clear()
+        self.layers.clear()
+        for w in (self.panel.accept, self.panel.predict_all, self.panel.save_ckpt):
+            w.setEnabled(False)
+
+    def _remember_choices(self) -> None:
+        """Keep the panel's choices in project.json (saved with the project)."""
+        self.project.extra["training"] = self.panel.settings()
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -121,6 +148,7 @@ class TrainingSession(QObject):
             self.panel.set_running(False)
             return False
         self._show_refine_state(config.refine_edges)
+        self._remember_choices()
         self.checkpoint_path.parent.mkdir(exist_ok=True)
         self.mode = mode
         self.panel.reset_curves()
@@ -148,6 +176,9 @@ class TrainingSession(QObject):
         stopped = summary.get("stopped", "")
         ckpt = summary.get("checkpoint")
         if ckpt and Path(ckpt).exists():
+            # the next Fine-tune continues this model (reopened, the project says so too)
+            self.panel.weights.setCurrentIndex(max(0, self.panel.weights.findData("checkpoint")))
+            self._remember_choices()
             try:
                 rel = Path(ckpt).resolve().relative_to(self.project.root.resolve()).as_posix()
                 self.project.extra["checkpoint"] = rel
@@ -189,14 +220,19 @@ class TrainingSession(QObject):
     # -- predictions outside training -----------------------------------------------------------
     def _load_predictor(self, path: Path) -> None:
         self._loading_predictor = True
+        generation = self._generation
 
         def load():
             # In the prediction process: the window's process never imports torch. Set here, on
             # the ordered prediction queue, so work queued after this load sees it.
-            self._predictor = self._remote.load(path)
-            return self._predictor
+            predictor = self._remote.load(path)
+            if generation == self._generation:  # not if another project opened meanwhile
+                self._predictor = predictor
+            return predictor
 
         def loaded(predictor) -> None:
+            if generation != self._generation:
+                return
             self._loading_predictor = False
             self.panel.predict_all.setEnabled(True)
             self.panel.save_ckpt.setEnabled(True)
@@ -204,6 +240,8 @@ class TrainingSession(QObject):
                 self._predict_current()
 
         def failed(exc: BaseException) -> None:
+            if generation != self._generation:
+                return
             self._loading_predictor = False
             self.window.show_error("Cannot load the model", str(exc))
 

@@ -190,12 +190,15 @@ class TrainingController(QObject):
         if self._thread is thread:
             self._thread = None
 
-    def wait(self, timeout_ms: int = 30000) -> bool:
-        """Stop, wait for the run to end and end the spare process (closing the window)."""
-        self._closed = True
-        spare, self._spare = self._spare, None
-        if spare is not None:
-            spare.close(timeout_s=1.0)
+    def wait(self, timeout_ms: int = 30000, *, close: bool = True) -> bool:
+        """Stop and wait for the run to end; with ``close`` (the window closing) end the spare
+        process too and start nothing more. ``close=False`` (another project opens) leaves the
+        controller ready for the next run."""
+        if close:
+            self._closed = True
+            spare, self._spare = self._spare, None
+            if spare is not None:
+                spare.close(timeout_s=1.0)
         thread = self._thread
         self.stop()
         if thread is None:
