@@ -30,6 +30,13 @@ def window(qtbot, tmp_path):
     return win
 
 
+def show(win, qtbot, image_id: str) -> None:
+    if win.editor.image_id != image_id:
+        with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+            win.image_list.select(image_id)
+    assert win.editor.image_id == image_id and win.editor.mask is not None
+
+
 def wheel(canvas, at: QPoint, notches: int = 1) -> None:
     vp = canvas.viewport()
     event = QWheelEvent(
@@ -93,3 +100,116 @@ def test_length_is_locked_while_training_like_the_other_settings(window):
     panel.set_running(False)
     for box in (panel.minutes, panel.length_kind, panel.weights):
         assert box.isEnabled()
+
+
+def test_brush_size_box_follows_the_keys_and_drives_the_brush(window):
+    win = window
+    box = win.brush_size
+    win.editor.set_brush_radius(10)
+    assert box.value() == 20
+    win.actions_.brush_bigger.trigger()
+    assert box.value() == round(win.editor.brush_radius * 2) == 25
+    box.setValue(8)
+    assert win.editor.brush_radius == pytest.approx(4)
+
+
+def test_magic_wand_fills_the_region_of_similar_colour(window, qtbot):
+    win = window
+    image = win.editor.image
+    # pick a pixel, and compute the region of its colour the way a person would expect
+    y, x = image.shape[0] // 2, image.shape[1] // 3
+    win.set_tool("wand")
+    win.wand_tolerance.setValue(30)
+    assert win.canvas.tools["wand"].tolerance == 30
+    win.editor.set_active_class(1)
+    before = win.editor.mask.copy()
+    QTest.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, win.canvas.mapFromScene(x + 0.5, y + 0.5))
+    changed = win.editor.mask != before
+    assert changed.any() and (win.editor.mask[changed] == 1).all() and win.editor.mask[y, x] == 1
+    seed = image[y, x].astype(int)
+    # every filled pixel is within the tolerance of the seed colour, and the fill is not everything
+    assert (np.abs(image[changed].astype(int) - seed) <= 30).all()
+    assert changed.mean() < 0.9
+    win.actions_.undo.trigger()
+    np.testing.assert_array_equal(win.editor.mask, before)
+
+
+def test_clear_mask_is_one_undoable_step(window, qtbot):
+    win = window
+    first = win.project.images[0].id
+    show(win, qtbot, first)
+    painted = win.editor.mask.copy()
+    assert (painted != 255).any()
+    assert win.clear_mask()
+    assert (win.editor.mask == 255).all()
+    win.actions_.undo.trigger()
+    np.testing.assert_array_equal(win.editor.mask, painted)
+
+
+def test_remove_images_asks_then_moves_them_to_trash(window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    win = window
+    project = win.project
+    victim = project.images[0]
+    show(win, qtbot, victim.id)
+    answers = iter([QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
+    assert win.remove_selected_images() == 0 and victim.id in [e.id for e in project.images]
+    image_file = project.path_of(victim.file)
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        assert win.remove_selected_images() == 1
+    assert victim.id not in [e.id for e in project.images]
+    assert not image_file.exists() and (project.root / "trash" / image_file.name).exists()
+    assert win.editor.image_id == project.images[0].id  # the next image is on screen
+    from fcn_studio.data.project import Project
+
+    assert victim.id not in [e.id for e in Project.open(project.root).images]
+
+
+def test_hiding_a_class_leaves_it_out_of_the_mask_layer(window, qtbot):
+    win = window
+    first = win.project.images[0].id
+    show(win, qtbot, first)
+    sky = win.project.labelset.trainable_classes[0].id
+    road = win.project.labelset.trainable_classes[1].id
+    shown = win.canvas.mask_item._image.colorTable()
+    assert shown[sky] != 0
+    row = next(i for i in range(win.classes_panel.list.count()) if win.classes_panel.list.item(i).data(Qt.ItemDataRole.UserRole) == sky)
+    win.classes_panel.list.item(row).setCheckState(Qt.CheckState.Unchecked)  # what a click on the tick does
+    assert win.canvas.hidden_classes == {sky} and win.classes_panel.hidden_classes == {sky}
+    table = win.canvas.mask_item._image.colorTable()
+    assert table[sky] == 0 and table[road] == shown[road]
+    win.classes_panel.set_class_visible(sky, True)
+    assert not win.canvas.hidden_classes and win.canvas.mask_item._image.colorTable()[sky] == shown[sky]
+
+
+def test_class_list_shows_the_key_that_picks_each_class(window):
+    win = window
+    panel = win.classes_panel
+    for n, c in enumerate(win.project.labelset.trainable_classes[:9], start=1):
+        row = next(i for i in range(panel.list.count()) if panel.list.item(i).data(Qt.ItemDataRole.UserRole) == c.id)
+        assert panel.list.item(row).text().startswith(f"{n}  {c.name}")
+        panel.select_class_by_number(n)
+        assert panel.active_class == c.id
+
+
+def test_about_names_the_versions_and_toolbar_tips_name_the_keys(window):
+    from fcn_studio.gui.about import about_text
+
+    text = about_text("cpu")
+    for name in ("fcn-studio", "PySide6", "Qt", "torch", "Device"):
+        assert name in text
+    assert "Ctrl+0" in window.actions_.fit.toolTip() and "Fit to window" in window.actions_.fit.toolTip()
+    assert "(B)" in window.actions_.tools["brush"].toolTip()
+
+
+def test_worst_first_shows_each_score(window):
+    win = window
+    for i, e in enumerate(win.project.images):
+        e.extra["uncertainty"] = [0.2, 0.7, 0.4][i]
+    win.training_panel.sort_uncertain.setChecked(True)
+    texts = [win.image_list._items[e.id].text() for e in win.project.images]
+    assert "uncertainty 0.70" in texts[1] and "uncertainty 0.20" in texts[0]
+    win.training_panel.sort_uncertain.setChecked(False)
+    assert "uncertainty" not in win.image_list._items[win.project.images[0].id].text()

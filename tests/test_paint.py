@@ -62,3 +62,26 @@ def test_polygon_fill():
     edit.undo(m)
     assert (m == 255).all()
     assert fill_polygon(m, [(1, 1), (2, 2)], 4) is None
+
+
+def test_colour_fill_takes_the_connected_region_within_tolerance_of_the_seed():
+    from fcn_studio.data.paint import colour_fill
+
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[:, :10] = (100, 100, 100)
+    image[:, 10:20] = (100, 100, 130)  # 30 away in blue: in at tolerance 30, out at 29
+    image[:, 20:] = (100, 100, 100)  # like the seed, but only reachable across the blue band
+    image[5, 3] = (160, 100, 100)  # one far pixel inside the seed's region
+    mask = np.full((20, 30), 255, np.uint8)
+    edit = colour_fill(mask, image, 2, 2, 4, tolerance=29)
+    assert edit is not None and edit.box == (0, 0, 20, 10)
+    want = np.zeros((20, 30), bool)
+    want[:, :10] = True
+    want[5, 3] = False
+    np.testing.assert_array_equal(mask == 4, want)
+    edit.undo(mask)
+    assert (mask == 255).all()
+    assert colour_fill(mask, image, 2, 2, 4, tolerance=30) is not None
+    assert (mask == 4).sum() == 20 * 30 - 1  # the band joins, and through it the right side
+    assert colour_fill(mask, image, 2, 2, 4, tolerance=30) is None  # nothing changes twice
+    assert colour_fill(mask, image, 99, 2, 4, tolerance=30) is None  # outside the image

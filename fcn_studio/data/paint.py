@@ -123,6 +123,34 @@ def flood_fill(mask: np.ndarray, x: int, y: int, value: int) -> Edit | None:
     return Edit(box, old, view.copy())
 
 
+def colour_fill(mask: np.ndarray, image: np.ndarray, x: int, y: int, value: int, tolerance: int) -> Edit | None:
+    """The magic wand: give ``value`` to the 4-connected region of *image* colour within
+    ``tolerance`` (per channel, 0-255) of the colour at (x, y); None if nothing changes.
+
+    Each pixel is compared with the seed's colour, not its neighbour's, so a soft gradient
+    does not leak across the whole image. Like :func:`flood_fill`, only the box is kept.
+    """
+    import cv2
+
+    h, w = mask.shape
+    if not (0 <= x < w and 0 <= y < h) or image.shape[:2] != (h, w):
+        return None
+    pixels = np.ascontiguousarray(image[..., :3] if image.ndim == 3 else image)
+    if pixels.dtype != np.uint8:
+        return None
+    region = np.zeros((h + 2, w + 2), np.uint8)
+    t = int(np.clip(tolerance, 0, 255))
+    diff = (t, t, t) if pixels.ndim == 3 else t
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
+    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(pixels, region, (int(x), int(y)), 0, diff, diff, flags)
+    inside = region[ry + 1 : ry + rh + 1, rx + 1 : rx + rw + 1].view(bool)
+    view = mask[ry : ry + rh, rx : rx + rw]
+    old = view.copy()
+    view[inside] = value
+    edit = Edit((ry, rx, ry + rh, rx + rw), old, view.copy())
+    return edit if edit.changed else None
+
+
 def fill_polygon(mask: np.ndarray, points: list[tuple[float, float]], value: int) -> Edit | None:
     """Fill the polygon through ``points`` ((x, y) pixels) in place; also serves as lasso fill."""
     import cv2

@@ -11,6 +11,13 @@ from fcn_studio.gui.theme import icon
 from fcn_studio.gui.tools import TOOL_TYPES
 
 
+def _retip(action: QAction) -> None:
+    keys = " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+    tip = f"{action.text()} ({keys})" if keys else action.text()
+    if action.toolTip() != tip:
+        action.setToolTip(tip)
+
+
 class Actions(NamedTuple):
     new_project: QAction
     open_project: QAction
@@ -51,13 +58,23 @@ def make_action(
         action.setShortcuts([QKeySequence(s) for s in shortcut])
     elif shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))
-    if tip:
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
+    describe(action, tip)
     action.setCheckable(checkable)
     if slot is not None:
         action.triggered.connect(slot)
     return action
+
+
+def describe(action: QAction, tip: str | None = None) -> None:
+    """Tooltip with the action's name, what it does and its keys (toolbars show icons only)."""
+    name = action.text().replace("&", "").rstrip("…")
+    keys = " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty())
+    body = f"<b>{name}</b>" + (f" <span style='color:#a0a8b4'>({keys})</span>" if keys else "")
+    if tip and tip.strip() != name:
+        body += f"<br>{tip}"
+    action.setToolTip(body)
+    if tip:
+        action.setStatusTip(tip)
 
 
 def build_actions(win) -> Actions:
@@ -68,6 +85,9 @@ def build_actions(win) -> Actions:
     redo = win.editor_undo_group.createRedoAction(win, "Redo")
     redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
     redo.setIcon(icon("redo"))
+    for a in (undo, redo):  # their text follows the undo stack ("Undo Brush stroke")
+        a.changed.connect(lambda a=a: _retip(a))
+        _retip(a)
     group = QActionGroup(win)
     group.setExclusive(True)
     tools = {}

@@ -22,10 +22,13 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 SCENE_MARGIN = 0.25
 
 
-def mask_color_table(labelset: LabelSet) -> list[int]:
-    """Class colours opaque (the layer's opacity does the blending), everything else clear."""
+def mask_color_table(labelset: LabelSet, hidden: frozenset[int] = frozenset()) -> list[int]:
+    """Class colours opaque (the layer's opacity does the blending), everything else clear;
+    ``hidden`` classes clear too (the user hid them in the class list)."""
     table = [0] * 256
     for c in labelset.classes:
+        if c.id in hidden:
+            continue
         if c.id != labelset.ignore_index:
             table[c.id] = QColor(*c.color).rgba()
         else:
@@ -70,6 +73,7 @@ class Canvas(QGraphicsView):
         self._overlays: dict[str, QGraphicsItem] = {}
         self._mask_opacity = 0.5
         self._mask_visible = True
+        self.hidden_classes: frozenset[int] = frozenset()
 
         self.brush_outline = QGraphicsEllipseItem()
         pen = QPen(QColor(255, 255, 255), 0)
@@ -108,11 +112,15 @@ class Canvas(QGraphicsView):
         if ed.image is None or ed.mask is None:
             return
         first = self.image_item is None or self.image_item.array.shape[:2] != ed.image.shape[:2]
+        if self.image_item is not None:
+            self.image_item.setVisible(True)
+            assert self.mask_item is not None
+            self.mask_item.setVisible(self._mask_visible)
         if self.image_item is None:
             self.image_item = RasterItem(ed.image)
             self.image_item.setZValue(0)
             self.scene().addItem(self.image_item)
-            self.mask_item = RasterItem(ed.mask, mask_color_table(ed.project.labelset))
+            self.mask_item = RasterItem(ed.mask, mask_color_table(ed.project.labelset, self.hidden_classes))
             self.mask_item.setZValue(10)
             self.mask_item.setOpacity(self._mask_opacity)
             self.mask_item.setVisible(self._mask_visible)
@@ -120,18 +128,31 @@ class Canvas(QGraphicsView):
         else:
             self.image_item.set_array(ed.image)
             assert self.mask_item is not None
-            self.mask_item.set_array(ed.mask, mask_color_table(ed.project.labelset))
+            self.mask_item.set_array(ed.mask, mask_color_table(ed.project.labelset, self.hidden_classes))
         self._fit_scene_rect(self.zoom)
         if first or self._fit_mode:
             self.fit_to_window()
+
+    def show_nothing(self) -> None:
+        """No image left to show (the last one was removed)."""
+        for item in (self.image_item, self.mask_item, *self._overlays.values()):
+            if item is not None:
+                item.setVisible(False)
 
     def _on_region_changed(self, box: tuple) -> None:
         if self.mask_item is not None:
             self.mask_item.update_region(box)
 
     def set_labelset(self, labelset: LabelSet) -> None:
+        self.hidden_classes = frozenset(c for c in self.hidden_classes if any(k.id == c for k in labelset.classes))
         if self.mask_item is not None:
-            self.mask_item.set_color_table(mask_color_table(labelset))
+            self.mask_item.set_color_table(mask_color_table(labelset, self.hidden_classes))
+
+    def set_hidden_classes(self, hidden: frozenset[int]) -> None:
+        """Classes the mask layer leaves out (a colour-table change: no pixel is touched)."""
+        self.hidden_classes = frozenset(hidden)
+        if self.mask_item is not None:
+            self.mask_item.set_color_table(mask_color_table(self.editor.project.labelset, self.hidden_classes))
 
     def add_overlay(self, name: str, item: QGraphicsItem, z: float) -> None:
         """Layers of later features (prediction, heatmap, confidence) stack over the image."""

@@ -68,6 +68,7 @@ class ClassesPanel(QWidget):
     """Class list with colour swatches, the active (painting) class, and edit buttons."""
 
     active_class_changed = Signal(int)
+    hidden_classes_changed = Signal(object)  # frozenset of class ids left out of the overlays
     #: (new LabelSet, mapping old id -> new id for renumbered ids; 255 = becomes unpainted)
     labelset_edit_requested = Signal(object, object)
     _labelset_bridge = Signal(object)  # project.labelset_changed, from any thread
@@ -79,6 +80,7 @@ class ClassesPanel(QWidget):
         self._active: int | None = None
         self._follow: tuple[LabelSet, Mapping] | None = None  # the edit last requested
         self._counting = None  # the usage-count worker while one runs
+        self._hidden: set[int] = set()  # classes unticked: left out of the mask and prediction layers
 
         self.list = QListWidget()
         self.list.setAccessibleName("Classes")
@@ -114,6 +116,7 @@ class ClassesPanel(QWidget):
         layout.addWidget(self.status)
 
         self.list.currentItemChanged.connect(self._on_current_item)
+        self.list.itemChanged.connect(self._on_item_changed)
         self.list.itemDoubleClicked.connect(lambda item: self.rename_class(item.data(Qt.ItemDataRole.UserRole)))
         for key, slot in ((Qt.Key.Key_F2, self.rename_class), (QKeySequence.StandardKey.Delete, self.delete_class)):
             shortcut = QShortcut(QKeySequence(key), self.list)
@@ -149,6 +152,10 @@ class ClassesPanel(QWidget):
             active = self._follow[1].get(active, active)
             self._follow = None
         self.labelset = labelset
+        ids = {c.id for c in labelset.classes} if labelset is not None else set()
+        if not self._hidden <= ids:
+            self._hidden &= ids
+            self.hidden_classes_changed.emit(frozenset(self._hidden))
         self.status.clear()
         self.list.blockSignals(True)
         self.list.clear()
@@ -171,7 +178,9 @@ class ClassesPanel(QWidget):
         text = f"{key or ' '}  {c.name}" + ("  (ignored in training)" if ignored else "")
         item = QListWidgetItem(swatch_icon(c.color), text)
         item.setData(Qt.ItemDataRole.UserRole, c.id)
-        tip = f"id {c.id} in masks, colour #{c.color[0]:02x}{c.color[1]:02x}{c.color[2]:02x}"
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Unchecked if c.id in self._hidden else Qt.CheckState.Checked)
+        tip = f"untick to hide it in the overlays; id {c.id} in masks, colour #{c.color[0]:02x}{c.color[1]:02x}{c.color[2]:02x}"
         if ignored:
             tip += "; painted pixels of this class are skipped by training and metrics"
         elif key:
@@ -199,6 +208,23 @@ class ClassesPanel(QWidget):
         if self.labelset is None or not 1 <= n <= self.labelset.num_classes:
             return False
         return self.select_class(self.labelset.trainable_classes[n - 1].id)
+
+    @property
+    def hidden_classes(self) -> frozenset[int]:
+        return frozenset(self._hidden)
+
+    def set_class_visible(self, class_id: int, visible: bool) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == class_id:
+                item.setCheckState(Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        class_id = item.data(Qt.ItemDataRole.UserRole)
+        hidden = item.checkState() != Qt.CheckState.Checked
+        if (class_id in self._hidden) != hidden:
+            (self._hidden.add if hidden else self._hidden.discard)(class_id)
+            self.hidden_classes_changed.emit(frozenset(self._hidden))
 
     def _on_current_item(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if item is not None:

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from fcn_studio.data.labelset import UNPAINTED
-from fcn_studio.data.paint import Edit, StrokeRecorder, fill_polygon, flood_fill
+from fcn_studio.data.paint import Edit, StrokeRecorder, colour_fill, fill_polygon, flood_fill
 from fcn_studio.data.project import Project
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.undo import MaskEditCommand
@@ -63,6 +63,20 @@ class MaskEditor(QObject):
         self.image_id = self.image = self.mask = None
         self._loading = None
         self.project_changed.emit(project)
+
+    def close_image(self, image_id: str) -> None:
+        """Forget ``image_id`` (it is leaving the project): saved first, its history dropped."""
+        self.flush()
+        if self._loading == image_id:
+            self._loading = None
+        stack = self._stacks.pop(image_id, None)
+        if stack is not None:
+            if self.undo_group.activeStack() is stack:
+                self.undo_group.setActiveStack(None)
+            self.undo_group.removeStack(stack)
+            stack.deleteLater()
+        if self.image_id == image_id:
+            self.image_id = self.image = self.mask = None
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -171,6 +185,16 @@ class MaskEditor(QObject):
         if edit is not None:
             self.region_changed.emit(edit.box)
             self.push_edit("Fill", edit)
+        return edit is not None
+
+    def colour_fill(self, x: float, y: float, tolerance: int) -> bool:
+        """The magic wand: the region of similar image colour under (x, y) gets the active class."""
+        if self.mask is None or self.image is None:
+            return False
+        edit = colour_fill(self.mask, self.image, int(x), int(y), self._active_class, tolerance)
+        if edit is not None:
+            self.region_changed.emit(edit.box)
+            self.push_edit("Magic wand", edit)
         return edit is not None
 
     def fill_polygon(self, points: list[tuple[float, float]]) -> bool:

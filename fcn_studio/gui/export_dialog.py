@@ -50,7 +50,7 @@ FORMAT_LABELS = {
     "index": "Indexed PNG (pixel value = class id; for training)",
     "color": "Colour PNG (class colours)",
     "overlay": "Overlay PNG (image with class colours blended in)",
-    "coco": "COCO JSON (polygons, one file)",
+    "coco": "COCO JSON (compressed RLE masks, one file)",
 }
 SOURCE_LABELS = {
     "painted": "Painted masks",

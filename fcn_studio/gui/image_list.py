@@ -120,6 +120,7 @@ class ImageListPanel(QWidget):
         self._current: str | None = None
         self._items: dict[str, QStandardItem] = {}
         self._sort_key: SortKey | None = None
+        self._score_text: Callable[[ImageEntry], str] | None = None
         self.thumbnails = thumbnails or ThumbnailLoader(size=thumbnail_size, parent=self)
         self._placeholder = _placeholder_icon(thumbnail_size)
 
@@ -139,7 +140,8 @@ class ImageListPanel(QWidget):
         self.view.setIconSize(QSize(thumbnail_size, thumbnail_size))
         self.view.setUniformItemSizes(True)
         self.view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
-        self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        # Ctrl/Shift+click select several (to remove them); the current image is the one shown
+        self.view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.view.setAccessibleName("Images")
         _keep_highlight_without_focus(self.view)
         self.view.installEventFilter(self)
@@ -185,6 +187,13 @@ class ImageListPanel(QWidget):
         return self._current
 
     # -- selection ---------------------------------------------------------------------------
+    def selected_ids(self) -> list[str]:
+        """The selected images in list order, or the current one when none is selected."""
+        rows = sorted(self.view.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        ids = [self._proxy.mapToSource(i).data(ID_ROLE) for i in rows]
+        ids = [i for i in ids if i]
+        return ids or ([self._current] if self._current else [])
+
     def select(self, image_id: str) -> bool:
         """Make ``image_id`` current (shown even if the filter hides it); False if unknown."""
         if image_id not in self._items:
@@ -241,6 +250,14 @@ class ImageListPanel(QWidget):
             if state not in STATE_FILTERS:
                 raise ValueError(f"state filter must be one of {STATE_FILTERS}, got {state!r}")
             self.state_combo.setCurrentText(state)
+
+    def set_score_text(self, score: Callable[[ImageEntry], str] | None) -> None:
+        """A third line per image (the score the list is sorted by), or none."""
+        self._score_text = score
+        if self.project is not None:
+            for e in self.project.images:
+                if e.id in self._items:
+                    self._update_item(e)
 
     def set_sort_key(self, key: SortKey | None) -> None:
         """Order the list by ``key(entry)`` (ascending), or by project order when None.
@@ -343,7 +360,8 @@ class ImageListPanel(QWidget):
     def _update_item(self, e: ImageEntry, item: QStandardItem | None = None) -> None:
         item = item or self._items[e.id]
         state = state_text(e)
-        item.setText(f"{Path(e.file).name}\n{state}")
+        score = self._score_text(e) if self._score_text is not None else ""
+        item.setText(f"{Path(e.file).name}\n{state}" + (f" \u00b7 {score}" if score else ""))
         item.setData(e.painted, PAINTED_ROLE)
         item.setData(e.predicted, PREDICTED_ROLE)
         item.setToolTip(f"{e.file}\n{e.width} x {e.height} px, {state}" + (f"\nfrom {e.source}" if e.source else ""))

@@ -71,6 +71,8 @@ def run_gui(
 
     window = MainWindow(chosen, settings)
     window.show()
+    if screenshot is None and quit_after_ms is None and not settings.value("seen_getting_started", False, type=bool):
+        QTimer.singleShot(600, window.show_getting_started)  # the first launch explains the loop once
     if os.environ.get("FCN_STUDIO_REPORT_SHOWN"):  # used by bench/ui_latency.py
         QTimer.singleShot(0, lambda: print("window shown", flush=True))
     if screenshot is not None:

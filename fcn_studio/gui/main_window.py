@@ -33,6 +33,7 @@ from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.image_list import ImageListPanel
 from fcn_studio.gui.layers_panel import LayersPanel
 from fcn_studio.gui.status_bar import StatusBar
+from fcn_studio.gui.tool_settings import add_tool_settings
 
 MAX_RECENT = 8
 WARM_UP_DELAY_MS = 1500
@@ -129,6 +130,11 @@ class MainWindow(QMainWindow):
         file.addAction(a.quit)
         edit = bar.addMenu("&Edit")
         edit.addActions([a.undo, a.redo])
+        edit.addSeparator()
+        self.clear_mask_action = edit.addAction("&Clear mask", self.clear_mask)
+        self.clear_mask_action.setToolTip("Make every pixel of this image 'not painted' (undoable)")
+        self.remove_images_action = edit.addAction("&Remove image(s) from project…", self.remove_selected_images)
+        self.remove_images_action.setToolTip("Remove the selected images (their files go to the project's trash folder)")
         view = bar.addMenu("&View")
         view.addActions([a.fit, a.actual_size, a.zoom_in, a.zoom_out])
         view.addSeparator()
@@ -144,7 +150,10 @@ class MainWindow(QMainWindow):
         tools.addActions([a.brush_bigger, a.brush_smaller])
         self.menus = {"file": file, "edit": edit, "view": view, "tools": tools}
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction("&Getting started", self.show_getting_started)
         help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
+        help_menu.addSeparator()
+        help_menu.addAction("&About fcn-studio", self.show_about)
         self.menus["help"] = help_menu
 
     def _build_toolbar(self) -> None:
@@ -157,6 +166,7 @@ class MainWindow(QMainWindow):
         tb.addActions([a.undo, a.redo])
         tb.addSeparator()
         tb.addActions(list(a.tools.values()))
+        self.brush_size, self.wand_tolerance = add_tool_settings(tb, self.editor, self.canvas)
         tb.addSeparator()
         tb.addActions([a.fit, a.actual_size, a.toggle_mask])
         self.toolbar = tb
@@ -207,6 +217,7 @@ class MainWindow(QMainWindow):
         self.image_list.current_changed.connect(self._on_image_selected)
         self.classes_panel.active_class_changed.connect(self.editor.set_active_class)
         self.classes_panel.labelset_edit_requested.connect(self._apply_labelset_edit)
+        self.classes_panel.hidden_classes_changed.connect(self._set_hidden_classes)
         self.editor.active_class_changed.connect(self.classes_panel.select_class)
         self.editor.image_loaded.connect(self._on_image_loaded)
         self.editor.load_failed.connect(lambda image_id, msg: self.show_error("Cannot show this image", msg))
@@ -243,6 +254,72 @@ class MainWindow(QMainWindow):
         self._set_project(project)
         self.training.show_project()
         return True
+
+    def _set_hidden_classes(self, hidden: frozenset) -> None:
+        self.canvas.set_hidden_classes(hidden)
+        self.prediction_layers.refresh_colours()
+
+    def clear_mask(self) -> bool:
+        """Every pixel of the image on screen back to 'not painted', as one undoable step."""
+        mask = self.editor.mask
+        if mask is None:
+            return False
+        import numpy as np
+
+        from fcn_studio.data.labelset import UNPAINTED
+
+        return self.editor.replace_mask(np.full_like(mask, UNPAINTED), "Clear mask")
+
+    def remove_selected_images(self, *, confirm: bool = True) -> int:
+        """Remove the list's selected images from the project, after asking; files go to trash/."""
+        ids = self.image_list.selected_ids()
+        if not ids:
+            return 0
+        if confirm:
+            names = ", ".join(Path(self.project.entry(i).file).name for i in ids[:3]) + (" …" if len(ids) > 3 else "")
+            answer = QMessageBox.question(
+                self, "Remove from project",
+                f"Remove {len(ids)} image(s) from the project ({names})?\n\n"
+                "The image files and their masks move to the project's trash folder; nothing is deleted.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return 0
+        order = [e.id for e in self.project.images]
+        keep = [i for i in order if i not in ids]
+        after = next((i for i in order[order.index(ids[0]):] if i in keep), keep[-1] if keep else None)
+        removed = 0
+        for image_id in ids:
+            self.editor.close_image(image_id)
+            try:
+                self.project.remove_image(image_id)
+                removed += 1
+            except (FcnStudioError, OSError) as exc:
+                self.show_error("Could not remove an image", f"{image_id}: {exc}")
+                break
+        if after is not None:
+            self.image_list.select(after)
+        else:
+            self.canvas.show_nothing()
+        self.status.showMessage(f"Removed {removed} image(s); their files are in the project's trash folder", 6000)
+        return removed
+
+    def show_about(self) -> None:
+        from fcn_studio.gui.about import about_text
+
+        box = QMessageBox(QMessageBox.Icon.Information, "About fcn-studio", about_text(self.status.device_text()), parent=self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def show_getting_started(self) -> None:
+        from fcn_studio.gui.about import GETTING_STARTED
+
+        box = QMessageBox(QMessageBox.Icon.Information, "Getting started", GETTING_STARTED, parent=self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.settings.setValue("seen_getting_started", True)
 
     def _on_image_selected(self, image_id: str) -> None:
         self.editor.open_image(image_id)
@@ -437,8 +514,9 @@ class MainWindow(QMainWindow):
 
     def _show_shortcuts(self) -> None:
         lines = [
-            "B brush, E eraser (Shift+drag erases too), F fill, P polygon, I pick class",
-            "[ and ] brush size; 1-9 choose a class; M show/hide mask",
+            "B brush, E eraser (Shift+drag erases too), F fill, W magic wand (colour fill), P polygon, I pick class",
+            "[ and ] brush size (the Size box in the toolbar too); 1-9 choose the class shown with that number; M show/hide mask",
+            "Untick a class in the list to hide it in the mask and prediction layers",
             "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",
             "D / PgDown next image, A / PgUp previous image",
             "G prediction, H heatmap, C uncertainty layers; Ctrl+T fine-tune, Ctrl+U quick update, Ctrl+Return accept prediction",
@@ -496,10 +574,22 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Discard:
                 event.ignore()
                 return
-        try:
-            self.project.save()
-        except FcnStudioError:
-            pass
+        while True:  # a project that cannot be saved is said, not swallowed (issue 15)
+            try:
+                self.project.save()
+                break
+            except (FcnStudioError, OSError) as exc:
+                answer = QMessageBox.warning(
+                    self, "Could not save the project",
+                    f"The project file could not be saved:\n{exc}\n\nFree some space or fix the folder, then save again.",
+                    QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                )
+                if answer == QMessageBox.StandardButton.Retry:
+                    continue
+                if answer == QMessageBox.StandardButton.Cancel:
+                    event.ignore()
+                    return
+                break
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()

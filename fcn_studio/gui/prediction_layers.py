@@ -93,7 +93,7 @@ class PredictionLayers(QObject):
             self.heat_class = 0
         z = {"prediction": 5, "heatmap": 6, "uncertainty": 7}
         arrays = {
-            "prediction": (self.labels, mask_color_table(self.labelset)),
+            "prediction": (self.labels, mask_color_table(self.labelset, self.canvas.hidden_classes)),
             "heatmap": (prepared.heat[self.heat_class], colormap_table(HEATMAP_CMAP)),
             "uncertainty": (prepared.uncertainty, colormap_table(UNCERTAINTY_CMAP)),
         }
@@ -117,8 +117,12 @@ class PredictionLayers(QObject):
 
     def set_labelset(self, labelset: LabelSet) -> None:
         self.labelset = labelset
+        self.refresh_colours()
+
+    def refresh_colours(self) -> None:
+        """Class colours again (label set edited, or classes hidden on the canvas)."""
         if "prediction" in self._items:
-            self._items["prediction"].set_color_table(mask_color_table(labelset))
+            self._items["prediction"].set_color_table(mask_color_table(self.labelset, self.canvas.hidden_classes))
 
     # -- display choices (all instant) -----------------------------------------------------------
     def set_heat_class(self, class_id: int) -> None:

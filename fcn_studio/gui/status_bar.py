@@ -36,4 +36,9 @@ class StatusBar(QStatusBar):
         self.zoom.setText(f"{zoom * 100:.0f}%")
 
     def show_device(self, text: str) -> None:
+        self._device = text
         self.device.setText(f"Device: {text}")
+
+    def device_text(self) -> str:
+        """The training device as detected ("" until the detection has answered)."""
+        return getattr(self, "_device", "")

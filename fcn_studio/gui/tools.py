@@ -72,6 +72,17 @@ class FillTool(Tool):
         canvas.editor.fill(pos.x(), pos.y())
 
 
+class MagicWandTool(Tool):
+    name, label, shortcut, icon = "wand", "Magic wand", "W", "wand"
+    tip = ("Fill the connected region of similar image colour under the cursor with the active class (W); "
+           "the Tolerance box beside the tools sets how similar.")
+    #: Per-channel colour distance (0-255) from the clicked pixel that still joins the region.
+    tolerance = 24
+
+    def press(self, canvas, pos, modifiers):
+        canvas.editor.colour_fill(pos.x(), pos.y(), self.tolerance)
+
+
 class PolygonTool(Tool):
     name, label, shortcut, icon = "polygon", "Polygon", "P", "polygon"
     tip = "Click corners, double-click or Enter to fill; drag for a free-hand lasso; Esc cancels (P)."
@@ -140,7 +151,7 @@ def _dedupe(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-TOOL_TYPES: tuple[type[Tool], ...] = (BrushTool, EraserTool, FillTool, PolygonTool, EyedropperTool)
+TOOL_TYPES: tuple[type[Tool], ...] = (BrushTool, EraserTool, FillTool, MagicWandTool, PolygonTool, EyedropperTool)
 
 
 def make_tools() -> dict[str, Tool]:

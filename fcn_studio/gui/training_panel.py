@@ -37,6 +37,9 @@ UNLABELLED_CHOICES = (
     ("Painted pixels only", "off", "Train on the strokes alone"),
 )
 
+#: Pixels for the plots' left axes: ticks and a rotated "train mIoU" fit.
+AXIS_WIDTH = 52
+
 DEFAULT_BACKBONE = "mobilenet_v3_large"
 DEFAULT_VARIANT = "fcn8s"
 
@@ -168,6 +171,10 @@ class TrainingPanel(QWidget):
         self.miou_plot.setYRange(0, 1)
         self.miou_plot.showGrid(x=True, y=True, alpha=0.2)
         self.miou_curve = self.miou_plot.plot(pen=pg.mkPen("#a3be8c", width=2), symbol="o", symbolSize=5, symbolBrush="#a3be8c")
+        # one x axis for both curves, and room for either axis label ("train mIoU" was cut)
+        self.miou_plot.setXLink(self.loss_plot)
+        for plot in (self.loss_plot, self.miou_plot):
+            plot.getAxis("left").setWidth(AXIS_WIDTH)
         outer.addWidget(self.loss_plot, 1)
         outer.addWidget(self.miou_plot, 1)
 
@@ -191,7 +198,11 @@ class TrainingPanel(QWidget):
         self.predict_all.setEnabled(False)
         self.sort_uncertain = QPushButton("Worst first")
         self.sort_uncertain.setCheckable(True)
-        self.sort_uncertain.setToolTip("Sort images by the model's uncertainty, most uncertain first")
+        self.sort_uncertain.setToolTip(
+            "Sort the image list by how unsure the model is, most unsure first, and show each score: the mean "
+            "per-pixel uncertainty (normalised entropy) of the image's last prediction, 0 sure to 1 undecided. "
+            "Paint the top ones next. Predict all scores every image; unscored images go last."
+        )
         self.sort_uncertain.toggled.connect(self.sort_by_uncertainty)
         self.imagenet = QPushButton("ImageNet heatmaps…")
         self.imagenet.setToolTip("The classic demonstration: a classifier turned fully convolutional, as coarse heatmaps")

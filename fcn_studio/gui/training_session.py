@@ -25,6 +25,12 @@ from fcn_studio.training.prediction_process import RemotePredictor
 CHECKPOINT = "checkpoints/model.pt"
 
 
+def uncertainty_text(entry) -> str:
+    """The Worst-first score beside an image: the mean uncertainty of its last prediction."""
+    value = entry.extra.get("uncertainty")
+    return f"uncertainty {float(value):.2f}" if isinstance(value, (int, float)) else "no score yet"
+
+
 class TrainingSession(QObject):
     prediction_shown = Signal(str)  # image id whose prediction is now on screen
     predict_all_done = Signal(object)  # summary dict
@@ -331,7 +337,10 @@ class TrainingSession(QObject):
 
     def _sort_by_uncertainty(self, on: bool) -> None:
         key = (lambda e: -float(e.extra.get("uncertainty", -1.0))) if on else None
+        self.window.image_list.set_score_text(uncertainty_text if on else None)
         self.window.image_list.set_sort_key(key)
+        if on and not any("uncertainty" in e.extra for e in self.project.images):
+            self.window.status.showMessage("No image has a score yet: press Predict all to score every image", 8000)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def load_checkpoint(self, path: str | Path) -> None:
