@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from fcn_studio.data.labelset import LabelSet
+from fcn_studio.data.overlay import MASK_OPACITY, class_rgba
 from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.raster_item import RasterItem
 from fcn_studio.gui.tools import Tool, make_tools
@@ -21,14 +22,11 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 
 
 def mask_color_table(labelset: LabelSet) -> list[int]:
-    """Class colours opaque (the layer's opacity does the blending), everything else clear."""
-    table = [0] * 256
-    for c in labelset.classes:
-        if c.id != labelset.ignore_index:
-            table[c.id] = QColor(*c.color).rgba()
-        else:
-            table[c.id] = QColor(*c.color, 140).rgba()
-    return table
+    """Class colours opaque (the layer's opacity does the blending), everything else clear.
+
+    Built from :func:`fcn_studio.data.overlay.class_rgba`, which ``predict --format overlay`` blends with.
+    """
+    return [QColor(int(r), int(g), int(b), int(a)).rgba() for r, g, b, a in class_rgba(labelset)]
 
 
 class Canvas(QGraphicsView):
@@ -55,7 +53,7 @@ class Canvas(QGraphicsView):
         self.image_item: RasterItem | None = None
         self.mask_item: RasterItem | None = None
         self._overlays: dict[str, QGraphicsItem] = {}
-        self._mask_opacity = 0.5
+        self._mask_opacity = MASK_OPACITY
         self._mask_visible = True
 
         self.brush_outline = QGraphicsEllipseItem()
