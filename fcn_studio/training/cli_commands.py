@@ -403,6 +403,8 @@ def cmd_export_model(args: argparse.Namespace) -> int:
     _checkpoint_file(args.checkpoint)
     if args.out.is_dir():
         raise UsageError(f"--out {args.out} is a folder; give a file name such as model{EXPORT_FORMATS[args.format]}")
+    if args.out.exists() and args.out.resolve() == args.checkpoint.resolve():
+        raise UsageError(f"--out {args.out} is the checkpoint itself; choose another file name")
     if args.out.exists() and not args.overwrite:
         raise UsageError(f"--out {args.out} exists; pass --overwrite to replace it")
     if not args.out.parent.is_dir():
