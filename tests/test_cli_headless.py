@@ -383,3 +383,14 @@ def test_library_warnings_become_one_line(capsys):  # noqa: ANN001
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["fcn-studio predict: warning: first line",
                    "fcn-studio predict: warning: Image size (95000000 pixels) exceeds limit"]
+
+
+def test_the_shared_matcher_overlay_and_export_process_are_light():
+    """The window imports these; they must bring in neither torch (the window never loads it) nor Qt."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fcn_studio.data.mask_import, fcn_studio.data.overlay, fcn_studio.models.export_process, "
+            "fcn_studio.cli_args; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'superqt'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]"

@@ -106,3 +106,31 @@ def test_export_model_refuses_an_existing_file_and_a_missing_checkpoint(checkpoi
     assert main(["export-model", "--checkpoint", str(tmp_path / "nope.fcnckpt"), "--format", "onnx", "--out", str(tmp_path / "a.onnx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--overwrite" in err[0] and "does not exist" in err[1]
+
+
+def test_onnx_with_the_documented_preprocessing_reproduces_predict(checkpoint, tmp_path):  # noqa: ANN001
+    """What the README tells an outside user to do with the .onnx file gives ``predict``'s labels."""
+    ort = pytest.importorskip("onnxruntime")
+    import cv2
+    import torch.nn.functional as F
+
+    from fcn_studio.models.export import export_checkpoint
+    from fcn_studio.training.predictor import Predictor
+
+    export_checkpoint(checkpoint, tmp_path / "m.onnx", fmt="onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    raw = session.get_modelmeta().custom_metadata_map
+    meta = {k: json.loads(raw[k]) for k in ("input_scale", "normalization")}
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (61, 93, 3), dtype=np.uint8)
+    image[30:, 20:70] = (200, 60, 200)
+    h, w = image.shape[:2]
+    s = meta["input_scale"]
+    small = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    x = (small.astype(np.float32) / 255 - np.array(meta["normalization"]["mean"], np.float32)) / np.array(meta["normalization"]["std"], np.float32)
+    (logits,) = session.run(None, {"image": x.transpose(2, 0, 1)[None].astype(np.float32)})
+    up = F.interpolate(torch.from_numpy(logits), size=(h, w), mode="bilinear", align_corners=False)
+    want = Predictor.from_checkpoint(checkpoint, device="cpu").logits(image)
+    assert up.shape == want.shape == (1, 2, h, w)
+    assert float((want[:, 1] - want[:, 0]).std()) > 1e-3  # logits that vary over the image, not a constant
+    np.testing.assert_allclose(up.numpy(), want.numpy(), rtol=0, atol=1e-4)
