@@ -286,7 +286,7 @@ def _class_map(mask_labels: Any, model_labels: Any, by_name: bool, source: Path 
     lut = target_lut(mask_labels)
     theirs = [c.name for c in mask_labels.trainable_classes]
     ours = [c.name for c in model_labels.trainable_classes]
-    if theirs == ours:
+    if [n.casefold() for n in theirs] == [n.casefold() for n in ours]:
         return lut
     if not by_name:
         if len(theirs) != len(ours):
@@ -294,8 +294,7 @@ def _class_map(mask_labels: Any, model_labels: Any, by_name: bool, source: Path 
                 f"{source} has {len(theirs)} trainable classes but the checkpoint predicts {len(ours)}; "
                 "use the label set the model was trained with, or --map-by-name"
             )
-        diff = next(f"{a!r} vs {b!r}" for a, b in zip(theirs, ours) if a.casefold() != b.casefold()) if any(
-            a.casefold() != b.casefold() for a, b in zip(theirs, ours)) else "same names, other order"
+        diff = next(f"{a!r} vs {b!r}" for a, b in zip(theirs, ours) if a.casefold() != b.casefold())
         raise UsageError(
             f"the classes of {source} differ from the checkpoint's ({diff}); use the label set the model was "
             "trained with, or --map-by-name to score classes by name"
@@ -305,8 +304,8 @@ def _class_map(mask_labels: Any, model_labels: Any, by_name: bool, source: Path 
     if missing:
         raise UsageError(f"--map-by-name: the checkpoint has no class {', '.join(map(repr, missing))} (it knows {', '.join(ours)})")
     remap = np.full(256, IGNORE, np.uint8)
-    for i, c in enumerate(mask_labels.trainable_classes):
-        remap[i] = index[c.name.casefold()]
+    for c in mask_labels.trainable_classes:  # a trainable class's id is its training index (target_lut)
+        remap[c.id] = index[c.name.casefold()]
     return remap[lut]
 
 
