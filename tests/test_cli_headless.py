@@ -220,7 +220,7 @@ def test_predict_overlay_is_the_window_blend(checkpoint, tmp_path, capsys):  # n
     image, _ = _scene(3)
     Image.fromarray(image).save(folder / "x.png")
     assert main(["predict", "--checkpoint", str(checkpoint), "--images", str(folder), "--out", str(tmp_path / "o"),
-                 "--format", "overlay", "--no-progress"]) == 0
+                 "--format", "overlay", "--no-progress", "--device", "cpu"]) == 0  # same device: same labels
     labels = Predictor.from_checkpoint(checkpoint, device="cpu").predict(image, want_probs=False).labels
     assert 0 < labels.mean() < 1  # both classes on screen, so the comparison covers both colours
     got = np.array(Image.open(tmp_path / "o" / "x.png"))
