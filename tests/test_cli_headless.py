@@ -394,3 +394,23 @@ def test_the_shared_matcher_overlay_and_export_process_are_light():
             "fcn_studio.cli_args; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'superqt'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_as_a_real_command_every_stderr_line_is_one_message(messy_folder, checkpoint, tmp_path):  # noqa: ANN001
+    """Through ``python -m fcn_studio`` with Python's own warning filters (pytest changes them)."""
+    import os
+    import subprocess
+    import sys
+
+    folder, good, bad = messy_folder
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "fcn_studio", "predict", "--checkpoint", str(checkpoint), "--images", str(folder),
+                           "--out", str(tmp_path / "o"), "--no-progress", "--device", "cpu"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines and all(ln.startswith("fcn-studio predict: ") for ln in lines), proc.stderr
+    assert sum("warning: Image size" in ln for ln in lines) == 1  # Pillow's bomb warning, as one line
+    assert sum("skipped" in ln for ln in lines) == len(bad)
+    assert _last_json(proc.stdout)["written"] == len(good)
