@@ -16,7 +16,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fcn-studio",
         description="Paint label masks, fine-tune an FCN on them, watch it learn. "
-        "Sub-commands run headless: fcn-studio {demo,info,export,train,predict,evaluate} --help",
+        "Sub-commands run headless: fcn-studio {new,import,demo,info,export,train,predict,evaluate,export-model} --help",
     )
     p.add_argument("project", nargs="?", type=Path, help="project folder to open")
     p.add_argument("--demo", type=Path, metavar="DIR", help="open (creating it first if needed) a demo project in DIR")

@@ -121,9 +121,11 @@ def test_a_broken_image_in_predict_names_the_file(toy, tmp_path, capsys):  # noq
     assert main(["train", "--images", toy["images"], "--masks", toy["masks"], "--classes", toy["classes"], "--out", str(ckpt),
                  "--max-steps", "1", "--no-progress", *TINY]) == 0
     capsys.readouterr()
-    assert main(["predict", "--checkpoint", str(ckpt), "--images", str(folder), "--out", str(tmp_path / "p"), "--no-progress"]) == 2
+    # skipped and named on one line; the rest are predicted and the exit status says one failed (issue 17)
+    assert main(["predict", "--checkpoint", str(ckpt), "--images", str(folder), "--out", str(tmp_path / "p"), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "broken.png" in err[0]
+    assert len(list((tmp_path / "p").iterdir())) == 3
 
 
 def test_cli_module_stays_free_of_torch():

@@ -198,7 +198,7 @@ def test_torchscript_export_matches(tmp_path: Path) -> None:
     with torch.no_grad():
         torch.testing.assert_close(scripted(x), model(x), rtol=1e-5, atol=1e-5)
     info = json.loads(extra["fcn_studio.json"])
-    assert info["num_classes"] == 3 and info["input_hw"] == [75, 101]
+    assert info["num_classes"] == 3 and info["traced_hw"] == [75, 101]
     assert info["normalization"] == model.normalization
 
 

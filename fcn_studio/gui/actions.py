@@ -26,6 +26,7 @@ class Actions(NamedTuple):
     add_folder: QAction
     import_masks: QAction
     export: QAction
+    export_model: QAction
     quit: QAction
     undo: QAction
     redo: QAction
@@ -106,6 +107,7 @@ def build_actions(win) -> Actions:
         add_folder=make_action(win, "Add &folder…", win.add_folder_dialog, "Ctrl+Shift+I"),
         import_masks=make_action(win, "&Import masks…", win.import_masks_dialog, None, "import"),
         export=make_action(win, "&Export masks…", win.export_dialog, "Ctrl+E", "export"),
+        export_model=make_action(win, "Export &model…", win.export_model_dialog, None, None, "Save the trained model as ONNX or TorchScript"),
         quit=make_action(win, "&Quit", win.close, QKeySequence.StandardKey.Quit),
         undo=undo,
         redo=redo,

@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from fcn_studio.data.labelset import LabelSet
+from fcn_studio.data.overlay import MASK_OPACITY, class_rgba
 from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.raster_item import RasterItem
 from fcn_studio.gui.tools import Tool, make_tools
@@ -24,16 +25,11 @@ SCENE_MARGIN = 0.25
 
 def mask_color_table(labelset: LabelSet, hidden: frozenset[int] = frozenset()) -> list[int]:
     """Class colours opaque (the layer's opacity does the blending), everything else clear;
-    ``hidden`` classes clear too (the user hid them in the class list)."""
-    table = [0] * 256
-    for c in labelset.classes:
-        if c.id in hidden:
-            continue
-        if c.id != labelset.ignore_index:
-            table[c.id] = QColor(*c.color).rgba()
-        else:
-            table[c.id] = QColor(*c.color, 140).rgba()
-    return table
+    ``hidden`` classes clear too (the user hid them in the class list).
+
+    Built from :func:`fcn_studio.data.overlay.class_rgba`, which ``predict --format overlay`` blends with.
+    """
+    return [0 if i in hidden else QColor(int(r), int(g), int(b), int(a)).rgba() for i, (r, g, b, a) in enumerate(class_rgba(labelset))]
 
 
 def _is_popup_open(widget) -> bool:
@@ -71,7 +67,7 @@ class Canvas(QGraphicsView):
         self.image_item: RasterItem | None = None
         self.mask_item: RasterItem | None = None
         self._overlays: dict[str, QGraphicsItem] = {}
-        self._mask_opacity = 0.5
+        self._mask_opacity = MASK_OPACITY
         self._mask_visible = True
         self.hidden_classes: frozenset[int] = frozenset()
 

@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         file.addActions([a.save, a.add_images, a.add_folder])
         file.addSeparator()
-        file.addActions([a.import_masks, a.export])
+        file.addActions([a.import_masks, a.export, a.export_model])
         file.addSeparator()
         file.addAction(a.quit)
         edit = bar.addMenu("&Edit")
@@ -450,6 +450,11 @@ class MainWindow(QMainWindow):
         self.editor.flush()
         dialog = ExportDialog(self.project, selected_ids=[i for i in [self.image_list.current_id()] if i], parent=self)
         dialog.open()
+
+    def export_model_dialog(self) -> None:
+        from fcn_studio.gui.export_model_dialog import ExportModelDialog
+
+        ExportModelDialog(self.training.checkpoint_path, self).open()
 
     def _apply_labelset_edit(self, new_labelset, mapping) -> None:
         from fcn_studio.data.labelset_edit import apply_to_project

@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from fcn_studio.data.labelset import LabelSet
+from fcn_studio.data.overlay import PREDICTION_OPACITY
 from fcn_studio.gui.canvas import Canvas, mask_color_table
 from fcn_studio.gui.raster_item import RasterItem
 
@@ -77,7 +78,7 @@ class PredictionLayers(QObject):
         self.labels: np.ndarray | None = None
         self.heat_class = 0
         self._items: dict[str, RasterItem] = {}
-        self._opacity = {"prediction": 0.45, "heatmap": 0.6, "uncertainty": 0.6}
+        self._opacity = {"prediction": PREDICTION_OPACITY, "heatmap": 0.6, "uncertainty": 0.6}
         self._visible = {"prediction": True, "heatmap": False, "uncertainty": False}
 
     # -- data --------------------------------------------------------------------------------

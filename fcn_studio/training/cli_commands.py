@@ -1,4 +1,4 @@
-"""``fcn-studio train | predict | evaluate``: the training engine from the command line.
+"""``fcn-studio train | predict | evaluate | export-model``: the training engine from the command line.
 
 :func:`register` adds the sub-commands to :mod:`fcn_studio.cli`'s parser. This module must
 stay cheap to import (the GUI entry point imports the CLI): torch and the engine are imported
@@ -21,11 +21,11 @@ from typing import Any
 
 from fcn_studio.errors import FcnStudioError, TrainingError
 
+from fcn_studio.cli_args import UsageError, positive_int, unit_float
+
 FORMATS = ("index", "color", "overlay", "probs")
-
-
-class UsageError(FcnStudioError):
-    """Arguments that do not fit together (the message says which and what to do)."""
+#: Smallest ``--tile``: two margins of 128 px (the predictor's) and a 32 px core.
+MIN_TILE = 2 * 128 + 32
 
 
 SNAP_HELP = "move predicted boundaries onto image edges (helps models trained on scribbles; see training/refine.py)"
@@ -42,8 +42,22 @@ def _crop(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
+def _tile(text: str) -> int:
+    value = positive_int(text)
+    if value < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_TILE} (two 128 px margins and a 32 px core), got {value}")
+    return value
+
+
+def _hw(text: str) -> tuple[int, int]:
+    h, w = _crop(text)
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return h, w
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``predict`` and ``evaluate`` to the CLI's sub-parsers."""
+    """Add ``train``, ``predict``, ``evaluate`` and ``export-model`` to the CLI's sub-parsers."""
     from fcn_studio.models.registry import BACKBONES
 
     p = sub.add_parser("train", help="fine-tune a model on a project or on folders of images and masks")
@@ -96,9 +110,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--format", default="index", choices=FORMATS, help="index/color/overlay PNGs, or probs (.npz)")
-    p.add_argument("--opacity", type=float, default=0.5, help="overlay opacity 0..1")
+    p.add_argument("--opacity", type=unit_float, help="overlay opacity 0..1 (default: the window's prediction layer, 0.45)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out (default: refuse)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--tile", type=int, help="tile size for large images (default 1024 at working resolution)")
+    p.add_argument("--tile", type=_tile, help=f"tile size for large images (default 1024 at working resolution, at least {MIN_TILE})")
     p.add_argument("--snap-edges", action="store_true", help=SNAP_HELP)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_predict)
@@ -108,10 +123,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--masks", type=Path, required=True)
     p.add_argument("--classes", type=Path, help="label-set JSON of the masks (default: the checkpoint's)")
+    p.add_argument("--map-by-name", action="store_true",
+                   help="match the masks' classes to the checkpoint's by name (default: refuse when the names differ)")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write per-class IoU and the confusion matrix (.json or .csv)")
     p.add_argument("--snap-edges", action="store_true", help=SNAP_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export-model", help="export a checkpoint as ONNX or TorchScript (any image size)")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
+    p.add_argument("--out", type=Path, required=True, help="file to write (.onnx / .pt)")
+    p.add_argument("--trace-size", type=_hw, metavar="HxW", help="example size the export is traced at (any size works afterwards)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_export_model)
 
 
 # -- train ---------------------------------------------------------------------------------------
@@ -207,12 +233,28 @@ def _folder(path: Path, what: str) -> Path:
     return path
 
 
+def _checkpoint_file(path: Path) -> Path:
+    if not path.is_file():
+        raise UsageError(f"checkpoint {path} does not exist or is not a file")
+    return path
+
+
+def _report_failure(command: str) -> Any:
+    def report(path: Path, reason: str) -> None:
+        print(f"fcn-studio {command}: skipped {path.name}: {reason}", file=sys.stderr)
+
+    return report
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    _folder(args.images, "images")
-    if not 0 <= args.opacity <= 1:
-        raise UsageError(f"--opacity must be within 0..1, got {args.opacity}")
+    from fcn_studio.training.batch_predict import list_images, plan_outputs
+
+    _checkpoint_file(args.checkpoint)
+    if args.opacity is not None and args.format != "overlay":
+        raise UsageError("--opacity is for --format overlay")
+    plan_outputs(list_images(_folder(args.images, "images")), args.out, args.format, overwrite=args.overwrite)  # refuse early
     predictor = _predictor(args)
     bar = tqdm(disable=args.no_progress, unit="img", file=sys.stderr, desc="predict")
 
@@ -221,43 +263,153 @@ def cmd_predict(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        summary = predictor.predict_folder(args.images, args.out, fmt=args.format, opacity=args.opacity, progress=progress)
+        summary = predictor.predict_folder(
+            args.images, args.out, fmt=args.format, opacity=args.opacity, overwrite=args.overwrite,
+            progress=progress, on_failure=_report_failure("predict"),
+        )
     finally:
         bar.close()
     print(json.dumps(summary))
-    return 0
+    return 1 if summary["failed"] else 0
+
+
+def _class_map(mask_labels: Any, model_labels: Any, by_name: bool, source: Path | None) -> Any:
+    """(256,) uint8 table: mask value -> the checkpoint's class index (255 = not scored).
+
+    Same names in the same order: the identity. Otherwise refused, unless ``by_name``, where
+    every trainable class of the masks must be one of the checkpoint's.
+    """
+    import numpy as np
+
+    from fcn_studio.training.dataset import IGNORE, target_lut
+
+    lut = target_lut(mask_labels)
+    theirs = [c.name for c in mask_labels.trainable_classes]
+    ours = [c.name for c in model_labels.trainable_classes]
+    if [n.casefold() for n in theirs] == [n.casefold() for n in ours]:
+        return lut
+    if not by_name:
+        if len(theirs) != len(ours):
+            raise UsageError(
+                f"{source} has {len(theirs)} trainable classes but the checkpoint predicts {len(ours)}; "
+                "use the label set the model was trained with, or --map-by-name"
+            )
+        diff = next(f"{a!r} vs {b!r}" for a, b in zip(theirs, ours) if a.casefold() != b.casefold())
+        raise UsageError(
+            f"the classes of {source} differ from the checkpoint's ({diff}); use the label set the model was "
+            "trained with, or --map-by-name to score classes by name"
+        )
+    index = {name.casefold(): i for i, name in enumerate(ours)}
+    missing = [n for n in theirs if n.casefold() not in index]
+    if missing:
+        raise UsageError(f"--map-by-name: the checkpoint has no class {', '.join(map(repr, missing))} (it knows {', '.join(ours)})")
+    remap = np.full(256, IGNORE, np.uint8)
+    for c in mask_labels.trainable_classes:  # a trainable class's id is its training index (target_lut)
+        remap[c.id] = index[c.name.casefold()]
+    return remap[lut]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from fcn_studio.data.imageio import read_image
     from fcn_studio.data.labelset import LabelSet
     from fcn_studio.data.masks import read_mask
-    from fcn_studio.training.dataset import target_lut
     from fcn_studio.training.metrics import ConfusionMatrix
     from fcn_studio.training.samples import match_masks
 
-    predictor = _predictor(args)
-    labelset = predictor.labelset if args.classes is None else LabelSet.load(args.classes)
-    if labelset.num_classes != predictor.num_classes:
-        raise UsageError(
-            f"{args.classes} has {labelset.num_classes} trainable classes but the checkpoint predicts "
-            f"{predictor.num_classes}; use the label set the model was trained with"
-        )
-    pairs, _, _ = match_masks(_folder(args.images, "images"), _folder(args.masks, "masks"))
+    _checkpoint_file(args.checkpoint)
+    images, masks = _folder(args.images, "images"), _folder(args.masks, "masks")
+    if args.report is not None:
+        _report_path(args.report)
+    if args.classes is not None and not args.classes.is_file():
+        raise UsageError(f"--classes {args.classes} does not exist or is not a file")
+    mask_labels = None if args.classes is None else LabelSet.load(args.classes)
+    pairs, _, _ = match_masks(images, masks)
     if not pairs:
         raise UsageError(f"no image in {args.images} has a mask in {args.masks} (masks are matched by file name)")
-    lut = target_lut(labelset)
-    cm = ConfusionMatrix(labelset.num_classes)
+    predictor = _predictor(args)
+    mask_labels = mask_labels or predictor.labelset
+    lut = _class_map(mask_labels, predictor.labelset, args.map_by_name, args.classes)
+    names = [c.name for c in predictor.labelset.trainable_classes]
+    cm = ConfusionMatrix(predictor.num_classes)
+    failed: list[dict[str, str]] = []
+    report_failure = _report_failure("evaluate")
     for image_path, mask_path in tqdm(pairs, disable=args.no_progress, unit="img", file=sys.stderr, desc="evaluate"):
-        pred = predictor.predict_file(image_path, want_probs=False)
-        target = lut[read_mask(mask_path, labelset, expected_hw=pred.labels.shape)]
-        cm.update(torch.from_numpy(target), torch.from_numpy(pred.labels))
+        try:
+            image = read_image(image_path)
+            mask = read_mask(mask_path, mask_labels, expected_hw=image.shape[:2])
+            pred = predictor.predict(image, want_probs=False)
+        except FcnStudioError as exc:
+            failed.append({"file": image_path.name, "reason": str(exc)})
+            report_failure(image_path, str(exc))
+            continue
+        cm.update(torch.from_numpy(lut[mask]), torch.from_numpy(pred.labels))
     scores = cm.compute()
-    result = scores.to_json([c.name for c in labelset.trainable_classes])
-    result["images"] = len(pairs)
+    result = scores.to_json(names)
+    result["images"] = len(pairs) - len(failed)
+    result["failed"] = failed
+    if args.report is not None:
+        write_report(args.report, names, cm.numpy(), scores)
+        result["report"] = str(args.report)
     print(json.dumps(_json_safe(result)))
+    if len(failed) == len(pairs):
+        print("fcn-studio evaluate: no image could be scored", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
+
+
+def _report_path(path: Path) -> Path:
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise UsageError(f"--report {path}: the file name must end in .json or .csv")
+    if path.is_dir():
+        raise UsageError(f"--report {path} is a folder; give a file name ending in .json or .csv")
+    if not path.parent.is_dir():
+        raise UsageError(f"--report {path}: folder {path.parent} does not exist")
+    return path
+
+
+def write_report(path: Path, names: list[str], matrix: Any, scores: Any) -> None:
+    """Per-class IoU and the confusion matrix (rows: true class, columns: predicted) as JSON or CSV."""
+    import csv
+    import io
+
+    from fcn_studio.data.atomic import atomic_write_text
+
+    ious = [None if not math.isfinite(float(v)) else round(float(v), 6) for v in scores.per_class_iou]
+    if path.suffix.lower() == ".json":
+        data = {
+            "classes": names, "miou": round(scores.miou, 6), "pixel_acc": round(scores.pixel_acc, 6),
+            "per_class_iou": dict(zip(names, ious)), "pixels": scores.pixels,
+            "confusion_matrix": {"rows": "true class", "columns": "predicted class", "counts": matrix.tolist()},
+        }
+        atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+        return
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["class", "iou", *(f"pred:{n}" for n in names)])
+    for name, iou, row in zip(names, ious, matrix.tolist()):
+        writer.writerow([name, "" if iou is None else iou, *row])
+    writer.writerow(["mIoU", round(scores.miou, 6)])
+    writer.writerow(["pixel_acc", round(scores.pixel_acc, 6)])
+    atomic_write_text(path, buf.getvalue())
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from fcn_studio.models.export import FORMATS as EXPORT_FORMATS, export_checkpoint
+
+    _checkpoint_file(args.checkpoint)
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; give a file name such as model{EXPORT_FORMATS[args.format]}")
+    if args.out.exists() and args.out.resolve() == args.checkpoint.resolve():
+        raise UsageError(f"--out {args.out} is the checkpoint itself; choose another file name")
+    if args.out.exists() and not args.overwrite:
+        raise UsageError(f"--out {args.out} exists; pass --overwrite to replace it")
+    if not args.out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: folder {args.out.parent} does not exist")
+    summary = export_checkpoint(args.checkpoint, args.out, fmt=args.format, input_hw=args.trace_size)
+    print(json.dumps(summary))
     return 0
 
 
@@ -272,4 +424,4 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-__all__ = ["register", "cmd_train", "cmd_predict", "cmd_evaluate", "UsageError", "TrainingError"]
+__all__ = ["register", "cmd_train", "cmd_predict", "cmd_evaluate", "cmd_export_model", "write_report", "UsageError", "TrainingError"]

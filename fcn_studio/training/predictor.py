@@ -10,14 +10,12 @@ logits are upsampled bilinearly to the image's own size before the softmax.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fcn_studio.data.imageio import is_image_file, read_image
+from fcn_studio.data.imageio import read_image
 from fcn_studio.data.labelset import LabelSet
 from fcn_studio.training.augment import resize_pair
 from fcn_studio.training.device import Normalizer, autocast, pick_device
@@ -142,48 +140,8 @@ class Predictor:
     def predict_file(self, path: str | Path, **kwargs) -> Prediction:  # noqa: ANN003
         return self.predict(read_image(path), **kwargs)
 
-    def predict_folder(
-        self,
-        images: str | Path,
-        out: str | Path,
-        *,
-        fmt: str = "index",
-        opacity: float = 0.5,
-        progress: Callable[[int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> dict:
-        """Predict every image in ``images`` and write one file each to ``out``.
+    def predict_folder(self, images: str | Path, out: str | Path, **kwargs) -> dict:  # noqa: ANN003
+        """Predict every image in ``images`` into ``out``: see :func:`fcn_studio.training.batch_predict.predict_folder`."""
+        from fcn_studio.training.batch_predict import predict_folder
 
-        ``fmt``: ``index`` (8-bit indexed PNG of class ids), ``color`` (RGB class colours),
-        ``overlay`` (image with colours blended in) or ``probs`` (``.npz`` with ``probs``
-        float16 KxHxW, ``labels`` and ``confidence``). Returns a summary dict.
-        """
-        from fcn_studio.data.masks import write_color_png, write_indexed_png, write_overlay_png
-
-        images, out = Path(images), Path(out)
-        files = sorted(p for p in images.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for i, path in enumerate(files):
-            if should_stop is not None and should_stop():
-                break
-            image = read_image(path)
-            pred = self.predict(image, want_probs=fmt == "probs")
-            if fmt == "index":
-                target = out / f"{path.stem}.png"
-                write_indexed_png(target, pred.labels, self.labelset)
-            elif fmt == "color":
-                target = out / f"{path.stem}.png"
-                write_color_png(target, pred.labels, self.labelset)
-            elif fmt == "overlay":
-                target = out / f"{path.stem}.png"
-                write_overlay_png(target, image, pred.labels, self.labelset, opacity)
-            elif fmt == "probs":
-                target = out / f"{path.stem}.npz"
-                np.savez_compressed(target, probs=pred.probs, labels=pred.labels, confidence=pred.confidence.astype(np.float16))
-            else:
-                raise ValueError(f"unknown format {fmt!r}; use index, color, overlay or probs")
-            written.append(str(target))
-            if progress is not None:
-                progress(i + 1, len(files))
-        return {"images": len(files), "written": len(written), "out": str(out), "format": fmt}
+        return predict_folder(self, images, out, **kwargs)

@@ -7,7 +7,8 @@ saves into the project) while training runs are used by the next epoch.
 
 Masks are read through :func:`~fcn_studio.data.masks.read_mask`, so any form it accepts
 works: indexed PNGs, 8-bit id PNGs, or colour PNGs matched against the label set's colours.
-Folder masks are matched to images by file stem, with the conventions of common datasets:
+Folder masks are matched to images by file stem, with the conventions of common datasets (the
+rules of :mod:`fcn_studio.data.mask_import`, shared with the window's mask import):
 
 * ``img.png`` <-> ``img.png`` / ``img_mask.png`` / ``img_L.png`` (CamVid colour labels) ...
 * KITTI road: ``um_000012.png`` <-> ``um_road_000012.png`` (``_lane_`` also accepted);
@@ -16,7 +17,6 @@ Folder masks are matched to images by file stem, with the conventions of common 
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +29,6 @@ from fcn_studio.data.labelset import UNPAINTED, LabelSet
 from fcn_studio.data.masks import read_mask
 from fcn_studio.errors import TrainingError
 
-#: Suffixes that label files add to their image's stem (checked after an exact stem match).
-MASK_SUFFIXES: tuple[str, ...] = ("_mask", "_label", "_labels", "_L", "_gt", "_labelIds", "_gtFine_labelIds")
-_KITTI_IMAGE = re.compile(r"^(?P<cat>[A-Za-z]+)_(?P<num>\d+)$")
-_CITYSCAPES_IMAGE = "_leftImg8bit"
 
 
 @dataclass(frozen=True)
@@ -347,35 +343,20 @@ class FolderSource:
 def match_masks(images_dir: Path, masks_dir: Path) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
     """Pair each image with its mask: ``(pairs, images without mask, masks without image)``.
 
-    Rules, first hit wins: the same stem; the stem plus one of :data:`MASK_SUFFIXES`;
-    KITTI's ``<cat>_road_<n>`` (then ``_lane_``) for image ``<cat>_<n>``; Cityscapes'
-    ``_leftImg8bit`` replaced by ``_gtFine_labelIds``. Sorted by image name.
+    The rules are the window's mask import's (:func:`fcn_studio.data.mask_import.pair_by_name`:
+    case-insensitive; same stem, stem plus a mask suffix such as ``_L`` or ``_gtFine_labelIds``,
+    KITTI's ``<cat>_road_<n>`` before ``_lane_``), so a folder that imports also trains.
+    Sorted by image name.
     """
-    images = sorted(p for p in images_dir.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
-    masks = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.is_file() and is_image_file(p) and not p.name.startswith(".")}
-    pairs: list[tuple[Path, Path]] = []
-    unmatched: list[Path] = []
-    used: set[str] = set()
-    for image in images:
-        stem = _mask_stem_for(image.stem, masks)
-        if stem is None:
-            unmatched.append(image)
-            continue
-        used.add(stem)
-        pairs.append((image, masks[stem]))
-    orphans = [p for s, p in masks.items() if s not in used]
-    return pairs, unmatched, orphans
+    from fcn_studio.data.mask_import import list_image_files, pair_by_name
 
-
-def _mask_stem_for(stem: str, masks: dict[str, Path]) -> str | None:
-    candidates = [stem, *(stem + s for s in MASK_SUFFIXES)]
-    kitti = _KITTI_IMAGE.match(stem)
-    if kitti:
-        candidates += [f"{kitti['cat']}_{kind}_{kitti['num']}" for kind in ("road", "lane")]
-    if stem.endswith(_CITYSCAPES_IMAGE):
-        base = stem[: -len(_CITYSCAPES_IMAGE)]
-        candidates += [base + "_gtFine_labelIds", base + "_gtCoarse_labelIds"]
-    return next((c for c in candidates if c in masks), None)
+    images = list_image_files(images_dir)
+    masks = list_image_files(masks_dir)
+    plan, _ = pair_by_name({str(p): [p.stem] for p in images}, masks)
+    pairs = [(p, plan[str(p)]) for p in images if str(p) in plan]
+    unmatched = [p for p in images if str(p) not in plan]
+    used = set(plan.values())
+    return pairs, unmatched, [m for m in masks if m not in used]
 
 
 def split_validation(samples: list[Sample], fraction: float, seed: int, *, min_train: int = 2) -> list[str]:
