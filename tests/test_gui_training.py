@@ -107,12 +107,12 @@ def test_fine_tune_live_layers_accept_predict_all_export_reopen(window, qtbot, t
     root = win.project.root
     win.close()
     again = Project.open(root)
-    assert again.extra.get("checkpoint") == "checkpoints/model.pt"
-    assert (root / "checkpoints" / "model.pt").exists()
+    assert again.extra.get("checkpoint") == "checkpoints/model.fcnckpt"
+    assert (root / "checkpoints" / "model.fcnckpt").exists()
     np.testing.assert_array_equal(again.load_mask(target), accepted)
     from fcn_studio.models.checkpoint import load_checkpoint
 
-    model, meta = load_checkpoint(root / "checkpoints" / "model.pt")
+    model, meta = load_checkpoint(root / "checkpoints" / "model.fcnckpt")
     assert meta.labelset == again.labelset
 
 
@@ -216,7 +216,7 @@ def test_a_reopened_project_continues_from_its_model_with_its_settings(window, q
     assert p2.minutes.value() == pytest.approx(2.5)
     assert p2.unlabelled.currentData() == "off"
     config = again.training.build_config("fine-tune")
-    assert config.resume is not None and config.resume.resolve() == (root / "checkpoints" / "model.pt").resolve()
+    assert config.resume is not None and config.resume.resolve() == (root / "checkpoints" / "model.fcnckpt").resolve()
     assert config.minutes == pytest.approx(2.5)
     # and its model predicts the image on screen
     qtbot.waitUntil(lambda: again.prediction_layers.image_id == again.editor.image_id, timeout=60000)
@@ -243,3 +243,37 @@ def test_after_opening_another_project_fine_tune_trains_and_predicts_with_its_mo
     qtbot.waitUntil(lambda: win.prediction_layers.image_id == win.editor.image_id, timeout=60000)
     assert win.prediction_layers.labels.shape == (80, 112)
     assert old_root != other.root
+
+
+def test_a_model_trained_from_the_command_line_is_found_and_loaded_by_the_window(qtbot, tmp_path, capsys):
+    """Issue 15 bug 2: `fcn-studio train --project P` wrote model.fcnckpt; the window looked for model.pt."""
+    import json
+
+    from fcn_studio.cli import main
+
+    make_app()
+    project = create_demo_project(tmp_path / "demo", n_images=2, n_labelled=1, seed=3, size=(48, 64))
+    argv = ["train", "--project", str(project.root), "--max-steps", "2", "--no-progress", "--backbone", "resnet18",
+            "--variant", "fcn32s", "--weights", "none", "--crop", "32", "--batch-size", "2"]
+    assert main(argv) == 0
+    written = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["checkpoint"]
+    win = MainWindow(Project.open(project.root), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    assert win.training.checkpoint_path.resolve() == __import__("pathlib").Path(written).resolve()
+    assert win.training_panel.weights.currentData() == "checkpoint"
+    qtbot.waitUntil(lambda: win.training._predictor is not None, timeout=60000)
+    assert win.training._remote.path.resolve() == __import__("pathlib").Path(written).resolve()
+    qtbot.waitUntil(lambda: win.prediction_layers.image_id == win.editor.image_id, timeout=60000)
+    win.close()
+
+
+def test_an_old_project_with_model_pt_still_opens_with_its_model(window, tmp_path):
+    from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
+
+    root = window.project.root
+    assert window.training.checkpoint_path == window.project.path_of(PROJECT_CHECKPOINT)  # nothing yet: the new name
+    legacy = root / "checkpoints" / "model.pt"
+    legacy.parent.mkdir(exist_ok=True)
+    legacy.write_bytes(b"x")
+    assert window.training.checkpoint_path == legacy

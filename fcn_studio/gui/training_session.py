@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
+from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOINT, checkpoint_candidates
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.background import Background
@@ -22,7 +23,6 @@ from fcn_studio.gui.prediction_layers import PredictionLayers, uncertainty
 from fcn_studio.gui.training_worker import TrainingController
 from fcn_studio.training.prediction_process import RemotePredictor
 
-CHECKPOINT = "checkpoints/model.pt"
 
 
 def uncertainty_text(entry) -> str:
@@ -107,11 +107,16 @@ class TrainingSession(QObject):
 
     @property
     def checkpoint_path(self) -> Path:
-        rel = self.project.extra.get("checkpoint", CHECKPOINT)
-        try:
-            return self.project.path_of(rel)
-        except FcnStudioError:
-            return self.project.path_of(CHECKPOINT)
+        """The project's model: the one project.json names, else the one the CLI or an older
+        version wrote, else where the next training writes (``checkpoints/model.fcnckpt``)."""
+        for rel in checkpoint_candidates(self.project.extra.get("checkpoint")):
+            try:
+                path = self.project.path_of(rel)
+            except FcnStudioError:  # a recorded path that leaves the project is not followed
+                continue
+            if path.is_file():
+                return path
+        return self.project.path_of(PROJECT_CHECKPOINT)
 
     # -- training -------------------------------------------------------------------------------
     def build_config(self, mode: str, **overrides: Any):
@@ -351,14 +356,14 @@ class TrainingSession(QObject):
         self._load_predictor(target)
 
     def load_checkpoint_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Load a model checkpoint", "", "Checkpoints (*.pt *.pth)")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Load a model checkpoint", "", CHECKPOINT_FILTER)
         if path:
             self.load_checkpoint(path)
 
     def save_checkpoint_dialog(self) -> None:
         if not self.checkpoint_path.exists():
             return
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save the model", "model.pt", "Checkpoints (*.pt)")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the model", "model.fcnckpt", CHECKPOINT_FILTER)
         if path:
             shutil.copy2(self.checkpoint_path, path)
 

@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fcn_studio.errors import FcnStudioError, TrainingError
-
 from fcn_studio.cli_args import UsageError, positive_int, unit_float
+from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
+from fcn_studio.errors import FcnStudioError, TrainingError
 
 FORMATS = ("index", "color", "overlay", "probs")
 #: Smallest ``--tile``: two margins of 128 px (the predictor's) and a 32 px core.
@@ -101,7 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     h.add_argument("--threads", type=int, help="CPU threads for torch")
     h.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, up to 4 on GPU)")
-    h.add_argument("--out", type=Path, help="checkpoint to write (default: <project>/checkpoints/model.fcnckpt)")
+    h.add_argument("--out", type=Path, help=f"checkpoint to write (default: <project>/{PROJECT_CHECKPOINT}, where the window finds it)")
     h.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=cmd_train)
 
@@ -155,7 +155,7 @@ def _sources(args: argparse.Namespace) -> tuple[Any, Any, Path | None]:
         project = Project.open(args.project)
         for w in project.warnings:
             print(f"warning: {w}", file=sys.stderr)
-        source, default_out = ProjectSource(project), project.root / "checkpoints" / "model.fcnckpt"
+        source, default_out = ProjectSource(project), project.path_of(PROJECT_CHECKPOINT)
         labelset = project.labelset
     else:
         if any(v is None for v in folders):
