@@ -162,7 +162,9 @@ class Trainer:
         )
         model, opt_state = self._model()
         self.batch_size = int(cfg.batch_size or (8 if self.device.type == "cuda" else 4))
-        self.scale = float(cfg.scale if cfg.scale is not None else self._resume_scale or (1.0 if self.device.type == "cuda" else 0.5))
+        summary = getattr(self.source, "paint_summary", None)
+        self.paint: PaintSummary | None = summary() if summary is not None else None
+        self.scale = cfg.working_scale(self.device.type, self.paint.dense if self.paint is not None else True, self._resume_scale)
         self.train_ds, self.val_ds, self.val_on = self._datasets()
         self.channels_last = cfg.use_channels_last(self.device.type)
         self.amp = cfg.amp
@@ -221,8 +223,6 @@ class Trainer:
     def _datasets(self) -> tuple[SegmentationDataset, SegmentationDataset, str]:
         cfg = self.config
         self.crop_size = tuple(cfg.crop_size) if cfg.crop_size is not None else ((384, 384) if self.device.type == "cuda" else (192, 192))
-        summary = getattr(self.source, "paint_summary", None)
-        self.paint: PaintSummary | None = summary() if summary is not None else None
         fraction = cfg.holdout_fraction(len(self._painted_samples), self.paint.dense if self.paint is not None else True)
         train_ds, val_ds, on, held = build_datasets(
             self.source, self.val_source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range,
