@@ -213,3 +213,56 @@ def test_worst_first_shows_each_score(window):
     assert "uncertainty 0.70" in texts[1] and "uncertainty 0.20" in texts[0]
     win.training_panel.sort_uncertain.setChecked(False)
     assert "uncertainty" not in win.image_list._items[win.project.images[0].id].text()
+
+
+def _pixels(widget) -> np.ndarray:
+    img = widget.grab().toImage().convertToFormat(__import__("PySide6.QtGui", fromlist=["QImage"]).QImage.Format.Format_RGB888)
+    rows = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
+    return rows[:, : img.width() * 3].reshape(img.height(), img.width(), 3).astype(int)
+
+
+def test_checked_buttons_look_checked(window):
+    """Issue 18 bug 5: a checked *Worst first* looked nearly like an unchecked one (Fusion's
+    sunken frame moved the mean colour by ~9 levels of 255; the theme now fills it)."""
+    button = window.training_panel.sort_uncertain
+    button.setChecked(False)
+    off = _pixels(button)
+    button.setChecked(True)
+    on = _pixels(button)
+    button.setChecked(False)
+    assert off.shape == on.shape
+    assert np.abs(on.mean((0, 1)) - off.mean((0, 1))).sum() > 60
+
+
+def test_miou_plot_label_fits_and_its_x_axis_follows_the_loss_plot(window):
+    """Issue 18 bug 5: the rotated "train mIoU" label was cut, and the two x axes differed."""
+    from types import SimpleNamespace
+
+    panel = window.training_panel
+    window.docks["training"].resize(360, 420)
+    panel.on_epoch(SimpleNamespace(miou=0.4, step=3, on="training"))
+    for plot in (panel.loss_plot, panel.miou_plot):
+        title = plot.plotItem.titleLabel
+        assert not plot.getAxis("left").label.isVisible()  # no rotated label to cut
+        assert title.text and 0 < title.item.boundingRect().width() <= plot.width()
+    assert "painted pixels" in panel.miou_plot.plotItem.titleLabel.text
+    panel.loss_plot.setXRange(0, 500, padding=0)
+    low, high = panel.miou_plot.getViewBox().viewRange()[0]
+    assert low == pytest.approx(0, abs=1) and high == pytest.approx(500, abs=1)
+
+
+def test_coco_export_is_described_as_what_it_writes(tmp_path):
+    """Issue 18 bug 4: the dialog said "polygons" but wrote compressed RLE."""
+    import json
+
+    from fcn_studio.data.coco import export_coco
+    from fcn_studio.gui.export_dialog import FORMAT_LABELS
+
+    assert "RLE" in FORMAT_LABELS["coco"] and "polygon" not in FORMAT_LABELS["coco"].lower()
+    mask = np.full((32, 48), 255, np.uint8)
+    mask[4:20, 5:30] = 1
+    mask[22:30, 10:40] = 2
+    out = tmp_path / "coco.json"
+    export_coco(out, [("a.png", 1, mask)], create_demo_project(tmp_path / "p", n_images=1, n_labelled=1, seed=1, size=(32, 48)).labelset)
+    anns = json.loads(out.read_text())["annotations"]
+    assert len(anns) == 2 and all(isinstance(a["segmentation"], dict) and "counts" in a["segmentation"] for a in anns)
