@@ -3,6 +3,13 @@
 Qt-facing but widget-free: the canvas renders what this holds and forwards tool gestures
 here; the main window connects its signals to the panels. Loading and saving run off the
 UI thread; a stroke only touches the mask array in place.
+
+Autosave has two clocks. A short idle delay saves soon after a stroke when the user pauses;
+a deadline, started by the first unsaved change and not pushed back by later ones, saves
+while painting goes on (strokes every 300 ms would otherwise never leave the idle delay a
+gap). So a crash loses at most about :data:`AUTOSAVE_MAX_DELAY_MS` of work. The GUI thread
+only copies the mask; encoding and writing run in the background, and while one save is
+still writing, a due save waits for it instead of queueing copies behind it.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ from fcn_studio.data.project import Project
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.undo import MaskEditCommand
 
+#: Save this long after the last change when painting pauses.
 AUTOSAVE_DELAY_MS = 600
+#: ... and at the latest this long after the first unsaved change, even while painting goes on.
+AUTOSAVE_MAX_DELAY_MS = 2000
 
 
 class MaskEditor(QObject):
@@ -49,7 +59,11 @@ class MaskEditor(QObject):
         # One ordered queue for loads and saves: a load queued after a save reads what it wrote.
         self._io = Background("fcn-mask-io", self)
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
-        self._autosave.timeout.connect(self.save_now)
+        self._autosave.timeout.connect(self._autosave_due)
+        self._deadline = QTimer(self, singleShot=True, interval=AUTOSAVE_MAX_DELAY_MS)
+        self._deadline.timeout.connect(self._autosave_due)
+        self._saves_in_flight = 0
+        self._save_when_written = False
 
     def set_project(self, project: Project) -> None:
         """Switch projects: the current mask is saved first, history is per project."""
@@ -154,6 +168,11 @@ class MaskEditor(QObject):
         self._last_point = (x, y)
         if box is not None:
             self.region_changed.emit(box)
+            # A long drag is unsaved work too: the deadline covers it, the idle delay waits
+            # for the stroke to end (saving mid-stroke is safe: the mask is a plain array).
+            self._dirty = True
+            if not self._deadline.isActive():
+                self._deadline.start()
 
     def end_stroke(self) -> None:
         if self._stroke is None:
@@ -215,24 +234,46 @@ class MaskEditor(QObject):
 
     def _mark_dirty(self) -> None:
         self._dirty = True
-        self._autosave.start()
+        self._autosave.start()  # restarted by each change: "when painting pauses"
+        if not self._deadline.isActive():
+            self._deadline.start()  # not restarted: "at the latest"
 
     # -- saving ----------------------------------------------------------------------------
+    def _autosave_due(self) -> None:
+        """A timer fired: save, unless a save is still writing; then save right after it."""
+        if self._saves_in_flight:
+            self._save_when_written = True
+            return
+        self.save_now()
+
     def save_now(self) -> None:
         """Queue the current mask for writing (a copy, so painting goes on meanwhile)."""
         self._autosave.stop()
+        self._deadline.stop()
+        self._save_when_written = False
         if not self._dirty or self.mask is None or self.image_id is None:
             return
         image_id, mask = self.image_id, self.mask.copy()
         self._dirty = False
         project = self.project
 
+        def written(_: object) -> None:
+            self._written()
+            self.saved.emit(image_id)
+
         def failed(exc: BaseException) -> None:
+            self._written()
             if self.image_id == image_id:
                 self._dirty = True  # keep it in memory and try again with the next save
             self.save_failed.emit(f"Your painting is kept in memory but could not be saved: {exc}")
 
-        self._io.submit(lambda: project.save_mask(image_id, mask), lambda _: self.saved.emit(image_id), failed)
+        if self._io.submit(lambda: project.save_mask(image_id, mask), written, failed) is not None:
+            self._saves_in_flight += 1
+
+    def _written(self) -> None:
+        self._saves_in_flight -= 1
+        if self._save_when_written and not self._saves_in_flight:
+            self.save_now()
 
     def flush(self) -> None:
         """Save now and wait until it is on disk (closing, switching projects)."""
