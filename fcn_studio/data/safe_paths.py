@@ -49,8 +49,9 @@ def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) 
             continue
         if last and allow_file_link and not os.path.isdir(target):
             continue
-        shown = "/".join(parts[: i + 1]) + ("" if last else "/")
-        kind = "file" if last and not os.path.isdir(target) else "folder"
+        is_folder = os.path.isdir(target) or not last
+        shown = "/".join(parts[: i + 1]) + ("/" if is_folder else "")
+        kind = "folder" if is_folder else "file"
         raise ProjectError(
             f"{shown} in project {root} is a link to {target}, outside the project; fcn-studio only reads "
             f"and writes inside the project folder. Replace the link with a real {kind} (move its contents in)"
