@@ -240,6 +240,8 @@ class RoundResult:
     lost_window_s: float = 0.0  # kill time minus the start of the oldest lost stroke
     stale_before_open: int = 0  # project.json behind a mask (repaired by opening)
     mismatches: int = 0  # after opening: share in project.json or in memory != mask
+    torn_masks: int = 0  # masks that do not read whole
+    opened: bool = True
     problems: list[str] = field(default_factory=list)
 
 
@@ -259,6 +261,7 @@ def check_after_kill(root: Path, log: Path, killed_at: float, saved_before: dict
         project = Project.open(root)
     except FcnStudioError as exc:
         res.problems.append(f"the project does not open: {exc}")
+        res.opened = False
         return res
     after_open = _raw_shares(root / PROJECT_FILE)
     saved_now: dict[str, int] = {}
@@ -267,6 +270,7 @@ def check_after_kill(root: Path, log: Path, killed_at: float, saved_before: dict
             mask = project.load_mask(entry.id)
         except FcnStudioError as exc:
             res.problems.append(f"mask of {entry.id} is not whole: {exc}")
+            res.torn_masks += 1
             continue
         share = painted_fraction(mask)
         if raw_shares is not None and abs(raw_shares.get(entry.id, -1.0) - share) > 1e-6:

@@ -138,3 +138,22 @@ def test_links_inside_the_project_are_fine(project):
     assert project.save_mask(image_id, _painted(project, image_id))
     assert (project.root / "store" / f"{image_id}.png").exists()
     assert Project.open(project.root).entry(image_id).painted > 0
+
+
+
+def test_opening_does_not_clean_up_outside(project, outside):
+    # opening removes temp files a crash left; never in a folder that leads outside
+    _relink(project, "masks", outside)
+    theirs = outside / ".notes.png.x.fcnstudio-tmp"
+    theirs.write_bytes(b"not ours")
+    with pytest.raises(ProjectError, match="masks/"):
+        Project.open(project.root)
+    assert theirs.read_bytes() == b"not ours"
+
+
+def test_a_new_project_in_a_folder_with_a_linked_masks_folder_is_refused(tmp_path, outside):
+    root = tmp_path / "new"
+    root.mkdir()
+    os.symlink(outside, root / "masks")
+    with pytest.raises(ProjectError, match="masks/"):
+        Project.create(root, "road")

@@ -155,6 +155,7 @@ class Project:
             raise ProjectError(f"{root} already holds a project; open it instead")
         if isinstance(labelset, str):
             labelset = load_preset(labelset)
+        _check_folders(root)
         try:
             for sub in ("images", "masks"):
                 (root / sub).mkdir(parents=True, exist_ok=True)
@@ -172,6 +173,7 @@ class Project:
             root = root.parent
         if not (root / PROJECT_FILE).exists() and not (root / BACKUP_FILE).exists():
             raise ProjectError(f"{root} is not an fcn-studio project (no {PROJECT_FILE}); create one or pick another folder")
+        _check_folders(root)  # before anything is read or deleted
         warnings: list[str] = []
         for tmp in stale_temp_files(root):
             warnings.append(f"removed {tmp.relative_to(root)}, left over from a save that was interrupted")
@@ -186,7 +188,6 @@ class Project:
             project = cls._from_json(root, data)
             warnings.append(f"{PROJECT_FILE} could not be read ({first}); opened the previous save instead")
         project.warnings = warnings + project.warnings
-        project._check_folders()
         project._check_files()
         if project.reconcile_masks():
             try:
@@ -246,11 +247,6 @@ class Project:
         project = cls(root, labelset, images, extra)
         project.warnings = warnings
         return project
-
-    def _check_folders(self) -> None:
-        """Refuse a project whose own folders are links leading outside it (raises ProjectError)."""
-        for name in PROJECT_FOLDERS:
-            self.path_of(name)
 
     def _check_files(self) -> None:
         known = set()
@@ -551,6 +547,12 @@ class Project:
         self.labelset = labelset
         self.save()
         self.labelset_changed.emit(labelset)
+
+
+def _check_folders(root: Path) -> None:
+    """Refuse a project whose own folders are links leading outside it (raises ProjectError)."""
+    for name in PROJECT_FOLDERS:
+        resolve_inside(root, name)
 
 
 def _bring(src: Path, dst: Path, mode: AddMode) -> None:

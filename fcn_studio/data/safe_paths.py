@@ -36,7 +36,7 @@ def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) 
     only). Returns the unresolved path, so a link is moved or replaced as a link.
     Raises :class:`ProjectError` naming the link and where it leads.
     """
-    root_real = os.path.realpath(root)
+    root_real = ""  # resolved only when a link is met: one lstat per part otherwise
     parts = PurePosixPath(relative).parts
     path = Path(root)
     for i, part in enumerate(parts):
@@ -44,6 +44,7 @@ def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) 
         last = i == len(parts) - 1
         if not os.path.islink(path):
             continue
+        root_real = root_real or os.path.realpath(root)
         target = os.path.realpath(path)
         if is_inside(target, root_real):
             continue
