@@ -193,7 +193,7 @@ class Project:
             try:
                 project.save()  # so the next open, and other readers, see the corrected shares
             except ProjectError as exc:
-                project.warnings.append(f"the corrections above are not saved yet: {exc}")
+                project.warnings.append(f"could not save the repaired {PROJECT_FILE} ({exc}); it is repaired again at the next open")
         return project
 
     @classmethod
