@@ -29,7 +29,7 @@ def test_twenty_kills_while_painting(tmp_path: Path) -> None:
     make_project(root)
     rng = random.Random(16)
     saved: dict[str, int] = {}
-    long_rounds = saves = edits = 0
+    long_rounds = edits = lost = 0
     with Painters() as painters:
         for i in range(KILLS):
             log = tmp_path / f"kill{i}.log"
@@ -44,10 +44,11 @@ def test_twenty_kills_while_painting(tmp_path: Path) -> None:
             killed_at = painters.kill(pid)
             res = check_after_kill(root, log, killed_at, saved, bound_s=BOUND_S)
             assert not res.problems, f"after kill {i + 1}: {res.problems}"
-            saves += res.saves
             edits += res.edits
+            lost += res.lost_edits
             if long:
                 long_rounds += 1
                 assert res.saves >= 1, f"kill {i + 1}: {res.edits} edits over 2.4 s or more, never saved"
-    assert long_rounds >= 6 and edits > 100
-    assert sum(saved.values()) > edits / 2, "most edits reached the disk"
+    assert long_rounds >= 6 and sum(saved.values()) > 0
+    # each edit was either saved or is among the recent ones a kill took (the child repaints those)
+    assert sum(saved.values()) == edits - lost
