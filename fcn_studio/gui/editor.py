@@ -33,6 +33,16 @@ from fcn_studio.gui.undo import MaskEditCommand
 AUTOSAVE_DELAY_MS = 600
 #: ... and at the latest this long after the first unsaved change, even while painting goes on.
 AUTOSAVE_MAX_DELAY_MS = 2000
+#: Changed boxes copied one by one into the shadow at a save; more are merged into one.
+_MAX_PIECES = 2048
+
+
+def _union_all(boxes: list[Box]) -> Box:
+    out: Box | None = None
+    for box in boxes:
+        out = union(out, box)
+    assert out is not None
+    return out
 
 
 class MaskEditor(QObject):
@@ -70,7 +80,7 @@ class MaskEditor(QObject):
         self._saves_in_flight = 0
         self._save_when_written = False
         self._shadow: np.ndarray | None = None  # the mask as last handed to the writer
-        self._shadow_stale: Box | None = None  # what changed in the mask since
+        self._shadow_stale: list[Box] = []  # what changed in the mask since, box by box
 
     def set_project(self, project: Project) -> None:
         """Switch projects: the current mask is saved first, history is per project."""
@@ -82,7 +92,7 @@ class MaskEditor(QObject):
         self._stacks.clear()
         self.project = project
         self.image_id = self.image = self.mask = None
-        self._shadow = self._shadow_stale = None
+        self._shadow, self._shadow_stale = None, []
         self._loading = None
         self.project_changed.emit(project)
 
@@ -140,7 +150,7 @@ class MaskEditor(QObject):
             return  # the user moved on while this loaded
         self._loading = None
         self.image_id, self.image, self.mask = image_id, image, mask
-        self._shadow, self._shadow_stale = shadow, None
+        self._shadow, self._shadow_stale = shadow, []
         self._dirty = False
         self.undo_group.setActiveStack(self.stack(image_id))
         self.mask_replaced.emit()
@@ -178,7 +188,7 @@ class MaskEditor(QObject):
         self._last_point = (x, y)
         if box is not None:
             self.region_changed.emit(box)
-            self._shadow_stale = union(self._shadow_stale, box)
+            self._shadow_stale.append(box)
             # A long drag is unsaved work too: the deadline covers it, the idle delay waits
             # for the stroke to end (saving mid-stroke is safe: the mask is a plain array).
             self._dirty = True
@@ -237,12 +247,12 @@ class MaskEditor(QObject):
             return self.mask
 
         self.stack(image_id).push(MaskEditCommand(text, edit, get_mask, self._changed))
-        self._shadow_stale = union(self._shadow_stale, edit.box)
+        self._shadow_stale.append(edit.box)
         self._mark_dirty()
 
     def _changed(self, box: tuple) -> None:
         self.region_changed.emit(box)
-        self._shadow_stale = union(self._shadow_stale, box)
+        self._shadow_stale.append(box)
         self._mark_dirty()
 
     def _mark_dirty(self) -> None:
@@ -288,12 +298,14 @@ class MaskEditor(QObject):
         assert self.mask is not None
         shadow = self._shadow
         if shadow is not None and not self._saves_in_flight and shadow.shape == self.mask.shape:
-            if self._shadow_stale is not None:
-                y0, x0, y1, x1 = self._shadow_stale
-                shadow[y0:y1, x0:x1] = self.mask[y0:y1, x0:x1]  # only what changed: no stall
+            # Only what changed, segment by segment: the union of a long diagonal drag would be
+            # most of the mask. Past a few hundred pieces their union is as cheap.
+            boxes = self._shadow_stale if len(self._shadow_stale) <= _MAX_PIECES else [_union_all(self._shadow_stale)]
+            for y0, x0, y1, x1 in boxes:
+                shadow[y0:y1, x0:x1] = self.mask[y0:y1, x0:x1]
         else:
             shadow = self._shadow = self.mask.copy()  # the old shadow is still being written
-        self._shadow_stale = None
+        self._shadow_stale = []
         return shadow
 
     def _written(self) -> None:
@@ -320,7 +332,7 @@ class MaskEditor(QObject):
             stack.clear()
         if self.image_id is not None:
             self.mask = np.ascontiguousarray(self.project.load_mask(self.image_id))
-            self._shadow, self._shadow_stale = None, None  # the next save makes one
+            self._shadow, self._shadow_stale = None, []  # the next save makes one
             self._dirty = False
             self.mask_replaced.emit()
 
