@@ -270,7 +270,7 @@ class MaskEditor(QObject):
         self.save_now()
 
     def save_now(self) -> None:
-        """Queue the current mask for writing (a copy, so painting goes on meanwhile)."""
+        """Queue the current mask for writing (the shadow or a copy, so painting goes on meanwhile)."""
         self._autosave.stop()
         self._deadline.stop()
         self._save_when_written = False
@@ -299,7 +299,7 @@ class MaskEditor(QObject):
         shadow = self._shadow
         if shadow is not None and not self._saves_in_flight and shadow.shape == self.mask.shape:
             # Only what changed, segment by segment: the union of a long diagonal drag would be
-            # most of the mask. Past a few hundred pieces their union is as cheap.
+            # most of the mask. Past _MAX_PIECES pieces their union is copied instead.
             boxes = self._shadow_stale if len(self._shadow_stale) <= _MAX_PIECES else [_union_all(self._shadow_stale)]
             for y0, x0, y1, x1 in boxes:
                 shadow[y0:y1, x0:x1] = self.mask[y0:y1, x0:x1]
