@@ -68,11 +68,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def stale_temp_files(folder: str | Path) -> list[Path]:
-    """Temp files that an interrupted write left in ``folder`` (and its direct subfolders)."""
+    """Temp files that an interrupted write left in ``folder`` (and its direct subfolders).
+
+    Subfolders that are links are not searched: what they lead to may lie outside the project,
+    and the caller deletes what this returns.
+    """
     folder = Path(folder)
     found = list(folder.glob(f".*{TEMP_SUFFIX}"))
     for sub in folder.iterdir() if folder.is_dir() else []:
-        if sub.is_dir():
+        if sub.is_dir() and not sub.is_symlink():
             found.extend(sub.glob(f".*{TEMP_SUFFIX}"))
     return sorted(found)
 

@@ -104,12 +104,39 @@ def image_size(path: str | Path) -> tuple[int, int]:
     would mean decoding the image); such files are rare and non-conforming.
 
     Raises :class:`ImageReadError` for a missing, empty or non-image file. A truncated file is
-    *not* detected here; :func:`read_image` detects it.
+    *not* detected here; :func:`verify_image` and :func:`read_image` detect it.
     """
     path = Path(path)
     with open_image_checked(path) as img:
         w, h = img.size
         return (w, h) if _header_orientation(img) in _ROTATED_ORIENTATIONS else (h, w)
+
+
+def verify_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(height, width)`` as :func:`read_image` returns it, after decoding every pixel.
+
+    For adding images to a project: :func:`image_size` reads only the header, so a truncated
+    file would be accepted and fail later, in training or on screen. This decodes (without
+    converting to RGB) and raises :class:`ImageReadError` for what :func:`read_image` would
+    refuse, including an image over ``max_pixels`` (checked from the header, before decoding).
+    """
+    path = Path(path)
+    with open_image_checked(path) as img:
+        _check_pixels(path, img.size, max_pixels)
+        try:
+            img.load()
+        except MemoryError:
+            raise ImageReadError(
+                f"{path.name} ({img.width}x{img.height} px) does not fit in memory; downscale it or close other programs"
+            ) from None
+        except _DECODE_ERRORS as exc:
+            raise ImageReadError(_describe_decode_error(path, exc)) from None
+        w, h = img.size
+        try:  # after the decode a PNG's late eXIf chunk is known too, as read_image sees it
+            orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1))
+        except Exception:  # noqa: BLE001 - unreadable EXIF: read_image shows the pixels as stored
+            orientation = 1
+        return (w, h) if orientation in _ROTATED_ORIENTATIONS else (h, w)
 
 
 def write_image(path: str | Path, rgb: np.ndarray, *, jpeg_quality: int = 95) -> None:

@@ -221,9 +221,8 @@ def apply_to_project(
         raise
     for tmp, final in staged:
         os.replace(tmp, final)
-    for e in project.images:
-        if e.id in new_painted:
-            e.painted = new_painted[e.id]
+    for image_id, painted in new_painted.items():
+        project.record_mask(image_id, painted)  # the new files are the ones the shares came from
     project.set_labelset(new_ls)
     return total_changed
 

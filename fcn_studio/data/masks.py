@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from fcn_studio.data.atomic import atomic_write
-from fcn_studio.data.imageio import open_image_checked
+from fcn_studio.data.imageio import DEFAULT_MAX_PIXELS, open_image_checked
 from fcn_studio.data.labelset import UNPAINTED, UNPAINTED_COLOR, LabelSet
 from fcn_studio.errors import ImageReadError, MaskError
 
@@ -110,11 +110,15 @@ def check_mask(
 
     For import dialogs that show every problem in a folder at once and may offer "import
     anyway, unknown pixels unpainted". A file that cannot be decoded at all still raises
-    :class:`MaskError`, since there is nothing to report on.
+    :class:`MaskError`, since there is nothing to report on; so does a file whose header
+    gives another size than ``expected_hw`` or more pixels than an image may have
+    (:data:`~fcn_studio.data.imageio.DEFAULT_MAX_PIXELS`): those are refused before any pixel
+    is decoded, so a small file claiming 13000x13000 px never takes its 169 MB.
     """
     path = Path(path)
     try:
         with open_image_checked(path) as img:
+            _check_header_size(path, img.size, expected_hw)
             try:
                 img.load()
                 mask, kind, extra = _decode(path, img, labelset)
@@ -156,6 +160,22 @@ def read_mask(path: str | Path, labelset: LabelSet, *, expected_hw: tuple[int, i
     if not report.ok:
         raise MaskError(report.message())
     return mask
+
+
+def _check_header_size(path: Path, size: tuple[int, int], expected_hw: tuple[int, int] | None) -> None:
+    """Refuse from the header alone (Pillow reads the size lazily, before the pixels)."""
+    w, h = size
+    if expected_hw is not None and (h, w) != (int(expected_hw[0]), int(expected_hw[1])):
+        eh, ew = expected_hw
+        raise MaskError(
+            f"mask {path.name} is {w}x{h} px (width x height) but its image is {ew}x{eh}; "
+            "a mask must have exactly the size of its image"
+        )
+    if w * h > DEFAULT_MAX_PIXELS:
+        raise MaskError(
+            f"mask {path.name} is {w}x{h} px ({w * h / 1e6:.0f} megapixels), more than the "
+            f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixel limit for images; a mask must have the size of its image"
+        )
 
 
 def _decode(path: Path, img: Image.Image, labelset: LabelSet) -> tuple[np.ndarray, MaskKind, dict]:

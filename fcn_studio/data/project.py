@@ -11,7 +11,13 @@ Layout::
 Every file is written atomically (see :mod:`fcn_studio.data.atomic`), so a crash at any
 moment leaves the last saved state loadable. ``project.json`` never embeds pixel data, keeps
 keys it does not know, and names files only by relative paths that must stay inside the
-project folder.
+project folder, links followed (see :mod:`fcn_studio.data.safe_paths`).
+
+What can be derived from a mask file (its painted share) is derived from it: a mask is
+written before ``project.json``, so a crash between the two leaves a newer mask than the
+metadata says. Each entry records the mask file it was computed from (size, time, inode);
+on opening, a mask whose file differs is read again and its share corrected, so no order of
+kills leaves ``project.json`` disagreeing with the masks.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from psygnal import Signal
 
 from fcn_studio.data.atomic import atomic_write_text, stale_temp_files
 from fcn_studio.data.labelset import UNPAINTED, LabelSet, load_preset
+from fcn_studio.data.safe_paths import move_without_overwriting, resolve_inside
 from fcn_studio.errors import FcnStudioError, MaskError, ProjectError
 
 PROJECT_FILE = "project.json"
@@ -38,6 +45,14 @@ FORMAT_NAME = "fcn-studio-project"
 FORMAT_VERSION = 1
 
 AddMode = Literal["copy", "link"]
+
+#: Folders a project owns; each must be a real folder inside it (checked when opening).
+PROJECT_FOLDERS = ("images", "masks", "predictions", "checkpoints", "trash")
+#: Only files here may be links leading outside (images added in link mode, read only).
+LINKED_FILES_FOLDER = "images"
+
+#: How an entry remembers the mask file its painted share came from: [size, mtime_ns, inode].
+MaskStamp = list[int]
 
 
 @dataclass
@@ -51,6 +66,8 @@ class ImageEntry:
     source: str = ""
     painted: float = 0.0
     predicted: bool = False
+    #: The mask file ``painted`` was computed from; another file means: compute it again.
+    mask_stamp: MaskStamp | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,6 +88,8 @@ class ImageEntry:
             source=self.source,
             state={"painted": round(self.painted, 6), "predicted": self.predicted},
         )
+        if self.mask_stamp is not None:
+            data["state"]["mask_file"] = list(self.mask_stamp)
         return data
 
     @classmethod
@@ -87,6 +106,7 @@ class ImageEntry:
                 source=str(data.get("source", "")),
                 painted=float(state.get("painted", 0.0)),
                 predicted=bool(state.get("predicted", False)),
+                mask_stamp=_stamp_from_json(state.get("mask_file")),
                 extra={k: v for k, v in data.items() if k not in ("id", "file", "height", "width", "source", "state")},
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -135,6 +155,7 @@ class Project:
             raise ProjectError(f"{root} already holds a project; open it instead")
         if isinstance(labelset, str):
             labelset = load_preset(labelset)
+        _check_folders(root)
         try:
             for sub in ("images", "masks"):
                 (root / sub).mkdir(parents=True, exist_ok=True)
@@ -152,6 +173,7 @@ class Project:
             root = root.parent
         if not (root / PROJECT_FILE).exists() and not (root / BACKUP_FILE).exists():
             raise ProjectError(f"{root} is not an fcn-studio project (no {PROJECT_FILE}); create one or pick another folder")
+        _check_folders(root)  # before anything is read or deleted
         warnings: list[str] = []
         for tmp in stale_temp_files(root):
             warnings.append(f"removed {tmp.relative_to(root)}, left over from a save that was interrupted")
@@ -167,6 +189,11 @@ class Project:
             warnings.append(f"{PROJECT_FILE} could not be read ({first}); opened the previous save instead")
         project.warnings = warnings + project.warnings
         project._check_files()
+        if project.reconcile_masks():
+            try:
+                project.save()  # so the next open, and other readers, see the corrected shares
+            except ProjectError as exc:
+                project.warnings.append(f"could not save the repaired {PROJECT_FILE} ({exc}); it is repaired again at the next open")
         return project
 
     @classmethod
@@ -186,7 +213,9 @@ class Project:
             if not fallback:
                 raise
             data = _read_json(root / BACKUP_FILE)
-        return cls._from_json(root, data)
+        project = cls._from_json(root, data)
+        project.reconcile_masks()  # in memory only: a snapshot never writes
+        return project
 
     @classmethod
     def _from_json(cls, root: Path, data: Any) -> "Project":
@@ -225,9 +254,6 @@ class Project:
             known.add(entry.file)
             if not self.path_of(entry.file).exists():
                 self.warnings.append(f"image {entry.file} is missing; its entry is kept so you can restore the file")
-            if entry.painted > 0 and not self.path_of(entry.mask).exists():
-                self.warnings.append(f"mask of {entry.file} is missing; the image shows as not painted")
-                entry.painted = 0.0
         images_dir = self.root / "images"
         if images_dir.is_dir():
             stray = sorted(
@@ -238,6 +264,61 @@ class Project:
                     f"skipped {len(stray)} file(s) in images/ that the last complete save does not list "
                     f"(an interrupted import?): {', '.join(stray[:5])}{' ...' if len(stray) > 5 else ''}. Add them again to use them."
                 )
+
+    def reconcile_masks(self) -> bool:
+        """Derive each painted share from its mask file where the file is not the one recorded.
+
+        A stat per image; only masks written after the last save of ``project.json`` (a crash
+        between the two writes, or an older project without records) are decoded. Fixes
+        ``warnings`` and returns True when an entry changed, so the caller can save it.
+        """
+        changed = False
+        for entry in list(self.images):
+            before = (entry.painted, entry.mask_stamp)
+            note = self._refresh_entry(entry)
+            if note:
+                self.warnings.append(note)
+            changed |= (entry.painted, entry.mask_stamp) != before
+        return changed
+
+    def refresh_painted(self, image_id: str) -> float:
+        """The painted share of one image as its mask file on disk has it (re-read if it changed).
+
+        For code about to overwrite a mask (an import): ``entry.painted`` may be older than a
+        file another process wrote since this project was opened.
+        """
+        entry = self.entry(image_id)
+        with self._lock:
+            self._refresh_entry(entry)
+        return entry.painted
+
+    def _refresh_entry(self, entry: ImageEntry) -> str:
+        """Bring ``entry.painted`` in line with its mask file; a sentence when it was wrong."""
+        from fcn_studio.data.masks import check_mask, painted_fraction
+
+        path = self.path_of(entry.mask)
+        stamp = _file_stamp(path)
+        if stamp is None:
+            was = entry.painted
+            entry.painted, entry.mask_stamp = 0.0, None
+            return f"mask of {entry.file} is missing; the image shows as not painted" if was > 0 else ""
+        if stamp == entry.mask_stamp:
+            return ""
+        try:
+            mask, _ = check_mask(path, self.labelset, expected_hw=(entry.height, entry.width))
+        except FcnStudioError as exc:
+            # Keep the file (it may be repairable) and the recorded share; has_mask() stays
+            # True, so nothing overwrites it without asking.
+            entry.mask_stamp = None
+            return f"{exc}; the image keeps its recorded painted share until the mask is replaced"
+        was, entry.painted, entry.mask_stamp = entry.painted, painted_fraction(mask), stamp
+        self._mask_digests.pop(entry.id, None)
+        if abs(was - entry.painted) > 1e-6:
+            return (
+                f"{PROJECT_FILE} said {entry.file} was {was:.1%} painted but its mask is {entry.painted:.1%} painted "
+                "(the app stopped between saving the mask and the project); corrected from the mask"
+            )
+        return ""
 
     # -- saving ----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -268,9 +349,15 @@ class Project:
 
     # -- paths -----------------------------------------------------------------------------
     def path_of(self, relative: str) -> Path:
-        """Absolute path of a project-relative POSIX path, refusing anything that leaves the folder."""
+        """Absolute path of a project-relative POSIX path, refusing anything that leaves the folder.
+
+        Checked twice: the text (no ``..``, not absolute) and where it really leads with links
+        followed (:func:`~fcn_studio.data.safe_paths.resolve_inside`); only image files in
+        ``images/`` may be links to files outside (link mode). Call it right before each use.
+        """
         _check_relative(relative, str(self.root / PROJECT_FILE))
-        return self.root.joinpath(*PurePosixPath(relative).parts)
+        linked_ok = PurePosixPath(relative).parts[0] == LINKED_FILES_FOLDER and len(PurePosixPath(relative).parts) > 1
+        return resolve_inside(self.root, relative, allow_file_link=linked_ok)
 
     def entry(self, image_id: str) -> ImageEntry:
         for e in self.images:
@@ -293,15 +380,18 @@ class Project:
     ) -> AddResult:
         """Bring images into ``images/`` by copy (default) or link; name clashes get a suffix.
 
-        Unreadable files are refused with a reason, not raised: one bad file in a folder of
-        hundreds must not stop the import. The same file added twice is reported, not copied.
+        Each file is decoded in full first (:func:`~fcn_studio.data.imageio.verify_image`), so
+        a truncated or damaged file is refused here, with a reason, rather than failing later
+        in training. That takes a while for many large photos: the GUI calls this from a
+        worker with ``progress``. Refusals are reported, not raised: one bad file in a folder
+        of hundreds must not stop the import. The same file added twice is reported, not copied.
         """
-        from fcn_studio.data.imageio import image_size
+        from fcn_studio.data.imageio import verify_image
 
         result = AddResult()
-        images_dir = self.root / "images"
+        images_dir = self.path_of("images")
         images_dir.mkdir(exist_ok=True)
-        digests = {self._file_digest(self.path_of(e.file)) for e in self.images if self.path_of(e.file).exists()}
+        digests = {self._file_digest(p) for p in (self.path_of(e.file) for e in self.images) if p.exists()}
         paths = list(paths)
         for done, src in enumerate(paths, 1):
             if should_stop is not None and should_stop():
@@ -310,7 +400,7 @@ class Project:
                 progress(done, len(paths))
             src = Path(src)
             try:
-                h, w = image_size(src)
+                h, w = verify_image(src)
             except FcnStudioError as exc:
                 result.refused.append((str(src), str(exc)))
                 continue
@@ -319,9 +409,12 @@ class Project:
                 result.duplicates.append(str(src))
                 continue
             name, image_id = self._free_name(src)
-            dst = images_dir / name
             try:
+                dst = self.path_of(f"images/{name}")  # images/ may have become a link since
                 _bring(src, dst, mode)
+            except ProjectError as exc:
+                result.refused.append((str(src), str(exc)))
+                continue
             except OSError as exc:
                 result.refused.append((str(src), f"could not {mode} into the project: {exc.strerror or exc}"))
                 continue
@@ -346,7 +439,7 @@ class Project:
         while True:
             candidate = stem if n == 1 else f"{stem}_{n}"
             name = candidate + suffix
-            if candidate not in taken_ids and f"images/{name}" not in taken_files and not (self.root / "images" / name).exists():
+            if candidate not in taken_ids and f"images/{name}" not in taken_files and not os.path.lexists(self.root / "images" / name):
                 return name, candidate
             n += 1
 
@@ -359,14 +452,22 @@ class Project:
         return h.hexdigest()
 
     def remove_image(self, image_id: str) -> None:
-        """Drop an image from the project; its files move to ``trash/`` rather than vanish."""
+        """Drop an image from the project; its files move to ``trash/`` rather than vanish.
+
+        A linked image moves as the link (the user's file stays where it is); a name already
+        in the trash is kept and the newcomer numbered. Every path is checked before anything
+        moves, so a refused folder leaves the project as it was.
+        """
         entry = self.entry(image_id)
-        trash = self.root / "trash"
-        trash.mkdir(exist_ok=True)
-        for rel in (entry.file, entry.mask):
-            p = self.path_of(rel)
-            if p.exists() or p.is_symlink():
-                os.replace(p, trash / p.name)
+        trash = self.path_of("trash")
+        paths = [self.path_of(rel) for rel in (entry.file, entry.mask)]
+        try:
+            trash.mkdir(exist_ok=True)
+            for p in paths:
+                if os.path.lexists(p):
+                    move_without_overwriting(p, trash)
+        except OSError as exc:
+            raise ProjectError(f"could not move {entry.file} to {trash}: {exc.strerror or exc}") from None
         with self._lock:
             self.images.remove(entry)
         self.save()
@@ -412,15 +513,33 @@ class Project:
             path.parent.mkdir(exist_ok=True)
             write_indexed_png(path, mask, self.labelset)
             self._mask_digests[image_id] = digest
-            fraction = painted_fraction(mask)
-            if fraction != entry.painted:
-                entry.painted = fraction
-                if save_project:
-                    self.save()
+            # The mask is on disk before project.json: a crash in between is undone on open
+            # by reconcile_masks, which sees a mask file other than the one recorded here.
+            if self.record_mask(image_id, painted_fraction(mask)) and save_project:
+                self.save()
         self.mask_saved.emit(image_id)
         return True
 
+    def record_mask(self, image_id: str, painted: float) -> bool:
+        """Note that the mask file of ``image_id`` was just written with this painted share.
+
+        For code that writes mask files itself (a label-set edit). True when the share
+        changed, i.e. ``project.json`` needs saving; a new file alone does not need it, since
+        opening re-derives the share of a mask file other than the recorded one.
+        """
+        entry = self.entry(image_id)
+        with self._lock:
+            entry.mask_stamp = _file_stamp(self.path_of(entry.mask))
+            changed = painted != entry.painted
+            entry.painted = painted
+        return changed
+
     def has_mask(self, image_id: str) -> bool:
+        """Whether a mask file exists for the image, whatever ``project.json`` says.
+
+        What an import must check before writing a mask without "replace": a file may hold
+        painting that the metadata does not know about yet.
+        """
         return self.path_of(self.entry(image_id).mask).exists()
 
     # -- label set -------------------------------------------------------------------------
@@ -428,6 +547,12 @@ class Project:
         self.labelset = labelset
         self.save()
         self.labelset_changed.emit(labelset)
+
+
+def _check_folders(root: Path) -> None:
+    """Refuse a project whose own folders are links leading outside it (raises ProjectError)."""
+    for name in PROJECT_FOLDERS:
+        resolve_inside(root, name)
 
 
 def _bring(src: Path, dst: Path, mode: AddMode) -> None:
@@ -441,6 +566,27 @@ def _bring(src: Path, dst: Path, mode: AddMode) -> None:
             os.link(src, dst)
         except OSError:
             shutil.copy2(src, dst)
+
+
+def _file_stamp(path: Path) -> MaskStamp | None:
+    """What identifies one written version of a file cheaply; None when there is no file.
+
+    Each atomic save makes a new inode, so size, modification time and inode together tell
+    a file apart from the one an entry recorded without reading it.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return [int(st.st_size), int(st.st_mtime_ns), int(st.st_ino)]
+
+
+def _stamp_from_json(value: Any) -> MaskStamp | None:
+    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return [int(v) for v in value]
+    return None  # absent or odd: the mask is simply read again on open
 
 
 def _array_digest(mask: np.ndarray) -> str:

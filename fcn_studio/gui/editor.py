@@ -3,6 +3,18 @@
 Qt-facing but widget-free: the canvas renders what this holds and forwards tool gestures
 here; the main window connects its signals to the panels. Loading and saving run off the
 UI thread; a stroke only touches the mask array in place.
+
+Autosave has two clocks. A short idle delay saves soon after a stroke when the user pauses;
+a deadline, started by the first unsaved change and not pushed back by later ones, saves
+while painting goes on (strokes every 300 ms would otherwise never leave the idle delay a
+gap). So a crash loses at most about :data:`AUTOSAVE_MAX_DELAY_MS` of work.
+
+Saving must not stall the brush, and copying a whole mask would (0.45 s for 8000x8000 on a
+small VM, mostly page faults of the fresh copy). So the editor keeps a second buffer, the
+*shadow*, made in the background when an image loads: a save copies only the box changed
+since the last one into it and hands the shadow to the writer. While a save is still
+writing, a due save waits for it rather than touching the shadow; a save that cannot wait
+(switching images, closing) takes a full copy, which becomes the new shadow.
 """
 
 from __future__ import annotations
@@ -12,12 +24,25 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from fcn_studio.data.labelset import UNPAINTED
-from fcn_studio.data.paint import Edit, StrokeRecorder, colour_fill, fill_polygon, flood_fill
+from fcn_studio.data.paint import Box, Edit, StrokeRecorder, colour_fill, fill_polygon, flood_fill, union
 from fcn_studio.data.project import Project
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.undo import MaskEditCommand
 
+#: Save this long after the last change when painting pauses.
 AUTOSAVE_DELAY_MS = 600
+#: ... and at the latest this long after the first unsaved change, even while painting goes on.
+AUTOSAVE_MAX_DELAY_MS = 2000
+#: Changed boxes copied one by one into the shadow at a save; more are merged into one.
+_MAX_PIECES = 2048
+
+
+def _union_all(boxes: list[Box]) -> Box:
+    out: Box | None = None
+    for box in boxes:
+        out = union(out, box)
+    assert out is not None
+    return out
 
 
 class MaskEditor(QObject):
@@ -49,7 +74,13 @@ class MaskEditor(QObject):
         # One ordered queue for loads and saves: a load queued after a save reads what it wrote.
         self._io = Background("fcn-mask-io", self)
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
-        self._autosave.timeout.connect(self.save_now)
+        self._autosave.timeout.connect(self._autosave_due)
+        self._deadline = QTimer(self, singleShot=True, interval=AUTOSAVE_MAX_DELAY_MS)
+        self._deadline.timeout.connect(self._autosave_due)
+        self._saves_in_flight = 0
+        self._save_when_written = False
+        self._shadow: np.ndarray | None = None  # the mask as last handed to the writer
+        self._shadow_stale: list[Box] = []  # what changed in the mask since, box by box
 
     def set_project(self, project: Project) -> None:
         """Switch projects: the current mask is saved first, history is per project."""
@@ -61,6 +92,7 @@ class MaskEditor(QObject):
         self._stacks.clear()
         self.project = project
         self.image_id = self.image = self.mask = None
+        self._shadow, self._shadow_stale = None, []
         self._loading = None
         self.project_changed.emit(project)
 
@@ -120,17 +152,19 @@ class MaskEditor(QObject):
         self._loading = image_id
         project = self.project
 
-        def load() -> tuple[str, np.ndarray, np.ndarray]:
-            return image_id, project.load_image(image_id), project.load_mask(image_id)
+        def load() -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+            mask = np.ascontiguousarray(project.load_mask(image_id))
+            return image_id, project.load_image(image_id), mask, mask.copy()  # the copy: the shadow
 
         self._io.submit(load, self._loaded, lambda exc: self._load_error(image_id, exc))
 
-    def _loaded(self, result: tuple[str, np.ndarray, np.ndarray]) -> None:
-        image_id, image, mask = result
+    def _loaded(self, result: tuple[str, np.ndarray, np.ndarray, np.ndarray]) -> None:
+        image_id, image, mask, shadow = result
         if image_id != self._loading:
             return  # the user moved on while this loaded
         self._loading = None
-        self.image_id, self.image, self.mask = image_id, image, np.ascontiguousarray(mask)
+        self.image_id, self.image, self.mask = image_id, image, mask
+        self._shadow, self._shadow_stale = shadow, []
         self._dirty = False
         self.undo_group.setActiveStack(self.stack(image_id))
         self.mask_replaced.emit()
@@ -168,6 +202,12 @@ class MaskEditor(QObject):
         self._last_point = (x, y)
         if box is not None:
             self.region_changed.emit(box)
+            self._shadow_stale.append(box)
+            # A long drag is unsaved work too: the deadline covers it, the idle delay waits
+            # for the stroke to end (saving mid-stroke is safe: the mask is a plain array).
+            self._dirty = True
+            if not self._deadline.isActive():
+                self._deadline.start()
 
     def end_stroke(self) -> None:
         if self._stroke is None:
@@ -231,32 +271,71 @@ class MaskEditor(QObject):
             return self.mask
 
         self.stack(image_id).push(MaskEditCommand(text, edit, get_mask, self._changed))
+        self._shadow_stale.append(edit.box)
         self._mark_dirty()
 
     def _changed(self, box: tuple) -> None:
         self.region_changed.emit(box)
+        self._shadow_stale.append(box)
         self._mark_dirty()
 
     def _mark_dirty(self) -> None:
         self._dirty = True
-        self._autosave.start()
+        self._autosave.start()  # restarted by each change: "when painting pauses"
+        if not self._deadline.isActive():
+            self._deadline.start()  # not restarted: "at the latest"
 
     # -- saving ----------------------------------------------------------------------------
+    def _autosave_due(self) -> None:
+        """A timer fired: save, unless a save is still writing; then save right after it."""
+        if self._saves_in_flight:
+            self._save_when_written = True
+            return
+        self.save_now()
+
     def save_now(self) -> None:
-        """Queue the current mask for writing (a copy, so painting goes on meanwhile)."""
+        """Queue the current mask for writing (the shadow or a copy, so painting goes on meanwhile)."""
         self._autosave.stop()
+        self._deadline.stop()
+        self._save_when_written = False
         if not self._dirty or self.mask is None or self.image_id is None:
             return
-        image_id, mask = self.image_id, self.mask.copy()
+        image_id, mask = self.image_id, self._snapshot()
         self._dirty = False
         project = self.project
 
+        def written(_: object) -> None:
+            self._written()
+            self.saved.emit(image_id)
+
         def failed(exc: BaseException) -> None:
+            self._written()
             if self.image_id == image_id:
                 self._dirty = True  # keep it in memory and try again with the next save
             self.save_failed.emit(f"Your painting is kept in memory but could not be saved: {exc}")
 
-        self._io.submit(lambda: project.save_mask(image_id, mask), lambda _: self.saved.emit(image_id), failed)
+        if self._io.submit(lambda: project.save_mask(image_id, mask), written, failed) is not None:
+            self._saves_in_flight += 1
+
+    def _snapshot(self) -> np.ndarray:
+        """The mask as it is now, for the writer; the GUI thread leaves it alone until written."""
+        assert self.mask is not None
+        shadow = self._shadow
+        if shadow is not None and not self._saves_in_flight and shadow.shape == self.mask.shape:
+            # Only what changed, segment by segment: the union of a long diagonal drag would be
+            # most of the mask. Past _MAX_PIECES pieces their union is copied instead.
+            boxes = self._shadow_stale if len(self._shadow_stale) <= _MAX_PIECES else [_union_all(self._shadow_stale)]
+            for y0, x0, y1, x1 in boxes:
+                shadow[y0:y1, x0:x1] = self.mask[y0:y1, x0:x1]
+        else:
+            shadow = self._shadow = self.mask.copy()  # the old shadow is still being written
+        self._shadow_stale = []
+        return shadow
+
+    def _written(self) -> None:
+        self._saves_in_flight -= 1
+        if self._save_when_written and not self._saves_in_flight:
+            self.save_now()
 
     def flush(self) -> None:
         """Save now and wait until it is on disk (closing, switching projects)."""
@@ -277,6 +356,7 @@ class MaskEditor(QObject):
             stack.clear()
         if self.image_id is not None:
             self.mask = np.ascontiguousarray(self.project.load_mask(self.image_id))
+            self._shadow, self._shadow_stale = None, []  # the next save makes one
             self._dirty = False
             self.mask_replaced.emit()
 
