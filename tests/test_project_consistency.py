@@ -178,3 +178,22 @@ def test_mask_of_the_wrong_size_is_refused_before_decoding(project, tmp_path, no
     write_indexed_png(path, np.zeros((entry.height + 1, entry.width), np.uint8), project.labelset)
     with pytest.raises(MaskError, match="a mask must have exactly the size of its image"):
         project.load_mask(image_id)
+
+
+def test_import_without_replace_keeps_a_mask_the_metadata_does_not_know(project, tmp_path):
+    """Issue 16 item 2: a mask another process wrote (project.json still says 0% painted) is
+    not overwritten by an import that was not asked to replace."""
+    from fcn_studio.data.mask_import import import_masks
+
+    image_id = project.images[0].id
+    other = Project.open(project.root)
+    theirs = _mask(other, image_id, 10)
+    other.save_mask(image_id, theirs, save_project=False)
+    assert project.entry(image_id).painted == 0.0
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    entry = project.entry(image_id)
+    write_indexed_png(folder / f"{Path(entry.file).stem}.png", _mask(project, image_id, 3), project.labelset)
+    rows = [row for _, _, row in import_masks(project, folder) if row is not None]
+    assert [r.status for r in rows] == ["skipped"]
+    np.testing.assert_array_equal(project.load_mask(image_id), theirs)

@@ -244,7 +244,8 @@ def import_masks(
             if should_stop is not None and should_stop():
                 return done
             entry = project.entry(image_id)
-            if not overwrite and entry.painted > 0 and project.has_mask(image_id):
+            # the mask file decides, not project.json: it may hold painting not recorded yet
+            if not overwrite and project.has_mask(image_id) and (entry.painted > 0 or project.refresh_painted(image_id) > 0):
                 row = ImportRow(path.name, image_id, "skipped", f"{entry.file} is already painted; choose \u201creplace\u201d to overwrite it")
             else:
                 try:
