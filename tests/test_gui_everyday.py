@@ -266,3 +266,13 @@ def test_coco_export_is_described_as_what_it_writes(tmp_path):
     export_coco(out, [("a.png", 1, mask)], create_demo_project(tmp_path / "p", n_images=1, n_labelled=1, seed=1, size=(32, 48)).labelset)
     anns = json.loads(out.read_text())["annotations"]
     assert len(anns) == 2 and all(isinstance(a["segmentation"], dict) and "counts" in a["segmentation"] for a in anns)
+
+
+def test_miou_axis_stays_zero_to_one_with_few_ticks(window):
+    from types import SimpleNamespace
+
+    panel = window.training_panel
+    for step, miou in ((1, 0.55), (2, 0.58), (3, 0.6)):
+        panel.on_epoch(SimpleNamespace(miou=miou, step=step, on="training"))
+    low, high = panel.miou_plot.getViewBox().viewRange()[1]
+    assert low <= 0.0 and high >= 1.0  # not zoomed onto 0.55-0.6, where the tick labels overlapped

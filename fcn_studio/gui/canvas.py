@@ -94,7 +94,7 @@ class Canvas(QGraphicsView):
         self._panning: QPointF | None = None
         self._space_down = False
         self._buttons_down = False
-        self._last_scene_pos = QPointF(-1, -1)
+        self._last_scene_pos: QPointF | None = None  # unknown until the mouse moves over the view
         self._fit_mode = True  # refit on resize until the user zooms by hand
 
         editor.mask_replaced.connect(self._on_mask_replaced)
@@ -257,6 +257,9 @@ class Canvas(QGraphicsView):
 
     def _update_brush_outline(self, pos: QPointF | None = None) -> None:
         pos = pos if pos is not None else self._last_scene_pos
+        if pos is None:  # no mouse position yet: nothing to draw where the mouse is not
+            self.brush_outline.setVisible(False)
+            return
         r = self.editor.brush_radius
         show = self.tool.shows_brush and self.image_item is not None and self.underMouse() or (
             self.tool.shows_brush and self._buttons_down

@@ -171,7 +171,9 @@ class TrainingPanel(QWidget):
         self.miou_plot.setMinimumHeight(90)
         self.miou_plot.setTitle(MIOU_TITLES["validation"], size="8pt")
         self.miou_plot.setLabel("bottom", "step")
-        self.miou_plot.setYRange(0, 1)
+        self.miou_plot.setYRange(0, 1, padding=0.05)
+        self.miou_plot.enableAutoRange(axis="y", enable=False)  # always 0..1: comparable between runs
+        self.miou_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])  # legible in a low dock
         self.miou_plot.showGrid(x=True, y=True, alpha=0.2)
         self.miou_curve = self.miou_plot.plot(pen=pg.mkPen("#a3be8c", width=2), symbol="o", symbolSize=5, symbolBrush="#a3be8c")
         # one x axis for both curves, and room for either axis label ("train mIoU" was cut)
