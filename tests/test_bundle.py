@@ -68,7 +68,7 @@ def test_bundle_holds_resources_and_qt_plugins(bundle_dir: Path) -> None:
             "iconengines/libqsvgicon.so", "imageformats/libqsvg.so",
         ):
             assert (plugins / plugin).is_file(), plugin
-    for left_out in ("tkinter", "matplotlib", "IPython", "pytest", "triton", "scipy", "sklearn", "skimage", "onnx"):
+    for left_out in ("tkinter", "matplotlib", "IPython", "pytest", "triton", "scipy", "sklearn", "skimage", "onnxruntime"):
         assert not (internal / left_out).exists(), f"{left_out} should not be bundled"
 
 
