@@ -185,7 +185,7 @@ def parse_sets(items: list[str]) -> dict:
 def train_fcn_studio(source, *, minutes: float, overrides: dict, seed: int = 0) -> tuple[object, dict]:  # noqa: ANN001
     """fcn-studio's default recipe (random init) on a sample source; returns (predictor, stats)."""
     from fcn_studio.training import TrainConfig, train
-    from fcn_studio.training.predictor import Predictor
+    from fcn_studio.inference.predictor import Predictor
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(weights=None, epochs=None, minutes=minutes, seed=seed, val_fraction=0.0,

@@ -31,7 +31,7 @@ from scribbles import scribble  # noqa: E402
 from fcn_studio.data.demo import ROAD, create_demo_project  # noqa: E402
 from fcn_studio.training.callbacks import TrainCallbacks  # noqa: E402
 from fcn_studio.training.presets import DEFAULT_MINUTES, interactive_config  # noqa: E402
-from fcn_studio.training.refine import edge_refine, model_radius, sparse_labels  # noqa: E402
+from fcn_studio.inference.refine import edge_refine, model_radius, sparse_labels  # noqa: E402
 from fcn_studio.training.samples import ProjectSource  # noqa: E402
 from fcn_studio.training.evaluation import preview  # noqa: E402
 from fcn_studio.training.trainer import Trainer  # noqa: E402

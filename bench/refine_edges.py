@@ -6,7 +6,7 @@ Trains fcn-studio's default recipe (random init, as ``bench/camvid.py``) twice f
 ``--minutes`` each: on every dense CamVid training mask, and on ``--images`` images scribbled
 at 2% of their pixels (``bench/scribbles.py``'s strokes). Each model then predicts the val
 images once, and the same probabilities are scored raw and after
-``training.refine.edge_refine`` with windows of 0.5, 1 and 2 score-grid cells (the app uses
+``inference.refine.edge_refine`` with windows of 0.5, 1 and 2 score-grid cells (the app uses
 1). Last line: JSON with mIoU and per-class IoU of every variant.
 """
 
@@ -27,7 +27,7 @@ from scribbles import scribble, write_scribble_folder  # noqa: E402
 
 from fcn_studio.data.labelset import LabelSet  # noqa: E402
 from fcn_studio.training.metrics import ConfusionMatrix  # noqa: E402
-from fcn_studio.training.refine import edge_refine, refine_radius  # noqa: E402
+from fcn_studio.inference.refine import edge_refine, refine_radius  # noqa: E402
 
 CELLS = (0.5, 1.0, 2.0)
 

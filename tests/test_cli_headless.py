@@ -213,7 +213,7 @@ def test_outputs_that_would_still_clash_are_refused_before_writing(checkpoint, t
 
 def test_predict_overlay_is_the_window_blend(checkpoint, tmp_path, capsys):  # noqa: ANN001
     from fcn_studio.data.overlay import PREDICTION_OPACITY, blend
-    from fcn_studio.training.predictor import Predictor
+    from fcn_studio.inference.predictor import Predictor
 
     folder = tmp_path / "one"
     folder.mkdir()
@@ -391,7 +391,7 @@ def test_the_shared_matcher_overlay_and_export_process_are_light():
     import sys
 
     code = ("import sys, fcn_studio.data.mask_import, fcn_studio.data.overlay, fcn_studio.models.export_process, "
-            "fcn_studio.cli_args; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'superqt'}))")
+            "fcn_studio.cli.args; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'superqt'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "[]"
 

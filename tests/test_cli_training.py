@@ -129,7 +129,7 @@ def test_a_broken_image_in_predict_names_the_file(toy, tmp_path, capsys):  # noq
 
 
 def test_cli_module_stays_free_of_torch():
-    code = ("import sys, fcn_studio.cli, fcn_studio.training.cli_commands; from fcn_studio.training import TrainConfig, "
+    code = ("import sys, fcn_studio.cli, fcn_studio.cli.training_commands; from fcn_studio.training import TrainConfig, "
             "ProjectSource; TrainConfig().validate(); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -115,7 +115,7 @@ def test_onnx_with_the_documented_preprocessing_reproduces_predict(checkpoint, t
     import torch.nn.functional as F
 
     from fcn_studio.models.export import export_checkpoint
-    from fcn_studio.training.predictor import Predictor
+    from fcn_studio.inference.predictor import Predictor
 
     export_checkpoint(checkpoint, tmp_path / "m.onnx", fmt="onnx")
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])

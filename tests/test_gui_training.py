@@ -12,7 +12,7 @@ from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.data.project import Project
 from fcn_studio.gui.launch import make_app
 from fcn_studio.gui.main_window import MainWindow
-from fcn_studio.training.refine import edge_refine
+from fcn_studio.inference.refine import edge_refine
 
 pytestmark = pytest.mark.gui
 

@@ -40,3 +40,23 @@ def test_models_and_training_do_not_pull_qt():
     mods = _loaded_after("import fcn_studio.models.builder, fcn_studio.models.checkpoint")
     assert "torch" in mods
     assert not mods & {"PySide6", "shiboken6", "pyqtgraph"}
+
+
+def test_floors_import_only_downward():
+    """data -> models/training/inference -> cli/gui -> app: no module imports a floor above its own
+    (the rooms of issue 15; an upward import is how cycles start)."""
+    above = {
+        "data": ("fcn_studio.models", "fcn_studio.training", "fcn_studio.inference", "fcn_studio.cli", "fcn_studio.gui", "fcn_studio.app"),
+        "models": ("fcn_studio.training", "fcn_studio.inference", "fcn_studio.cli", "fcn_studio.gui", "fcn_studio.app"),
+        "training": ("fcn_studio.cli", "fcn_studio.gui", "fcn_studio.app"),
+        "inference": ("fcn_studio.cli", "fcn_studio.gui", "fcn_studio.app"),
+        "cli": ("fcn_studio.gui", "fcn_studio.app"),
+    }
+    offenders = []
+    for floor, banned in above.items():
+        for path in (REPO / "fcn_studio" / floor).rglob("*.py"):
+            for line in path.read_text().splitlines():
+                s = line.strip()
+                if s.startswith(("import ", "from ")) and any(s.split()[1] == b or s.split()[1].startswith(b + ".") for b in banned):
+                    offenders.append(f"{path.relative_to(REPO).as_posix()}: {s}")
+    assert not offenders, offenders

@@ -12,8 +12,8 @@ import torch
 from fcn_studio.data.labelset import load_preset
 from fcn_studio.models import build_model
 from fcn_studio.models.checkpoint import save_checkpoint
-from fcn_studio.training.prediction_process import PredictionError, RemotePredictor
-from fcn_studio.training.predictor import Predictor
+from fcn_studio.inference.prediction_process import PredictionError, RemotePredictor
+from fcn_studio.inference.predictor import Predictor
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fcn_studio.training.refine import edge_refine, refine_radius, sparse_labels
+from fcn_studio.inference.refine import edge_refine, refine_radius, sparse_labels
 
 
 def two_regions(h: int = 96, w: int = 128, edge: int = 53, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

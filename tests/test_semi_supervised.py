@@ -166,7 +166,7 @@ def _write_domain_project(root: Path, seed: int = 0) -> tuple[FolderSource, list
 
 def _miou(model: torch.nn.Module, scenes: list, labelset: LabelSet) -> float:
     from fcn_studio.training.metrics import ConfusionMatrix
-    from fcn_studio.training.predictor import Predictor
+    from fcn_studio.inference.predictor import Predictor
 
     predictor = Predictor(model, labelset, scale=1.0, device="cpu")
     cm = ConfusionMatrix(2)

@@ -10,7 +10,7 @@ from fcn_studio.data.labelset import LabelSet
 from fcn_studio.training import FolderSource, TrainCallbacks, TrainConfig, train
 from fcn_studio.training.feature_cache import FeatureCache, trunk_fingerprint
 from fcn_studio.training.metrics import score_arrays
-from fcn_studio.training.predictor import Predictor
+from fcn_studio.inference.predictor import Predictor
 from fcn_studio.training.toydata import make_scenes, write_folder
 
 

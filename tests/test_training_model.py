@@ -15,7 +15,7 @@ import torch
 from fcn_studio.data.labelset import LabelSet
 from fcn_studio.training import FolderSource, TrainCallbacks, TrainConfig, train
 from fcn_studio.training.metrics import score_arrays
-from fcn_studio.training.predictor import Predictor
+from fcn_studio.inference.predictor import Predictor
 from fcn_studio.training.toydata import make_scenes, write_folder
 
 
@@ -112,7 +112,7 @@ def test_tiled_inference_matches_whole_image(trained):  # noqa: ANN001
 
 
 def test_tiles_cover_every_pixel_once_and_are_aligned():
-    from fcn_studio.training.tiling import plan_tiles
+    from fcn_studio.inference.tiling import plan_tiles
 
     h, w = 333, 517
     cover = np.zeros((h, w), int)
@@ -127,7 +127,7 @@ def test_tiles_cover_every_pixel_once_and_are_aligned():
 
 def test_tiling_is_exact_when_margins_cover_the_receptive_field():
     """A model whose receptive field fits in the margin gives the same logits tiled or whole."""
-    from fcn_studio.training.tiling import run_tiled
+    from fcn_studio.inference.tiling import run_tiled
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, padding=2), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 5, padding=2))

@@ -238,7 +238,7 @@ def test_previews_snapped_to_image_edges_are_the_refined_prediction(toy, tmp_pat
     from fcn_studio.data.imageio import read_image
     from fcn_studio.training.device import Normalizer
     from fcn_studio.training.evaluation import preview
-    from fcn_studio.training.refine import edge_refine, refine_radius
+    from fcn_studio.inference.refine import edge_refine, refine_radius
 
     rec = Recorder()
     cfg = tiny(tmp_path, max_steps=2, preview_image="toy_001", preview_every_s=None, refine_edges=True)

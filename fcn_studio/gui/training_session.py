@@ -21,7 +21,7 @@ from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.prediction_layers import PredictionLayers, uncertainty
 from fcn_studio.gui.training_worker import TrainingController
-from fcn_studio.training.prediction_process import RemotePredictor
+from fcn_studio.inference.prediction_process import RemotePredictor
 
 
 
@@ -210,7 +210,7 @@ class TrainingSession(QObject):
         """Whether predictions follow image edges: the user's choice, else on for scribbles."""
         if self._refine_choice is not None:
             return self._refine_choice
-        from fcn_studio.training.refine import sparse_labels
+        from fcn_studio.inference.refine import sparse_labels
 
         return sparse_labels([e.painted for e in self.project.images])
 

@@ -1,7 +1,7 @@
 """Run :func:`fcn_studio.models.export.export_checkpoint` in a child process.
 
 Why: the window's process never imports torch (see
-:mod:`fcn_studio.training.prediction_process`: importing it stalls the event loop), yet
+:mod:`fcn_studio.inference.prediction_process`: importing it stalls the event loop), yet
 *File > Export model...* must trace a model. The dialog's worker thread calls
 :func:`export_in_child`, which spawns a process that does the export and sends back the summary
 or the error message. Qt-free, and torch-free at import.

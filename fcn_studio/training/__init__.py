@@ -1,4 +1,7 @@
-"""Training and inference engine (torch, no Qt): datasets, trainer, fast mode, predictor, CLI.
+"""Training engine (torch, no Qt): datasets, trainer, fast mode, semi-supervised parts.
+
+Inference (the predictor, tiling, refinement, the prediction process) is its room,
+:mod:`fcn_studio.inference`; ``Predictor`` is still importable from here.
 
 Importing this package is cheap: torch loads on first use of a name that needs it (PEP 562
 lazy attributes), so :mod:`fcn_studio.cli` can register the ``train``/``predict``/``evaluate``
@@ -29,8 +32,8 @@ _LAZY: dict[str, str] = {
     "TrainResult": "trainer",
     "train": "trainer",
     "SegmentationDataset": "dataset",
-    "Predictor": "predictor",
-    "Prediction": "predictor",
+    "Predictor": "fcn_studio.inference.predictor",
+    "Prediction": "fcn_studio.inference.predictor",
     "pick_device": "device",
     "ConfusionMatrix": "metrics",
 }
@@ -54,7 +57,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
+    value = getattr(import_module(module if "." in module else f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 
@@ -63,5 +66,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from fcn_studio.training.dataset import SegmentationDataset
     from fcn_studio.training.device import pick_device
     from fcn_studio.training.metrics import ConfusionMatrix
-    from fcn_studio.training.predictor import Prediction, Predictor
+    from fcn_studio.inference.predictor import Prediction, Predictor
     from fcn_studio.training.trainer import Trainer, TrainResult, train

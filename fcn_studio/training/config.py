@@ -160,7 +160,7 @@ class TrainConfig:
     preview_image: str | None = None
     #: Seconds between preview refreshes during an epoch (epoch ends always refresh).
     preview_every_s: float | None = 15.0
-    #: Refine live previews along image edges (see ``training.refine``; the app turns it on
+    #: Refine live previews along image edges (see ``inference.refine``; the app turns it on
     #: for scribbled projects). The process running the trainer may switch it mid-run.
     refine_edges: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -1,6 +1,6 @@
 """Scoring a model during training (validation) and the live preview of one image.
 
-Both run the predictor's own inference path (:func:`~fcn_studio.training.predictor.model_logits`:
+Both run the predictor's own inference path (:func:`~fcn_studio.inference.predictor.model_logits`:
 working resolution, tiles when large, logits upsampled to the mask's size), so the numbers the
 trainer reports are the numbers ``fcn-studio evaluate`` gives for the saved checkpoint.
 """
@@ -18,7 +18,7 @@ from fcn_studio.training.device import Normalizer
 from fcn_studio.training.distributed import DistContext
 from fcn_studio.training.fast_mode import Stopped
 from fcn_studio.training.metrics import ConfusionMatrix, Scores
-from fcn_studio.training.predictor import model_logits
+from fcn_studio.inference.predictor import model_logits
 
 
 def validate(

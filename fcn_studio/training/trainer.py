@@ -47,7 +47,7 @@ from fcn_studio.training.feature_cache import FeatureCache
 from fcn_studio.training.loss import class_weight_tensor, masked_cross_entropy
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
-from fcn_studio.training.refine import edge_refine, model_radius
+from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.training.samples import PaintSummary, SampleSource
 from fcn_studio.training import semi_supervised as semi
 from fcn_studio.training.unlabelled_views import UnlabelledViews
@@ -288,7 +288,7 @@ class Trainer:
         run's budget (or ``PSEUDO_OPEN_S`` in an open-ended run): a large project is labelled a
         random part at a time instead of the run waiting for all of it.
         """
-        from fcn_studio.training.predictor import model_logits
+        from fcn_studio.inference.predictor import model_logits
 
         t = time.perf_counter()
         cfg, views, teacher = self.config, self.unlabelled, self.teacher.model

@@ -3,7 +3,7 @@
 Why: importing torch (its CUDA libraries are dlopen'ed with the GIL held) and building a model
 in the window's process made its event loop wait 50-200 ms at warm-up and 63-66 ms after every
 training run (``bench/ui_latency.py``), however the work was spread over threads. Here the
-child imports torch and holds the :class:`~fcn_studio.training.predictor.Predictor`; the
+child imports torch and holds the :class:`~fcn_studio.inference.predictor.Predictor`; the
 window sends images and gets numpy arrays back.
 
 :class:`RemotePredictor` is a blocking client with the part of the Predictor's interface the
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fcn_studio.errors import FcnStudioError
-from fcn_studio.training.prediction_types import Prediction
+from fcn_studio.inference.prediction_types import Prediction
 
 
 class PredictionError(FcnStudioError):
@@ -120,7 +120,7 @@ def child_main(conn: Connection) -> None:
             if message[0] == "quit":
                 return
             if message[0] == "load":
-                from fcn_studio.training.predictor import Predictor
+                from fcn_studio.inference.predictor import Predictor
 
                 predictor = Predictor.from_checkpoint(message[1], device="auto")
                 conn.send(("ok", {"refine_radius": predictor.refine_radius, "num_classes": predictor.num_classes}))

@@ -1,4 +1,4 @@
-"""Argument types and the usage error shared by every sub-command (``cli.py`` and ``training/cli_commands.py``).
+"""Argument types and the usage error shared by every sub-command (``parser.py`` and ``training_commands.py``).
 
 A module of its own so both can import it without importing each other. Bad values are
 refused by argparse as one line (exit 2) before any work starts.

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fcn_studio.cli_args import UsageError, positive_int, unit_float
+from fcn_studio.cli.args import UsageError, positive_int, unit_float
 from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
 from fcn_studio.errors import FcnStudioError, TrainingError
 
@@ -28,7 +28,7 @@ FORMATS = ("index", "color", "overlay", "probs")
 MIN_TILE = 2 * 128 + 32
 
 
-SNAP_HELP = "move predicted boundaries onto image edges (helps models trained on scribbles; see training/refine.py)"
+SNAP_HELP = "move predicted boundaries onto image edges (helps models trained on scribbles; see inference/refine.py)"
 
 def _crop(text: str) -> tuple[int, int]:
     try:
@@ -217,7 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # -- predict / evaluate ----------------------------------------------------------------------------
 def _predictor(args: argparse.Namespace) -> Any:
-    from fcn_studio.training.predictor import Predictor
+    from fcn_studio.inference.predictor import Predictor
 
     kwargs: dict[str, Any] = {} if getattr(args, "tile", None) is None else {"tile": args.tile, "max_pixels": args.tile * args.tile}
     kwargs["refine_edges"] = bool(getattr(args, "snap_edges", False))
@@ -249,7 +249,7 @@ def _report_failure(command: str) -> Any:
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from fcn_studio.training.batch_predict import list_images, plan_outputs
+    from fcn_studio.inference.batch_predict import list_images, plan_outputs
 
     _checkpoint_file(args.checkpoint)
     if args.opacity is not None and args.format != "overlay":

@@ -79,7 +79,7 @@ def predict_folder(
     on_failure: Callable[[Path, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
-    """Predict every image in ``images`` into ``out`` with a :class:`~fcn_studio.training.predictor.Predictor`.
+    """Predict every image in ``images`` into ``out`` with a :class:`~fcn_studio.inference.predictor.Predictor`.
 
     ``fmt``: ``index`` (indexed PNG of class ids), ``color`` (class colours), ``overlay`` (the
     image with colours blended as the window shows them, :func:`fcn_studio.data.overlay.blend`)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
-from fcn_studio.cli_args import UsageError, non_negative_int, positive_int, unit_float
+from fcn_studio.cli.args import UsageError, non_negative_int, positive_int, unit_float
 from fcn_studio.errors import FcnStudioError
 
 
@@ -191,10 +191,8 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def _register_training_commands() -> None:
-    try:
-        from fcn_studio.training.cli_commands import register
-    except ImportError:
-        return
+    from fcn_studio.cli.training_commands import register  # torch-free: its commands import torch when run
+
     _EXTRA_COMMANDS.append(register)
 
 

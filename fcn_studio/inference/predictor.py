@@ -3,7 +3,7 @@
 The same code path serves the trainer's validation and live previews, the CLI's ``predict``
 and ``evaluate``, and the GUI's "predict this image": the image is resized to the model's
 working resolution (``input_scale`` from the checkpoint), run whole when it fits in
-``max_pixels`` and in overlapping tiles otherwise (:mod:`fcn_studio.training.tiling`), and the
+``max_pixels`` and in overlapping tiles otherwise (:mod:`fcn_studio.inference.tiling`), and the
 logits are upsampled bilinearly to the image's own size before the softmax.
 """
 
@@ -19,9 +19,9 @@ from fcn_studio.data.imageio import read_image
 from fcn_studio.data.labelset import LabelSet
 from fcn_studio.training.augment import resize_pair
 from fcn_studio.training.device import Normalizer, autocast, pick_device
-from fcn_studio.training.prediction_types import Prediction
-from fcn_studio.training.refine import edge_refine, model_radius
-from fcn_studio.training.tiling import run_tiled
+from fcn_studio.inference.prediction_types import Prediction
+from fcn_studio.inference.refine import edge_refine, model_radius
+from fcn_studio.inference.tiling import run_tiled
 
 #: Largest working-resolution image run in one piece (CPU RAM / GPU memory stay modest).
 DEFAULT_MAX_PIXELS = 2_000_000
@@ -141,7 +141,7 @@ class Predictor:
         return self.predict(read_image(path), **kwargs)
 
     def predict_folder(self, images: str | Path, out: str | Path, **kwargs) -> dict:  # noqa: ANN003
-        """Predict every image in ``images`` into ``out``: see :func:`fcn_studio.training.batch_predict.predict_folder`."""
-        from fcn_studio.training.batch_predict import predict_folder
+        """Predict every image in ``images`` into ``out``: see :func:`fcn_studio.inference.batch_predict.predict_folder`."""
+        from fcn_studio.inference.batch_predict import predict_folder
 
         return predict_folder(self, images, out, **kwargs)
