@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fcn_studio.training.callbacks import TrainCallbacks
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,3 +50,25 @@ def rgb_files(tmp_path: Path) -> list[Path]:
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(p)
         out.append(p)
     return out
+
+
+class Recorder(TrainCallbacks):
+    """Every report a training run sends, kept in lists (shared by the trainer tests)."""
+
+    def __init__(self) -> None:
+        self.steps, self.epochs, self.notices, self.previews, self.checkpoints = [], [], [], [], []
+
+    def on_step(self, r):  # noqa: ANN001
+        self.steps.append(r)
+
+    def on_epoch_end(self, r):  # noqa: ANN001
+        self.epochs.append(r)
+
+    def on_notice(self, m):  # noqa: ANN001
+        self.notices.append(m)
+
+    def on_prediction(self, r):  # noqa: ANN001
+        self.previews.append(r)
+
+    def on_checkpoint(self, path, metrics):  # noqa: ANN001
+        self.checkpoints.append((path, metrics))

@@ -195,7 +195,7 @@ def test_class_list_shows_the_key_that_picks_each_class(window):
 
 
 def test_about_names_the_versions_and_toolbar_tips_name_the_keys(window):
-    from fcn_studio.gui.about import about_text
+    from fcn_studio.gui.help_pages import about_text
 
     text = about_text("cpu")
     for name in ("fcn-studio", "PySide6", "Qt", "torch", "Device"):

@@ -12,23 +12,12 @@ from fcn_studio.training.feature_cache import FeatureCache, trunk_fingerprint
 from fcn_studio.training.metrics import score_arrays
 from fcn_studio.inference.predictor import Predictor
 from fcn_studio.training.toydata import make_scenes, write_folder
+from conftest import Recorder
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 
-class Recorder(TrainCallbacks):
-    def __init__(self) -> None:
-        self.steps, self.epochs, self.notices = [], [], []
-
-    def on_step(self, r):  # noqa: ANN001
-        self.steps.append(r)
-
-    def on_epoch_end(self, r):  # noqa: ANN001
-        self.epochs.append(r)
-
-    def on_notice(self, m):  # noqa: ANN001
-        self.notices.append(m)
 
 
 def test_fast_mode_gives_a_useful_model_and_reuses_cached_features(tmp_path):  # noqa: ANN001

@@ -17,20 +17,9 @@ from fcn_studio.training import FolderSource, TrainCallbacks, TrainConfig, train
 from fcn_studio.training.metrics import score_arrays
 from fcn_studio.inference.predictor import Predictor
 from fcn_studio.training.toydata import make_scenes, write_folder
+from conftest import Recorder
 
 
-class Recorder(TrainCallbacks):
-    def __init__(self) -> None:
-        self.steps, self.epochs, self.notices = [], [], []
-
-    def on_step(self, r):  # noqa: ANN001
-        self.steps.append(r)
-
-    def on_epoch_end(self, r):  # noqa: ANN001
-        self.epochs.append(r)
-
-    def on_notice(self, m):  # noqa: ANN001
-        self.notices.append(m)
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py

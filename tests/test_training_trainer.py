@@ -15,6 +15,7 @@ from fcn_studio.models.checkpoint import load_checkpoint
 from fcn_studio.training import FolderSource, TrainCallbacks, TrainConfig, train
 from fcn_studio.training.checkpointing import resume_path
 from fcn_studio.training.toydata import write_folder
+from conftest import Recorder
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
@@ -34,24 +35,6 @@ def tiny(tmp_path: Path, **kw) -> TrainConfig:  # noqa: ANN003
     return TrainConfig(**base)
 
 
-class Recorder(TrainCallbacks):
-    def __init__(self) -> None:
-        self.steps, self.epochs, self.notices, self.previews, self.checkpoints = [], [], [], [], []
-
-    def on_step(self, r):  # noqa: ANN001
-        self.steps.append(r)
-
-    def on_epoch_end(self, r):  # noqa: ANN001
-        self.epochs.append(r)
-
-    def on_notice(self, m):  # noqa: ANN001
-        self.notices.append(m)
-
-    def on_prediction(self, r):  # noqa: ANN001
-        self.previews.append(r)
-
-    def on_checkpoint(self, path, metrics):  # noqa: ANN001
-        self.checkpoints.append((path, metrics))
 
 
 def test_cancel_takes_effect_within_one_step_and_leaves_a_checkpoint(toy, tmp_path):  # noqa: ANN001

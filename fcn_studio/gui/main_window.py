@@ -32,6 +32,7 @@ from fcn_studio.gui.classes_panel import ClassesPanel
 from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.image_list import ImageListPanel
 from fcn_studio.gui.layers_panel import LayersPanel
+from fcn_studio.gui import help_pages, project_edits
 from fcn_studio.gui.status_bar import StatusBar
 from fcn_studio.gui.tool_settings import add_tool_settings
 
@@ -260,66 +261,16 @@ class MainWindow(QMainWindow):
         self.prediction_layers.refresh_colours()
 
     def clear_mask(self) -> bool:
-        """Every pixel of the image on screen back to 'not painted', as one undoable step."""
-        mask = self.editor.mask
-        if mask is None:
-            return False
-        import numpy as np
-
-        from fcn_studio.data.labelset import UNPAINTED
-
-        return self.editor.replace_mask(np.full_like(mask, UNPAINTED), "Clear mask")
+        return project_edits.clear_mask(self)
 
     def remove_selected_images(self, *, confirm: bool = True) -> int:
-        """Remove the list's selected images from the project, after asking; files go to trash/."""
-        ids = self.image_list.selected_ids()
-        if not ids:
-            return 0
-        if confirm:
-            names = ", ".join(Path(self.project.entry(i).file).name for i in ids[:3]) + (" …" if len(ids) > 3 else "")
-            answer = QMessageBox.question(
-                self, "Remove from project",
-                f"Remove {len(ids)} image(s) from the project ({names})?\n\n"
-                "The image files and their masks move to the project's trash folder; nothing is deleted.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return 0
-        order = [e.id for e in self.project.images]
-        keep = [i for i in order if i not in ids]
-        after = next((i for i in order[order.index(ids[0]):] if i in keep), keep[-1] if keep else None)
-        removed = 0
-        for image_id in ids:
-            self.editor.close_image(image_id)
-            try:
-                self.project.remove_image(image_id)
-                removed += 1
-            except (FcnStudioError, OSError) as exc:
-                self.show_error("Could not remove an image", f"{image_id}: {exc}")
-                break
-        if after is not None:
-            self.image_list.select(after)
-        else:
-            self.canvas.show_nothing()
-        self.status.showMessage(f"Removed {removed} image(s); their files are in the project's trash folder", 6000)
-        return removed
+        return project_edits.remove_selected_images(self, confirm=confirm)
 
     def show_about(self) -> None:
-        from fcn_studio.gui.about import about_text
-
-        box = QMessageBox(QMessageBox.Icon.Information, "About fcn-studio", about_text(self.status.device_text()), parent=self)
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        help_pages.show_about(self)
 
     def show_getting_started(self) -> None:
-        from fcn_studio.gui.about import GETTING_STARTED
-
-        box = QMessageBox(QMessageBox.Icon.Information, "Getting started", GETTING_STARTED, parent=self)
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-        self.settings.setValue("seen_getting_started", True)
+        help_pages.show_getting_started(self)
 
     def _on_image_selected(self, image_id: str) -> None:
         self.editor.open_image(image_id)
@@ -518,17 +469,7 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _show_shortcuts(self) -> None:
-        lines = [
-            "B brush, E eraser (Shift+drag erases too), F fill, W magic wand (colour fill), P polygon, I pick class",
-            "[ and ] brush size (the Size box in the toolbar too); 1-9 choose the class shown with that number; M show/hide mask",
-            "Untick a class in the list to hide it in the mask and prediction layers",
-            "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",
-            "D / PgDown next image, A / PgUp previous image",
-            "G prediction, H heatmap, C uncertainty layers; Ctrl+T fine-tune, Ctrl+U quick update, Ctrl+Return accept prediction",
-            "Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo, Ctrl+S save (autosave runs after each stroke)",
-        ]
-        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", "\n".join(lines), parent=self)
-        box.open()
+        help_pages.show_shortcuts(self)
 
     # -- settings, drag and drop, closing --------------------------------------------------
     def _remember_recent(self, root: Path) -> None:

@@ -1,4 +1,4 @@
-"""Help texts: *About* (versions and device, for bug reports) and *Getting started*.
+"""The Help menu's pages: *About* (versions and device, for bug reports) and *Getting started*.
 
 Versions are read from package metadata, never by importing torch: the window's process
 does not load torch (training and predictions run in child processes).
@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from fcn_studio import __version__
 
@@ -24,10 +27,23 @@ keep painting; 3 minutes or more also learn from the images nobody painted.</li>
 <li><b>Review</b>: G, H and C show the prediction, the heatmap and the uncertainty. <i>Worst first</i>
 sorts the images the model is least sure about to the top; paint those next, or <i>Accept
 prediction</i> (Ctrl+Return) where it is right.</li>
-<li><b>Export</b> masks (Ctrl+E) as PNG, colour, COCO or a training folder.</li>
+<li><b>Export</b> masks or predictions (Ctrl+E) as indexed PNG, colour PNG, overlay or COCO JSON,
+and the model itself (File &rarr; Export model) as ONNX or TorchScript.</li>
 </ol>
 <p>Help &rarr; Keyboard shortcuts lists every key; this page is under Help &rarr; Getting started.</p>
 """
+
+
+#: Help > Keyboard shortcuts, one line per group of keys.
+SHORTCUTS = [
+    "B brush, E eraser (Shift+drag erases too), F fill, W magic wand (colour fill), P polygon, I pick class",
+    "[ and ] brush size (the Size box in the toolbar too); 1-9 choose the class shown with that number; M show/hide mask",
+    "Untick a class in the list to hide it in the mask and prediction layers",
+    "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",
+    "D / PgDown next image, A / PgUp previous image",
+    "G prediction, H heatmap, C uncertainty layers; Ctrl+T fine-tune, Ctrl+U quick update, Ctrl+Return accept prediction",
+    "Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo, Ctrl+S save (autosave: a moment after each stroke, never more than 2 s behind)",
+]
 
 
 def _version(dist: str) -> str:
@@ -60,3 +76,28 @@ def about_text(device: str) -> str:
         f"<table>{rows}<tr><td>Device</td><td>&nbsp;{device or 'detecting…'}</td></tr></table>"
         "<p>Copy these lines into a bug report.</p>"
     )
+
+
+def _show(window, title: str, text: str) -> QMessageBox:
+    box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=window)
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()  # not exec(): the window stays usable behind it
+    return box
+
+
+def show_about(window) -> QMessageBox:
+    return _show(window, "About fcn-studio", about_text(window.status.device_text()))
+
+
+def show_getting_started(window) -> QMessageBox:
+    """Shown once on the first launch (the launcher asks), and from Help at any time."""
+    window.settings.setValue("seen_getting_started", True)
+    return _show(window, "Getting started", GETTING_STARTED)
+
+
+def show_shortcuts(window) -> QMessageBox:
+    box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", "\n".join(SHORTCUTS), parent=window)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
