@@ -290,11 +290,11 @@ def test_automatic_holdout_keep_and_growth_follow_the_paint():
     assert TrainConfig(val_fraction=0.25).holdout_fraction(5, dense=False) == 0.25
     assert cfg.stroke_growth(dense=False) > 0 and cfg.stroke_growth(dense=True) == 0.0
     assert TrainConfig(grow_radius=0).stroke_growth(dense=False) == 0.0
-    # working scale: scribbles keep full resolution on a CPU, dense masks train at half
-    assert cfg.working_scale("cpu", dense=True) == 0.5 and cfg.working_scale("cpu", dense=False) == 1.0
-    assert cfg.working_scale("cuda", dense=True) == 1.0
-    assert cfg.working_scale("cpu", dense=False, resumed=0.5) == 0.5  # a resumed model keeps its scale
-    assert TrainConfig(scale=0.3).working_scale("cpu", dense=False, resumed=0.5) == 0.3
+    # working scale: half on a CPU whatever the masks (full scale for scribbles was measured and
+    # dropped, see TrainConfig.scale), full on a GPU
+    assert cfg.working_scale("cpu") == 0.5 and cfg.working_scale("cuda") == 1.0
+    assert cfg.working_scale("cpu", resumed=1.0) == 1.0  # a resumed model keeps its scale
+    assert TrainConfig(scale=0.3).working_scale("cpu", resumed=0.5) == 0.3
     from fcn_studio.errors import TrainingError
 
     for bad in (dict(unlabelled="maybe"), dict(keep="first"), dict(semi_method="magic"), dict(pseudo_threshold=1.5)):

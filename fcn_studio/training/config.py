@@ -55,11 +55,11 @@ class TrainConfig:
     #: Training crop (height, width) at working resolution; images smaller are padded (ignored).
     #: Auto: 192x192 on a CPU (with ``scale`` 0.5 about a CamVid frame's height), 384x384 on a GPU.
     crop_size: tuple[int, int] | None = None
-    #: Working resolution relative to the original images (auto: 1.0 on a GPU; on a CPU 0.5
-    #: for dense masks and 1.0 for scribbles). A scribble is a few pixels wide; at half scale
-    #: it and the thin objects it marks nearly vanish, and there are few painted pixels to
-    #: step through anyway: 10 scribbled CamVid images, 10 CPU minutes, all 101 val images:
-    #: mIoU 0.364 at full scale against 0.309-0.331 at 0.5 (bench/scribbles.py, issue 13).
+    #: Working resolution relative to the original images (auto: 0.5 on a CPU, 1.0 on a GPU).
+    #: Full scale on a CPU was measured for scribbles and dropped (bench/scribbles.py, 10 CPU
+    #: minutes, all 101 CamVid val images): 10 scribbled images, 11 classes 0.362-0.364 against
+    #: 0.309-0.331 at 0.5, but 40 images 0.360 against 0.417 and road vs not road 0.884-0.890
+    #: against 0.919: fewer passes over more pixels cost more than the detail gained.
     #: The checkpoint remembers it and the predictor uses it.
     scale: float | None = None
     #: Random resize range applied on top of ``scale`` (1.0 = working resolution).
@@ -229,13 +229,13 @@ class TrainConfig:
             return float(self.val_fraction)
         return 0.1 if dense and painted_images >= FEW_IMAGES else 0.0
 
-    def working_scale(self, device_type: str, dense: bool, resumed: float | None = None) -> float:
+    def working_scale(self, device_type: str, resumed: float | None = None) -> float:
         """``scale``, else the resumed checkpoint's, else its automatic value (see the field)."""
         if self.scale is not None:
             return float(self.scale)
         if resumed:
             return float(resumed)
-        return 1.0 if device_type == "cuda" or not dense else 0.5
+        return 1.0 if device_type == "cuda" else 0.5
 
     def stroke_growth(self, dense: bool) -> float:
         """``grow_radius``, or its automatic value (see the field)."""

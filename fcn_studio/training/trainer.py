@@ -164,7 +164,7 @@ class Trainer:
         self.batch_size = int(cfg.batch_size or (8 if self.device.type == "cuda" else 4))
         summary = getattr(self.source, "paint_summary", None)
         self.paint: PaintSummary | None = summary() if summary is not None else None
-        self.scale = cfg.working_scale(self.device.type, self.paint.dense if self.paint is not None else True, self._resume_scale)
+        self.scale = cfg.working_scale(self.device.type, self._resume_scale)
         self.train_ds, self.val_ds, self.val_on = self._datasets()
         self.channels_last = cfg.use_channels_last(self.device.type)
         self.amp = cfg.amp
