@@ -200,7 +200,9 @@ class TrainingSession(QObject):
         miou = summary.get("best_miou", summary.get("miou"))
         ends = {"completed": "Training finished.", "time budget": "Training finished: time budget used.",
                 "step limit": "Training finished: step limit reached.", "cancelled": "Training stopped."}
-        text = ends.get(str(stopped), f"Training ended ({stopped}).") + (f" Best mIoU {miou:.3f}." if isinstance(miou, (int, float)) else "")
+        # on the painted (training) pixels a score says little about unseen images: say which it is
+        scored = " on held-out images" if summary.get("metrics_on") == "validation" else " on the painted pixels"
+        text = ends.get(str(stopped), f"Training ended ({stopped}).") + (f" mIoU {miou:.3f}{scored}." if isinstance(miou, (int, float)) else "")
         if stopped == "error":
             text = "Training stopped with an error (see the message)."
         self.panel.on_finished(summary, text)
