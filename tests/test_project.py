@@ -189,7 +189,6 @@ from fcn_studio.data.project import Project
 p = Project.open(sys.argv[1])
 image_id = p.images[0].id
 i = 0
-print("ready", flush=True)
 while True:
     i += 1
     p.extra["counter"] = i
@@ -197,6 +196,8 @@ while True:
     mask[: (i % 39) + 1] = i % 2
     p.save_mask(image_id, mask, save_project=False)
     p.save()
+    if i == 1:  # one whole save first, so every kill lands while an earlier state is on disk
+        print("ready", flush=True)
 """
 
 
