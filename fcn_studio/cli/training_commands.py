@@ -22,6 +22,7 @@ from typing import Any
 from fcn_studio.cli.args import UsageError, positive_int, unit_float
 from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
 from fcn_studio.errors import FcnStudioError, TrainingError
+from fcn_studio.training.config import TrainConfig
 
 FORMATS = ("index", "color", "overlay", "probs")
 #: Smallest ``--tile``: two margins of 128 px (the predictor's) and a 32 px core.
@@ -78,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weights to save: best on held-out images, or last (the teacher's average when learning from "
                    "unpainted images); auto: best when images are held out, else last")
     m = p.add_argument_group("model")
-    m.add_argument("--backbone", default="mobilenet_v3_large", choices=BACKBONES)
-    m.add_argument("--variant", default="fcn8s", help="fcn32s, fcn16s or fcn8s (ignored for torchvision models)")
+    m.add_argument("--backbone", default=TrainConfig.backbone, choices=BACKBONES)
+    m.add_argument("--variant", default=TrainConfig.variant, help="fcn32s, fcn16s or fcn8s (ignored for torchvision models)")
     m.add_argument("--weights", default="imagenet", help="imagenet, coco, none, or a state-dict file")
     m.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint (step count continues)")
     r = p.add_argument_group("length and recipe")

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_studio.gui.theme import icon
+from fcn_studio.training.config import TrainConfig
 from fcn_studio.training.presets import DEFAULT_MINUTES
 
 #: The "Learn from" choices: (text, TrainConfig.unlabelled, tooltip).
@@ -42,8 +43,9 @@ AXIS_WIDTH = 52
 #: What the mIoU curve is measured on, by ``EpochReport.on``.
 MIOU_TITLES = {"validation": "mIoU on held-out images", "training": "mIoU on the painted pixels (nothing held out)"}
 
-DEFAULT_BACKBONE = "mobilenet_v3_large"
-DEFAULT_VARIANT = "fcn8s"
+#: The defaults live in one place, TrainConfig (the CLI reads them there too).
+DEFAULT_BACKBONE = TrainConfig.backbone
+DEFAULT_VARIANT = TrainConfig.variant
 
 
 def torch_hub_checkpoints() -> Path:
