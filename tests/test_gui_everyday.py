@@ -276,3 +276,25 @@ def test_miou_axis_stays_zero_to_one_with_few_ticks(window):
         panel.on_epoch(SimpleNamespace(miou=miou, step=step, on="training"))
     low, high = panel.miou_plot.getViewBox().viewRange()[1]
     assert low <= 0.0 and high >= 1.0  # not zoomed onto 0.55-0.6, where the tick labels overlapped
+
+
+def test_a_failed_save_at_close_asks_instead_of_closing(window, monkeypatch):
+    """Issue 15 bug 3: a project save that failed at close was swallowed and the window closed."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from fcn_studio.errors import FcnStudioError
+
+    win = window
+    calls = []
+
+    def failing_save() -> None:
+        calls.append("save")
+        raise FcnStudioError("No space left on device")
+
+    monkeypatch.setattr(win.project, "save", failing_save)
+    answers = iter([QMessageBox.StandardButton.Retry, QMessageBox.StandardButton.Cancel])
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: next(answers))
+    assert not win.close()  # Retry (fails again), then Cancel: the window stays
+    assert win.isVisible() and calls == ["save", "save"]
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    assert win.close() and not win.isVisible()
