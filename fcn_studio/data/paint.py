@@ -114,13 +114,19 @@ def flood_fill(mask: np.ndarray, x: int, y: int, value: int) -> Edit | None:
         return None
     region = np.zeros((h + 2, w + 2), np.uint8)
     flags = 4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
-    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(mask, region, (int(x), int(y)), 0, 0, 0, flags)
-    box = (ry, rx, ry + rh, rx + rw)
+    _, _, _, rect = cv2.floodFill(mask, region, (int(x), int(y)), 0, 0, 0, flags)
+    return _fill_region(mask, region, rect, value)
+
+
+def _fill_region(mask: np.ndarray, region: np.ndarray, rect: tuple[int, int, int, int], value: int) -> Edit:
+    """Give ``value`` to the pixels a cv2.floodFill ``region`` (1-px border) marked within its
+    bounding ``rect`` (x, y, w, h); only that box is kept for undo."""
+    rx, ry, rw, rh = rect
     inside = region[ry + 1 : ry + rh + 1, rx + 1 : rx + rw + 1].view(bool)
     view = mask[ry : ry + rh, rx : rx + rw]
     old = view.copy()
     view[inside] = value
-    return Edit(box, old, view.copy())
+    return Edit((ry, rx, ry + rh, rx + rw), old, view.copy())
 
 
 def colour_fill(mask: np.ndarray, image: np.ndarray, x: int, y: int, value: int, tolerance: int) -> Edit | None:
@@ -142,12 +148,8 @@ def colour_fill(mask: np.ndarray, image: np.ndarray, x: int, y: int, value: int,
     t = int(np.clip(tolerance, 0, 255))
     diff = (t, t, t) if pixels.ndim == 3 else t
     flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
-    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(pixels, region, (int(x), int(y)), 0, diff, diff, flags)
-    inside = region[ry + 1 : ry + rh + 1, rx + 1 : rx + rw + 1].view(bool)
-    view = mask[ry : ry + rh, rx : rx + rw]
-    old = view.copy()
-    view[inside] = value
-    edit = Edit((ry, rx, ry + rh, rx + rw), old, view.copy())
+    _, _, _, rect = cv2.floodFill(pixels, region, (int(x), int(y)), 0, diff, diff, flags)
+    edit = _fill_region(mask, region, rect, value)
     return edit if edit.changed else None
 
 

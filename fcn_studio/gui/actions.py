@@ -11,13 +11,6 @@ from fcn_studio.gui.theme import icon
 from fcn_studio.gui.tools import TOOL_TYPES
 
 
-def _retip(action: QAction) -> None:
-    keys = " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
-    tip = f"{action.text()} ({keys})" if keys else action.text()
-    if action.toolTip() != tip:
-        action.setToolTip(tip)
-
-
 class Actions(NamedTuple):
     new_project: QAction
     open_project: QAction
@@ -87,8 +80,8 @@ def build_actions(win) -> Actions:
     redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
     redo.setIcon(icon("redo"))
     for a in (undo, redo):  # their text follows the undo stack ("Undo Brush stroke")
-        a.changed.connect(lambda a=a: _retip(a))
-        _retip(a)
+        a.changed.connect(lambda a=a: describe(a))  # idempotent: an unchanged tooltip emits nothing
+        describe(a)
     group = QActionGroup(win)
     group.setExclusive(True)
     tools = {}
