@@ -16,6 +16,9 @@ from typing import Any
 
 from fcn_studio.errors import TrainingError
 
+#: The loss kinds ``TrainConfig.loss`` accepts (training.loss.segmentation_loss).
+LOSS_KINDS = ("ce", "ohem", "ce+lovasz")
+
 OPTIMIZERS = ("adamw", "sgd")
 KEEP = ("auto", "best", "last")
 SEMI_METHODS = ("self-training", "mean-teacher")
@@ -126,6 +129,9 @@ class TrainConfig:
     #: ``None``, ``"balanced"`` (inverse square-root frequency of painted pixels) or one
     #: weight per trainable class.
     class_weights: str | list[float] | None = None
+    #: ``"ce"`` (per-pixel softmax cross-entropy), ``"ohem"`` (cross-entropy over the hard
+    #: pixels only) or ``"ce+lovasz"`` (plus the Lovász-softmax IoU surrogate; training.loss).
+    loss: str = "ce"
     # -- machine -----------------------------------------------------------------------------
     device: str = "auto"
     #: CPU threads for torch (None: torch's default). See ``leave_core_for_gui``.
@@ -207,6 +213,8 @@ class TrainConfig:
             raise bad(f"schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if (self.lr is not None and not self.lr > 0) or not self.fast_lr > 0:
             raise bad("learning rates must be positive")
+        if self.loss not in LOSS_KINDS:
+            raise bad(f"loss {self.loss!r}; use one of {', '.join(LOSS_KINDS)}")
         if isinstance(self.class_weights, str) and self.class_weights != "balanced":
             raise bad(f"class weights {self.class_weights!r}; use 'balanced', a list of numbers or nothing")
         if self.num_threads is not None and int(self.num_threads) < 1:

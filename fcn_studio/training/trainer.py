@@ -44,7 +44,7 @@ from fcn_studio.training.distributed import setup, teardown
 from fcn_studio.training.evaluation import preview, validate
 from fcn_studio.training.fast_mode import HeadTrainer, Stopped
 from fcn_studio.training.feature_cache import FeatureCache
-from fcn_studio.training.loss import class_weight_tensor, masked_cross_entropy
+from fcn_studio.training.loss import class_weight_tensor, segmentation_loss
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
 from fcn_studio.inference.refine import edge_refine, model_radius
@@ -461,7 +461,7 @@ class Trainer:
             with autocast(self.device, self.amp):
                 logits = train_model(x)
             logits = logits.float()
-            loss = masked_cross_entropy(logits[: y.shape[0]], y, self.class_weights)
+            loss = segmentation_loss(logits[: y.shape[0]], y, self.class_weights, self.config.loss)
             if self.config.crf_weight > 0:
                 from fcn_studio.training.regularized_loss import potts_loss
 
