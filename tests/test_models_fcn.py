@@ -192,3 +192,31 @@ def test_build_model_rejects_unknown_names() -> None:
         build_model("resnet18", "fcn8s", num_classes=0)
     with pytest.raises(ValueError, match="coco"):
         build_model("resnet18", "fcn8s", num_classes=3, weights="coco")
+
+
+@pytest.mark.parametrize(
+    "backbone,variant",
+    # VGG16's three variants cost 17 s each on one core; its fcn8s stands for them (the shape
+    # test above builds all three), MobileNetV3 trains every variant.
+    [*(("mobilenet_v3_large", v) for v in FCN_VARIANTS), ("vgg16", "fcn8s")],
+)
+def test_every_variant_trains_a_few_steps_with_exact_size_logits(backbone: str, variant: str) -> None:
+    """FCN-32s/16s/8s on both of the seed table's trunks: a few SGD steps on one fixed batch lower
+    its per-pixel cross-entropy step after step, and the logits keep the input's exact (odd) size throughout."""
+    torch.manual_seed(0)
+    model = build_model(backbone, variant, num_classes=3, weights=None).train()
+    x = torch.randn(2, 3, 67, 75)
+    y = torch.zeros(2, 67, 75, dtype=torch.long)
+    y[:, :, 40:] = 1
+    y[:, 50:, :] = 2
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(3):
+        out = model(x)
+        assert out.shape == (2, 3, 67, 75)
+        loss = F.cross_entropy(out, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[0] > losses[1] > losses[2], losses
