@@ -91,3 +91,15 @@ def test_segmentation_loss_dispatches_and_config_refuses_unknown_kinds() -> None
         segmentation_loss(logits, target, None, "dice")
     with pytest.raises(TrainingError, match="loss"):
         TrainConfig(loss="dice").validate()
+
+
+def test_auto_loss_settings_follow_the_mask_kind() -> None:
+    auto = TrainConfig()
+    assert auto.loss_class_weights(dense=True) == "balanced"
+    assert auto.loss_class_weights(dense=False) is None
+    assert auto.loss_kind(dense=False) == "ce"
+    assert TrainConfig(class_weights="none").loss_class_weights(dense=True) is None
+    assert TrainConfig(class_weights=[1.0, 2.0]).loss_class_weights(dense=False) == [1.0, 2.0]
+    assert TrainConfig(loss="ohem").loss_kind(dense=True) == "ohem"
+    with pytest.raises(TrainingError, match="class weights"):
+        TrainConfig(class_weights="inverse").validate()

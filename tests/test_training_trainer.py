@@ -91,15 +91,15 @@ def test_resume_refuses_a_checkpoint_for_other_classes(toy, tmp_path):  # noqa: 
 def test_nan_loss_stops_with_a_message_and_keeps_the_best_checkpoint(toy, tmp_path, monkeypatch):  # noqa: ANN001
     import fcn_studio.training.trainer as trainer_mod
 
-    real = trainer_mod.masked_cross_entropy
+    real = trainer_mod.segmentation_loss
     calls = {"n": 0}
 
-    def poisoned(logits, target, weight):  # noqa: ANN001, ANN202
+    def poisoned(logits, target, weight, kind):  # noqa: ANN001, ANN202
         calls["n"] += 1
-        loss = real(logits, target, weight)
+        loss = real(logits, target, weight, kind)
         return loss * float("nan") if calls["n"] >= 4 else loss
 
-    monkeypatch.setattr(trainer_mod, "masked_cross_entropy", poisoned)
+    monkeypatch.setattr(trainer_mod, "segmentation_loss", poisoned)
     rec = Recorder()
     with pytest.raises(TrainingError, match=r"loss became nan at step 4.*learning rate"):
         train(tiny(tmp_path, max_steps=10), toy, rec)
@@ -256,3 +256,12 @@ def test_gui_runs_leave_one_core_and_lr_defaults_follow_the_start(monkeypatch): 
     assert TrainConfig().cpu_threads() is None
     assert TrainConfig(weights=None).peak_lr() == 5e-3 and TrainConfig(weights="imagenet").peak_lr() == 1e-3
     assert TrainConfig(weights=None, lr=0.1).peak_lr() == 0.1
+
+
+def test_dense_masks_train_with_balanced_weights_by_default_and_the_summary_says_so(toy, tmp_path):  # noqa: ANN001
+    summary = train(tiny(tmp_path, max_steps=1), toy).summary
+    weights = summary["loss"]["class_weights"]
+    assert summary["loss"]["kind"] == "ce" and len(weights) == 3
+    assert len(set(weights)) > 1 and sum(weights) / 3 == pytest.approx(1.0, abs=1e-3)  # rarer classes weigh more
+    plain = train(tiny(tmp_path / "plain", max_steps=1, class_weights="none", loss="ohem"), toy).summary
+    assert plain["loss"] == {"kind": "ohem", "class_weights": None}

@@ -22,7 +22,7 @@ from typing import Any
 from fcn_studio.cli.args import UsageError, positive_int, unit_float
 from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
 from fcn_studio.errors import FcnStudioError, TrainingError
-from fcn_studio.training.config import TrainConfig
+from fcn_studio.training.config import LOSS_KINDS, TrainConfig
 
 FORMATS = ("index", "color", "overlay", "probs")
 #: Smallest ``--tile``: two margins of 128 px (the predictor's) and a 32 px core.
@@ -93,7 +93,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--lr", type=float, help="peak learning rate (default: 5e-3 from random init, 1e-3 from pretrained weights)")
     r.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"))
     r.add_argument("--schedule", default="onecycle", choices=("onecycle", "poly", "constant"))
-    r.add_argument("--class-weights", choices=("balanced",), help="weight rare classes up")
+    r.add_argument("--class-weights", default="auto", choices=("auto", "balanced", "none"),
+                   help="weight rare classes up (auto: balanced for dense masks, none for scribbles)")
+    r.add_argument("--loss", default="auto", choices=("auto", *LOSS_KINDS),
+                   help="cross-entropy alone, over hard pixels (ohem) or with a Lovász IoU term (auto: by mask kind)")
     r.add_argument("--fast", action="store_true", help="first train the heads on cached trunk features (seconds)")
     r.add_argument("--fast-only", action="store_true", help="only the fast head training")
     r.add_argument("--fast-steps", type=int, default=150)
@@ -186,7 +189,7 @@ def _config(args: argparse.Namespace, out: Path | None) -> Any:
     return TrainConfig(
         backbone=args.backbone, variant=args.variant, weights=weights, epochs=epochs, minutes=args.minutes,
         max_steps=args.max_steps, batch_size=args.batch_size, crop_size=args.crop, scale=args.scale, lr=args.lr,
-        optimizer=args.optimizer, schedule=args.schedule, class_weights=args.class_weights, fast_mode=args.fast or args.fast_only,
+        optimizer=args.optimizer, schedule=args.schedule, class_weights=args.class_weights, loss=args.loss, fast_mode=args.fast or args.fast_only,
         fast_only=args.fast_only, fast_steps=args.fast_steps, seed=args.seed, device=args.device,
         num_threads=args.threads, workers=args.workers, out=out, resume=args.resume, preview_every_s=None,
         val_fraction=args.val_fraction, unlabelled=args.unlabelled, keep=args.keep,

@@ -18,6 +18,8 @@ from fcn_studio.errors import TrainingError
 
 #: The loss kinds ``TrainConfig.loss`` accepts (training.loss.segmentation_loss).
 LOSS_KINDS = ("ce", "ohem", "ce+lovasz")
+#: The automatic loss for dense masks (see ``TrainConfig.loss``).
+DENSE_LOSS = "ce"
 
 OPTIMIZERS = ("adamw", "sgd")
 KEEP = ("auto", "best", "last")
@@ -126,12 +128,15 @@ class TrainConfig:
     schedule: str = "onecycle"
     #: Share of the run spent warming the learning rate up linearly from ``lr / 25``.
     warmup_fraction: float = 0.05
-    #: ``None``, ``"balanced"`` (inverse square-root frequency of painted pixels) or one
-    #: weight per trainable class.
-    class_weights: str | list[float] | None = None
-    #: ``"ce"`` (per-pixel softmax cross-entropy), ``"ohem"`` (cross-entropy over the hard
-    #: pixels only) or ``"ce+lovasz"`` (plus the Lovász-softmax IoU surrogate; training.loss).
-    loss: str = "ce"
+    #: ``"auto"``, ``None`` or ``"none"`` (unweighted), ``"balanced"`` (inverse square-root
+    #: frequency of painted pixels) or one weight per trainable class. Auto: balanced for
+    #: dense masks, where it lifted the thin classes (pole, sign, pedestrian...) on CamVid
+    #: (bench/camvid.py, 10 CPU minutes; issue 14's note), unweighted for scribbles.
+    class_weights: str | list[float] | None = "auto"
+    #: ``"auto"``, ``"ce"`` (per-pixel softmax cross-entropy), ``"ohem"`` (cross-entropy over
+    #: the hard pixels only) or ``"ce+lovasz"`` (plus the Lovász-softmax IoU surrogate;
+    #: training.loss). Auto: ``DENSE_LOSS`` for dense masks, ``"ce"`` for scribbles.
+    loss: str = "auto"
     # -- machine -----------------------------------------------------------------------------
     device: str = "auto"
     #: CPU threads for torch (None: torch's default). See ``leave_core_for_gui``.
@@ -213,10 +218,10 @@ class TrainConfig:
             raise bad(f"schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if (self.lr is not None and not self.lr > 0) or not self.fast_lr > 0:
             raise bad("learning rates must be positive")
-        if self.loss not in LOSS_KINDS:
-            raise bad(f"loss {self.loss!r}; use one of {', '.join(LOSS_KINDS)}")
-        if isinstance(self.class_weights, str) and self.class_weights != "balanced":
-            raise bad(f"class weights {self.class_weights!r}; use 'balanced', a list of numbers or nothing")
+        if self.loss != "auto" and self.loss not in LOSS_KINDS:
+            raise bad(f"loss {self.loss!r}; use auto or one of {', '.join(LOSS_KINDS)}")
+        if isinstance(self.class_weights, str) and self.class_weights not in ("auto", "none", "balanced"):
+            raise bad(f"class weights {self.class_weights!r}; use auto, balanced, none or a list of numbers")
         if self.num_threads is not None and int(self.num_threads) < 1:
             raise bad(f"num_threads must be at least 1, got {self.num_threads}")
         if self.workers is not None and int(self.workers) < 0:
@@ -250,6 +255,18 @@ class TrainConfig:
         if self.grow_radius is not None:
             return float(self.grow_radius)
         return 0.0 if dense else AUTO_GROW_RADIUS
+
+    def loss_class_weights(self, dense: bool) -> str | list[float] | None:
+        """``class_weights`` with auto and "none" resolved for dense masks or scribbles (see the field)."""
+        if self.class_weights == "auto":
+            return "balanced" if dense else None
+        return None if self.class_weights == "none" else self.class_weights
+
+    def loss_kind(self, dense: bool) -> str:
+        """``loss``, or its automatic value for dense masks or scribbles (see the field)."""
+        if self.loss != "auto":
+            return self.loss
+        return DENSE_LOSS if dense else "ce"
 
     def use_channels_last(self, device_type: str) -> bool:
         """``channels_last``, or its automatic value on this device (see the field)."""

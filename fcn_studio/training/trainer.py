@@ -177,7 +177,9 @@ class Trainer:
         self.model = model
         self.normalizer = Normalizer(model.normalization, self.device, self.channels_last)
         self.eval_normalizer = Normalizer(model.normalization, self.device, False)
-        self.class_weights = class_weight_tensor(cfg.class_weights, self.train_ds, self.labelset.num_classes, self.device)
+        dense = self.paint.dense if self.paint is not None else True
+        self.class_weights = class_weight_tensor(cfg.loss_class_weights(dense), self.train_ds, self.labelset.num_classes, self.device)
+        self.loss_kind = cfg.loss_kind(dense)
         self._last_preview = time.perf_counter()
         try:
             if cfg.fast_mode and not self.dist.enabled:
@@ -461,7 +463,7 @@ class Trainer:
             with autocast(self.device, self.amp):
                 logits = train_model(x)
             logits = logits.float()
-            loss = segmentation_loss(logits[: y.shape[0]], y, self.class_weights, self.config.loss)
+            loss = segmentation_loss(logits[: y.shape[0]], y, self.class_weights, self.loss_kind)
             if self.config.crf_weight > 0:
                 from fcn_studio.training.regularized_loss import potts_loss
 
@@ -657,6 +659,7 @@ class Trainer:
             "val_images": len(self.val_ds.samples) if self.val_ds is not None else 0,
             "train_images": len(self.train_ds.samples),
             "grow_radius": self.train_ds.grow_radius,
+            "loss": {"kind": self.loss_kind, "class_weights": None if self.class_weights is None else [round(float(w), 4) for w in self.class_weights]},
             "config": self.config.to_json(),
             "selection": self._selection(),
         }
