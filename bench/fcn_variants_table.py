@@ -21,8 +21,9 @@ def thin_mean(per_class: list[float | None]) -> float:
 def main(folder: str) -> int:
     rows = ["| trunk | variant | mIoU | thin-class IoU | pole / sign / fence / ped. / bicyclist | train img/s | infer img/s | steps |",
             "|---|---|---|---|---|---|---|---|"]
-    for path in sorted(Path(folder).glob("*.json")):
-        r = json.loads(path.read_text())["fcn-studio"]
+    runs = [json.loads(p.read_text())["fcn-studio"] for p in Path(folder).glob("*.json")]
+    order = {"fcn32s": 0, "fcn16s": 1, "fcn8s": 2}
+    for r in sorted(runs, key=lambda r: (r["recipe"]["backbone"], order.get(r["recipe"]["variant"], 9))):
         pc = r["per_class_iou"]
         backbone, variant = r["recipe"]["backbone"], r["recipe"]["variant"]
         rows.append(f"| {backbone} | {variant} | {r['miou']:.3f} | {thin_mean(pc):.3f} | "
