@@ -120,29 +120,14 @@ class TrainingSession(QObject):
 
     # -- training -------------------------------------------------------------------------------
     def build_config(self, mode: str, **overrides: Any):
-        from fcn_studio.training.presets import interactive_config
+        """The panel's choices as the TrainConfig the child trains with (``overrides``: tests and the
+        self-test shrink the model and the run)."""
+        from fcn_studio.training.choices import config_from_choices
 
-        choice = self.panel.choices()
-        weights = choice["weights"]
-        resume = None
-        if weights == "checkpoint":
-            if not self.checkpoint_path.exists():
-                raise FcnStudioError("There is no checkpoint yet: choose ImageNet or Random init for the first run.")
-            weights, resume = None, self.checkpoint_path
-        settings: dict[str, Any] = dict(
-            backbone=choice["backbone"],
-            variant=choice["variant"],
-            weights=None if weights == "none" else weights,
-            epochs=choice["epochs"],
-            minutes=choice["minutes"],
-            out=self.checkpoint_path,
-            preview_image=self.window.editor.image_id,
-            resume=resume,
-            refine_edges=self.refine_edges(),
-            unlabelled=choice.get("unlabelled", "auto"),
+        return config_from_choices(
+            self.panel.choices(), mode, checkpoint=self.checkpoint_path, preview_image=self.window.editor.image_id,
+            refine_edges=self.refine_edges(), **overrides,
         )
-        settings.update(overrides)  # tests and the self-test shrink the model and the run
-        return interactive_config(mode, **settings)
 
     def start(self, mode: str, **overrides: Any) -> bool:
         if self.controller.running:
