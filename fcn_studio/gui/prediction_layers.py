@@ -20,6 +20,7 @@ from fcn_studio.data.labelset import LabelSet
 from fcn_studio.data.overlay import PREDICTION_OPACITY
 from fcn_studio.gui.canvas import Canvas, mask_color_table
 from fcn_studio.gui.raster_item import RasterItem
+from fcn_studio.inference.prediction_types import entropy
 
 HEATMAP_CMAP = "viridis"
 UNCERTAINTY_CMAP = "inferno"
@@ -37,13 +38,6 @@ def quantize(plane: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(plane.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-def uncertainty(probs: np.ndarray) -> np.ndarray:
-    """Normalised entropy of ``C x H x W`` probabilities: 0 sure, 1 undecided."""
-    p = np.clip(probs.astype(np.float32), 1e-6, 1.0)
-    ent = -(p * np.log(p)).sum(axis=0)
-    return ent / max(np.log(probs.shape[0]), 1e-6)
-
-
 class PreparedPrediction:
     """A prediction with its display arrays computed where it arrived (the training thread).
 
@@ -55,7 +49,7 @@ class PreparedPrediction:
     def __init__(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None):
         self.image_id, self.step, self.probs = image_id, step, probs
         self.labels = np.ascontiguousarray(labels if labels is not None else probs.argmax(axis=0).astype(np.uint8))
-        self.uncertainty = quantize(uncertainty(probs))
+        self.uncertainty = quantize(entropy(probs, normalized=True))  # 0 sure, 1 undecided
         #: every class's heatmap plane, quantised: switching the heatmap class is a lookup
         self.heat = quantize(probs)
 

@@ -19,9 +19,11 @@ from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOI
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.background import Background
-from fcn_studio.gui.prediction_layers import PredictionLayers, uncertainty
+from fcn_studio.gui.prediction_layers import PredictionLayers, PreparedPrediction
 from fcn_studio.gui.training_worker import TrainingController
 from fcn_studio.inference.prediction_process import RemotePredictor
+from fcn_studio.inference.prediction_types import entropy
+from fcn_studio.training.messages import EpochEnded, Failed, Notice, PreviewImage, RefineEdges, StepReported, dispatch
 
 
 
@@ -62,13 +64,16 @@ class TrainingSession(QObject):
         panel.load_checkpoint_requested.connect(self.load_checkpoint_dialog)
         panel.save_checkpoint_requested.connect(self.save_checkpoint_dialog)
         panel.imagenet_view_requested.connect(self.show_imagenet_view)
-        c = self.controller
-        c.step.connect(panel.on_step)
-        c.epoch_end.connect(panel.on_epoch)
-        c.prediction.connect(self._on_prediction)
-        c.notice.connect(lambda msg: window.status.showMessage(msg, 8000))
-        c.errored.connect(self._on_error)
-        c.finished.connect(self._on_finished)
+        #: what each message of the running training does here (other kinds are not shown)
+        self._handlers = {
+            StepReported: lambda m: panel.on_step(m.report),
+            EpochEnded: lambda m: panel.on_epoch(m.report),
+            PreparedPrediction: self._on_prediction,
+            Notice: lambda m: window.status.showMessage(m.text, 8000),
+            Failed: lambda m: self._on_error(m.message),
+        }
+        self.controller.message.connect(lambda m: dispatch(self._handlers, m))
+        self.controller.finished.connect(self._on_finished)
         window.editor.image_loaded.connect(self._on_image_shown)
         self._generation = 0  # bumped when another project opens: late model loads are dropped
         self.show_project()
@@ -211,7 +216,7 @@ class TrainingSession(QObject):
     def set_refine_edges(self, on: bool) -> None:
         """The user's choice: applies to the running training's next preview and re-predicts now."""
         self._refine_choice = bool(on)
-        self.controller.set_refine_edges(self._refine_choice)
+        self.controller.send(RefineEdges(self._refine_choice))
         if not self.controller.running and self._predictor is not None and self.window.editor.image_id:
             self._predict_current()
 
@@ -249,7 +254,7 @@ class TrainingSession(QObject):
         if self.layers.image_id != image_id:
             self.layers.clear()
             self.panel.accept.setEnabled(False)
-        self.controller.set_preview_image(image_id)
+        self.controller.send(PreviewImage(image_id))
         if not self.controller.running and self._predictor is not None:
             self._predict_current()
 
@@ -261,8 +266,6 @@ class TrainingSession(QObject):
         refine = self.refine_edges()
 
         def run():
-            from fcn_studio.gui.prediction_layers import PreparedPrediction
-
             pred = self._predictor.predict(image, want_probs=True, refine_edges=refine)
             return PreparedPrediction(image_id, pred.probs, pred.labels)
 
@@ -309,7 +312,7 @@ class TrainingSession(QObject):
                 out.parent.mkdir(exist_ok=True)
                 write_indexed_png(out, pred.labels, project.labelset)
                 entry.predicted = True
-                entry.extra["uncertainty"] = round(float(uncertainty(pred.probs).mean()), 5)
+                entry.extra["uncertainty"] = round(float(entropy(pred.probs, normalized=True).mean()), 5)
                 done += 1
                 self.window.report_progress(done, len(entries))
             project.save()
