@@ -11,7 +11,9 @@ yields arrives as ``on_item``, then its return value as ``on_done``); every call
 the GUI thread, because the relay object lives there. Cancelling is cooperative, as with
 superqt's ``quit()``: the job checks a flag or an event the caller owns. superqt's package
 import costs 0.4-0.8 s on a 2-core machine (all its widgets load), and the first mask load
-runs while the window opens, so the queue here is built on ``QThreadPool`` directly.
+runs while the window opens, so the queue here is a plain ``ThreadPoolExecutor`` whose results
+come back through a Qt signal (its threads are never joined by a Qt destructor: a window
+deleted while a job runs does not wait for it, and the job's late answer finds no receiver).
 
 Each queue has its own pool: a one-thread queue keeps its jobs in order (mask saves never
 overtake each other), and a busy queue (thumbnails) cannot starve another (an export).
@@ -20,34 +22,11 @@ overtake each other), and a busy queue (thumbnails) cannot starve another (an ex
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Generator
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
-
-
-class _Job:
-    """One queued call; :meth:`take_back` removes it if it has not started (thread-safe)."""
-
-    __slots__ = ("_lock", "started", "cancelled")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.started = False
-        self.cancelled = False
-
-    def begin(self) -> bool:
-        with self._lock:
-            if self.cancelled:
-                return False
-            self.started = True
-            return True
-
-    def take_back(self) -> bool:
-        with self._lock:
-            if self.started:
-                return False
-            self.cancelled = True
-            return True
+from PySide6.QtCore import QObject, Signal
 
 
 class Background(QObject):
@@ -64,13 +43,13 @@ class Background(QObject):
     def __init__(self, name: str, parent: QObject | None = None, *, threads: int = 1):
         super().__init__(parent)
         self.name = name
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(max(1, int(threads)))
+        self._pool = ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix=name)
         self._delivered.connect(self._deliver)
-        self._queued: set[_Job] = set()
+        self._queued: set[Future] = set()
         #: jobs submitted whose last callback has not run yet
         self.pending = 0
         self._closed = False
+        self._lock = threading.Lock()
 
     # -- submitting (GUI thread) -------------------------------------------------------------
     def submit(
@@ -119,24 +98,22 @@ class Background(QObject):
     def _start(self, run: Callable[[Callable[[tuple], None]], None]) -> bool:
         if self._closed:
             return False
-        job = _Job()
-        self._queued.add(job)
-        self.pending += 1
-        name = self.name
+        holder: list[Future] = []
+        delivered, lock = self._delivered, self._lock
 
-        def emit(payload: tuple) -> None:
+        def emit(payload: tuple) -> None:  # a pool thread
+            with lock:
+                job = holder[0]
             try:
-                self._delivered.emit((job, *payload))
+                delivered.emit((job, *payload))
             except RuntimeError:  # the queue was deleted while this job ran: nobody to tell
                 pass
 
-        def body() -> None:  # a pool thread
-            if not job.begin():
-                return
-            threading.current_thread().name = name
-            run(emit)
-
-        self._pool.start(body)
+        with self._lock:  # the job may start (and emit) before `holder` is filled otherwise
+            future = self._pool.submit(run, emit)
+            holder.append(future)
+        self._queued.add(future)
+        self.pending += 1
         return True
 
     # -- results (GUI thread) ----------------------------------------------------------------
@@ -152,19 +129,20 @@ class Background(QObject):
     def clear(self) -> int:
         """Drop the jobs that have not started (another project opened); returns how many.
         Jobs already running finish and deliver (callers drop stale answers themselves)."""
-        dropped = [job for job in list(self._queued) if job.take_back()]
+        dropped = [job for job in list(self._queued) if job.cancel()]
         for job in dropped:
             self._queued.discard(job)
         self.pending -= len(dropped)
-        self._pool.clear()
         return len(dropped)
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the queued and running jobs end (shutdown, tests); True when all ended.
         Their callbacks run later, from the event loop."""
-        return self._pool.waitForDone(msecs)
+        jobs = list(self._queued)
+        _, not_done = futures_wait(jobs, timeout=None if msecs < 0 else msecs / 1000)
+        return not not_done
 
     def shutdown(self) -> None:
         """Accept no more jobs and wait for those queued (the window closes)."""
         self._closed = True
-        self._pool.waitForDone(-1)
+        self._pool.shutdown(wait=True)

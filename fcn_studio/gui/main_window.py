@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -35,6 +35,7 @@ from fcn_studio.gui.layers_panel import LayersPanel
 from fcn_studio.gui import help_pages, project_edits
 from fcn_studio.gui.status_bar import StatusBar
 from fcn_studio.gui.tool_settings import add_tool_settings
+from fcn_studio.session import MASK, SessionModel
 
 MAX_RECENT = 8
 WARM_UP_DELAY_MS = 1500
@@ -57,14 +58,16 @@ class MainWindow(QMainWindow):
         self._stop_requested = False
 
         self.project = project
+        #: what the window shows and chose (layers, project, model, training choices): widgets follow it
+        self.session = SessionModel(project)
         self.editor = MaskEditor(project, self)
         self.editor_undo_group = self.editor.undo_group
-        self.canvas = Canvas(self.editor, self)
+        self.canvas = Canvas(self.editor, self, session=self.session)
         self.setCentralWidget(self.canvas)
 
         self.image_list = ImageListPanel()
         self.classes_panel = ClassesPanel()
-        self.layers_panel = LayersPanel()
+        self.layers_panel = LayersPanel(self.session)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("images", "Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("classes", "Classes", self.classes_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -88,16 +91,9 @@ class MainWindow(QMainWindow):
             QShortcut(QKeySequence(str(n)), self, activated=lambda n=n: self.classes_panel.select_class_by_number(n))
             for n in range(1, 10)
         ]
-        self.layers_panel.add_layer(
-            "mask",
-            "Painted mask",
-            visible=True,
-            opacity=self.canvas.mask_opacity,
-            on_visible=self.set_mask_visible,
-            on_opacity=self.canvas.set_mask_opacity,
-            key_hint="M",
-        )
-        self.actions_.toggle_mask.setChecked(True)
+        self.layers_panel.add_layer(MASK, "Painted mask", key_hint="M")
+        self.actions_.toggle_mask.setChecked(self.session.visible(MASK))
+        self.session.layer_changed.connect(self._on_layer_changed)
         self._build_training()
 
         self._wire()
@@ -181,23 +177,14 @@ class MainWindow(QMainWindow):
         from fcn_studio.gui.training_panel import TrainingPanel
         from fcn_studio.gui.training_session import TrainingSession
 
-        self.training_panel = TrainingPanel()
+        self.training_panel = TrainingPanel(self.session)
         self._add_dock("training", "Training", self.training_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.prediction_layers = PredictionLayers(self.canvas, self.project.labelset, self)
+        self.prediction_layers = PredictionLayers(self.canvas, self.project.labelset, self, session=self.session)
         labels = {"prediction": ("Prediction", "G"), "heatmap": ("Heatmap", "H"), "uncertainty": ("Uncertainty", "C")}
         for name, (label, key) in labels.items():
-            layers = self.prediction_layers
-
-            def toggle(on: bool, name=name) -> None:
-                layers.set_visible(name, on)
-                self.layers_panel.set_visible(name, on)
-
-            self.layers_panel.add_layer(
-                name, label, visible=layers.visible(name), opacity=layers.opacity(name),
-                on_visible=toggle, on_opacity=lambda v, name=name: layers.set_opacity(name, v), key_hint=key,
-            )
+            self.layers_panel.add_layer(name, label, key_hint=key)
             shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.activated.connect(lambda name=name, toggle=toggle: toggle(not layers.visible(name)))
+            shortcut.activated.connect(lambda name=name: self.session.toggle(name))
         self.heatmap_legend = HeatmapLegend()
         self.heatmap_legend.set_labelset(self.project.labelset)
         self.heatmap_legend.class_changed.connect(self.prediction_layers.set_heat_class)
@@ -230,6 +217,7 @@ class MainWindow(QMainWindow):
     # -- project ---------------------------------------------------------------------------
     def _set_project(self, project: Project) -> None:
         self.project = project
+        self.session.set_project(project)
         self.setWindowTitle(f"{project.root.name} — fcn-studio")
         self.classes_panel.set_project(project)
         self.image_list.set_project(project)
@@ -290,9 +278,13 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"Brush size {self.editor.brush_radius * 2:.0f} px", 1500)
 
     def set_mask_visible(self, visible: bool) -> None:
-        self.canvas.set_mask_visible(visible)
-        self.actions_.toggle_mask.setChecked(visible)
-        self.layers_panel.set_visible("mask", visible)
+        """Show or hide the painted mask (the action, the M key): the canvas and the panel follow."""
+        self.session.set_visible(MASK, visible)
+
+    def _on_layer_changed(self, name: str, state) -> None:  # noqa: ANN001
+        if name == MASK and self.actions_.toggle_mask.isChecked() != state.visible:
+            with QSignalBlocker(self.actions_.toggle_mask):
+                self.actions_.toggle_mask.setChecked(state.visible)
 
     def canvas_fit(self) -> None:
         self.canvas.fit_to_window()

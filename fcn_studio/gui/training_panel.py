@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from fcn_studio.gui.theme import icon
 from fcn_studio.models.registry import NO_WEIGHTS
 from fcn_studio.training.choices import CHECKPOINT, DEFAULT_EPOCHS, IMAGENET, TrainingChoices, default_start
+from fcn_studio.session import SessionModel
 from fcn_studio.training.presets import DEFAULT_MINUTES
 
 #: The "Learn from" choices: (text, TrainConfig.unlabelled, tooltip).
@@ -83,8 +84,11 @@ class TrainingPanel(QWidget):
     load_checkpoint_requested = Signal()
     save_checkpoint_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, session: SessionModel | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        #: holds the choices; the widgets write through it and follow its ``choices_changed``
+        self.session = session if session is not None else SessionModel()
+        self._showing = self._writing = False
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
 
@@ -232,6 +236,13 @@ class TrainingPanel(QWidget):
         self._val_steps: list[int] = []
         self._mious: list[float] = []
 
+        for box in (self.backbone, self.variant, self.length_kind, self.weights, self.unlabelled):
+            box.currentIndexChanged.connect(self._write_choices)
+        for spin in (self.minutes, self.epochs):
+            spin.valueChanged.connect(self._write_choices)
+        self.session.choices_changed.connect(self._follow_choices)
+        self._write_choices()
+
     # -- choices --------------------------------------------------------------------------------
     def _fill_models(self) -> None:
         from fcn_studio.models.registry import list_models
@@ -294,12 +305,34 @@ class TrainingPanel(QWidget):
     def apply_settings(self, saved: dict | None, *, has_checkpoint: bool) -> None:
         """Show what a project was last trained with (the rules: :meth:`TrainingChoices.from_json`)."""
         cached = imagenet_on_disk(self.backbone.currentData() or "")
-        self.show_choices(TrainingChoices.from_json(
-            saved, has_checkpoint=has_checkpoint, imagenet_cached=cached, base=self.choices()
+        self.session.set_choices(TrainingChoices.from_json(
+            saved, has_checkpoint=has_checkpoint, imagenet_cached=cached, base=self.session.choices
         ))
 
+    def _write_choices(self, *_: object) -> None:
+        if self._showing or self._writing:  # mid-way through show_choices the widgets disagree
+            return
+        self._writing = True  # our own write: no need to show it back
+        try:
+            self.session.set_choices(self.choices())
+        finally:
+            self._writing = False
+
+    def _follow_choices(self, choices: TrainingChoices) -> None:
+        if not (self._showing or self._writing):
+            self.show_choices(choices)
+
     def show_choices(self, choices: TrainingChoices) -> None:
-        """Set the widgets to ``choices``; a backbone or variant the list lacks keeps the current one."""
+        """Set the widgets to ``choices``; a backbone or variant the list lacks keeps the current one
+        (and the session is told what the widgets then show)."""
+        self._showing = True
+        try:
+            self._show_choices(choices)
+        finally:
+            self._showing = False
+        self._write_choices()
+
+    def _show_choices(self, choices: TrainingChoices) -> None:
 
         def pick(box: QComboBox, value) -> None:
             index = box.findData(value) if value is not None else -1

@@ -94,6 +94,7 @@ class TrainingSession(QObject):
         self.controller.wait(close=False)
         self._generation += 1
         self._predictor = None
+        self.window.session.set_checkpoint(None)
         self._loading_predictor = False
         self._refine_choice = None
         self.predictions.clear()
@@ -103,7 +104,7 @@ class TrainingSession(QObject):
 
     def _remember_choices(self) -> None:
         """Keep the panel's choices in project.json (saved with the project)."""
-        self.project.extra["training"] = self.panel.settings()
+        self.project.extra["training"] = self.window.session.choices.to_json()
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -130,7 +131,7 @@ class TrainingSession(QObject):
         from fcn_studio.training.choices import config_from_choices
 
         return config_from_choices(
-            self.panel.choices(), mode, checkpoint=self.checkpoint_path, preview_image=self.window.editor.image_id,
+            self.window.session.choices, mode, checkpoint=self.checkpoint_path, preview_image=self.window.editor.image_id,
             refine_edges=self.refine_edges(), **overrides,
         )
 
@@ -237,6 +238,7 @@ class TrainingSession(QObject):
             if generation != self._generation:
                 return
             self._loading_predictor = False
+            self.window.session.set_checkpoint(path)
             self.panel.predict_all.setEnabled(True)
             self.panel.save_ckpt.setEnabled(True)
             if self.window.editor.image_id and self.layers.image_id != self.window.editor.image_id:
