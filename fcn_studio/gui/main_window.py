@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_studio.data.imageio import IMAGE_SUFFIXES
-from fcn_studio.data.labelset import preset_names
 from fcn_studio.data.project import Project
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.actions import Actions, build_actions
@@ -32,7 +31,7 @@ from fcn_studio.gui.classes_panel import ClassesPanel
 from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.image_list import ImageListPanel
 from fcn_studio.gui.layers_panel import LayersPanel
-from fcn_studio.gui import help_pages, project_edits
+from fcn_studio.gui import file_menu, help_pages, project_edits
 from fcn_studio.gui.status_bar import StatusBar
 from fcn_studio.gui.tool_settings import add_tool_settings
 from fcn_studio.session import MASK, SessionModel
@@ -314,21 +313,7 @@ class MainWindow(QMainWindow):
         self.status.showMessage("Saved", 2000)
 
     def new_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the new project")
-        if not folder:
-            return
-        from PySide6.QtWidgets import QInputDialog
-
-        names = preset_names()
-        preset, ok = QInputDialog.getItem(self, "Label set", "Start from the classes of:", names, names.index("road") if "road" in names else 0, False)
-        if not ok:
-            return
-        try:
-            Project.create(folder, preset)
-        except FcnStudioError as exc:
-            self.show_error("Cannot create project", str(exc))
-            return
-        self.open_project(folder)
+        file_menu.new_project(self)
 
     def open_project_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open project folder")
@@ -336,43 +321,14 @@ class MainWindow(QMainWindow):
             self.open_project(folder)
 
     def add_images_dialog(self) -> None:
-        patterns = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", f"Images ({patterns})")
-        if files:
-            self.add_images(files)
+        file_menu.add_images_dialog(self)
 
     def add_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add every image in a folder")
-        if folder:
-            self.add_images(sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        file_menu.add_folder_dialog(self)
 
     def add_images(self, paths: list, mode: str = "copy") -> None:
         """Copy images in the background with progress; one bad file is reported, not fatal."""
-        project = self.project
-        self._start_progress("Adding images")
-
-        def work():
-            return project.add_images(paths, mode=mode, progress=self.report_progress, should_stop=lambda: self._stop_requested)
-
-        def done(result) -> None:
-            self._end_progress()
-            self.image_list.refresh()
-            msg = f"Added {len(result.added)} image(s)"
-            if result.duplicates:
-                msg += f", {len(result.duplicates)} already in the project"
-            self.status.showMessage(msg, 5000)
-            if result.refused:
-                lines = [f"{Path(p).name}: {why}" for p, why in result.refused[:20]]
-                self.show_error("Some files were not added", "\n".join(lines), warning=True)
-            if result.added and self.editor.image_id is None:
-                self.image_list.select(result.added[0].id)
-            self.images_added.emit(result)
-
-        def failed(exc: BaseException) -> None:
-            self._end_progress()
-            self.show_error("Could not add images", str(exc))
-
-        self._background.submit(work, done, failed)
+        file_menu.add_images(self, paths, mode)
 
     def import_masks_dialog(self) -> None:
         from fcn_studio.gui.import_dialog import ImportMasksDialog
