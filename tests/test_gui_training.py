@@ -16,6 +16,12 @@ from fcn_studio.inference.refine import edge_refine
 
 pytestmark = pytest.mark.gui
 
+
+def is_step(message) -> bool:  # noqa: ANN001
+    from fcn_studio.training.messages import StepReported
+
+    return isinstance(message, StepReported)
+
 TINY = dict(
     backbone="resnet18", variant="fcn32s", weights=None, epochs=1, fast_steps=6, batch_size=2,
     crop_size=(64, 64), scale=0.5, preview_every_s=0.2, val_fraction=0.0,
@@ -134,9 +140,9 @@ def test_a_training_process_that_dies_is_a_message_and_the_app_stays_usable(wind
     import signal
 
     win, session = window, window.training
-    with qtbot.waitSignal(session.controller.step, timeout=120000):
+    with qtbot.waitSignal(session.controller.message, timeout=120000, check_params_cb=is_step):
         assert session.start("live", **{**TINY, "epochs": None})
-    process = session.controller._worker.process
+    process = session.controller._relay.process
     with qtbot.waitSignal(session.controller.finished, timeout=60000) as done:
         os.kill(process.pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
     assert done.args[0]["stopped"] == "error"
@@ -177,7 +183,7 @@ def test_learn_from_choice_reaches_the_run_and_the_progress_line_says_so(window,
     assert session.build_config("fine-tune").unlabelled == "off"
     panel.unlabelled.setCurrentIndex(panel.unlabelled.findData("on"))
     masks = {e.id: (win.project.root / e.mask).read_bytes() for e in win.project.images if e.painted > 0}
-    with qtbot.waitSignal(session.controller.step, timeout=120000):
+    with qtbot.waitSignal(session.controller.message, timeout=120000, check_params_cb=is_step):
         assert session.start("fine-tune", **{**TINY, "fast_steps": 1, "epochs": None, "max_steps": 40})
     assert not panel.unlabelled.isEnabled()  # settings are fixed while a run lasts
     qtbot.waitUntil(lambda: "learning from 2 painted + 1 unpainted images" in panel.status.text(), timeout=60000)

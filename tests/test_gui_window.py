@@ -166,6 +166,19 @@ def test_brush_size_keys_and_mask_toggle(window, qtbot):
     assert win.canvas.mask_item.opacity() == pytest.approx(0.8)
 
 
+def test_one_mask_visibility_for_action_panel_and_canvas(window):
+    """The session model holds it: the action, the panel's row and the canvas all follow it."""
+    win = window
+    row = win.layers_panel.rows["mask"]
+    win.actions_.toggle_mask.trigger()  # the toolbar / View menu action
+    assert not win.session.visible("mask")
+    assert not row.checkbox.isChecked() and not win.canvas.mask_item.isVisible()
+    row.checkbox.setChecked(True)  # the panel writes through the model too
+    assert win.actions_.toggle_mask.isChecked() and win.canvas.mask_item.isVisible()
+    win.session.set_opacity("prediction", 0.3)  # prediction layers and the slider share one value
+    assert win.prediction_layers.opacity("prediction") == 0.3 and win.layers_panel.rows["prediction"].slider.value() == 30
+
+
 def test_eyedropper_and_status_bar(window, qtbot):
     win, ed = window, window.editor
     QTest.keyClick(win, Qt.Key.Key_3)

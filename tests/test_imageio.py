@@ -331,3 +331,20 @@ def test_suffixes() -> None:
     assert {".png", ".jpg", ".jpeg", ".tif", ".bmp"} <= set(IMAGE_SUFFIXES)
     assert all(s == s.lower() and s.startswith(".") for s in IMAGE_SUFFIXES)
     assert is_image_file("A/B/Photo.JPG") and not is_image_file("notes.txt")
+
+
+def test_one_16_bit_conversion_for_images_and_thumbnails(tmp_path: Path) -> None:
+    """The thumbnail of a 16-bit image is made by the same mapping as the image read for the canvas."""
+    from PIL import Image
+
+    from fcn_studio.data.imageio import read_image, to_8bit_gray
+
+    values = np.array([[0, 257, 1000], [32768, 65535, 128]], dtype=np.uint16)
+    img = Image.fromarray(values)
+    gray = to_8bit_gray(img)
+    assert gray.tolist() == [[0, 1, 4], [128, 255, 0]]
+    path = tmp_path / "deep.png"
+    img.save(path)
+    assert (read_image(path)[..., 0] == to_8bit_gray(Image.open(path))).all()
+    floats = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))
+    assert to_8bit_gray(floats).tolist() == [[0, 128, 255]]

@@ -91,6 +91,7 @@ def test_ramp_and_auto_rule():
 
 
 def test_ema_teacher_follows_the_student_slowly():
+    torch.manual_seed(0)  # the weights used to depend on the tests run before this one
     student = torch.nn.Linear(2, 2)
     teacher = semi.EmaTeacher(student, decay=0.99)
     before = teacher.model.weight.clone()
@@ -100,7 +101,9 @@ def test_ema_teacher_follows_the_student_slowly():
         teacher.update(student)
     assert not any(p.requires_grad for p in teacher.model.parameters())
     moved = (teacher.model.weight - before).mean()
-    assert 0.85 < float(moved) <= 1.0  # most of the way after 200 updates, never past the student
+    # most of the way after 200 updates, never past the student (float32 rounding aside: one
+    # full-suite run measured 1.0000001)
+    assert 0.85 < float(moved) <= 1.0 + 1e-6
 
 
 # -- stroke growing ---------------------------------------------------------------------------------

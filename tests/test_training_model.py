@@ -166,3 +166,15 @@ def test_cli_evaluate_refuses_a_label_set_of_another_size(trained, tmp_path, cap
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "2 trainable classes" in err[0]
+
+
+def test_one_entropy_for_the_predictor_and_the_window():
+    """Prediction.entropy (nats) and the window's uncertainty (normalised) are one function."""
+    from fcn_studio.inference.prediction_types import Prediction, entropy
+
+    probs = np.array([[[1.0, 0.5]], [[0.0, 0.5]]], dtype=np.float16)  # 2 classes, 1x2 pixels
+    nats = entropy(probs)
+    np.testing.assert_allclose(nats, [[0.0, np.log(2)]], atol=1e-6)
+    np.testing.assert_allclose(entropy(probs, normalized=True), [[0.0, 1.0]], atol=1e-6)
+    pred = Prediction(labels=np.zeros((1, 2), np.uint8), confidence=np.ones((1, 2), np.float32), probs=probs)
+    np.testing.assert_array_equal(pred.entropy(), nats)

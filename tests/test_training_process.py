@@ -17,6 +17,7 @@ from fcn_studio.data.demo import create_demo_project
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.data.project import Project
 from fcn_studio.training.config import TrainConfig
+from fcn_studio.training.messages import Done, EpochEnded, Failed, PreviewPredicted, Ready, StepReported, Stop
 from fcn_studio.training.process import TrainingProcess
 from fcn_studio.training.samples import ProjectFileSource
 
@@ -29,8 +30,8 @@ def tiny(out: Path, **kw) -> TrainConfig:  # noqa: ANN003
     return TrainConfig(**base)
 
 
-def collect(proc: TrainingProcess, until, timeout_s: float = 120.0) -> list[tuple]:  # noqa: ANN001
-    events: list[tuple] = []
+def collect(proc: TrainingProcess, until, timeout_s: float = 120.0) -> list:  # noqa: ANN001
+    events: list = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not proc.ended:
         events += proc.receive(0.2)
@@ -39,8 +40,8 @@ def collect(proc: TrainingProcess, until, timeout_s: float = 120.0) -> list[tupl
     return events
 
 
-def kinds(events: list[tuple]) -> list[str]:
-    return [e[0] for e in events]
+def kinds(events: list) -> list[type]:
+    return [type(e) for e in events]
 
 
 @pytest.fixture
@@ -53,20 +54,20 @@ def test_a_run_reports_steps_epochs_previews_and_ends_with_a_summary(project: Pr
     proc = TrainingProcess().spawn()
     try:
         proc.start_job(tiny(tmp_path / "m.pt", max_steps=8, preview_image=preview), project.root)
-        events = collect(proc, lambda ev: "done" in kinds(ev))
+        events = collect(proc, lambda ev: Done in kinds(ev))
     finally:
         proc.close()
     k = kinds(events)
-    assert k[0] == "ready" and k[-1] == "done", k
-    assert "error" not in k, [e for e in events if e[0] == "error"]
-    steps = [e[1].step for e in events if e[0] == "step"]
+    assert k[0] is Ready and k[-1] is Done, k
+    assert Failed not in k, [e for e in events if isinstance(e, Failed)]
+    steps = [e.report.step for e in events if isinstance(e, StepReported)]
     assert steps == sorted(steps) and steps[-1] == 4 + 8  # fast-mode head steps, then max_steps full steps
-    epochs = [e for e in events if e[0] == "epoch"]
-    assert epochs and all(isinstance(e[2], float) for e in epochs)
-    previews = [e[1] for e in events if e[0] == "prediction"]
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert epochs and all(isinstance(e.monotonic_s, float) for e in epochs)
+    previews = [e.report for e in events if isinstance(e, PreviewPredicted)]
     assert previews and previews[-1].image_id == preview
     assert previews[-1].probs.shape == (5, 64, 96)
-    summary = events[-1][1]
+    summary = events[-1].summary
     assert summary["stopped"] == "step limit" and Path(summary["checkpoint"]).is_file()
     assert proc.exitcode == 0
 
@@ -75,13 +76,13 @@ def test_stop_ends_the_run_within_steps_and_keeps_a_model(project: Project, tmp_
     proc = TrainingProcess().spawn()
     try:
         proc.start_job(tiny(tmp_path / "m.pt", max_steps=100000, preview_every_s=None), project.root)
-        events = collect(proc, lambda ev: sum(1 for e in ev if e[0] == "step" and e[1].phase == "full") >= 2)
-        proc.stop()
-        events += collect(proc, lambda ev: "done" in kinds(ev), timeout_s=60)
+        events = collect(proc, lambda ev: sum(1 for e in ev if isinstance(e, StepReported) and e.report.phase == "full") >= 2)
+        proc.send(Stop())
+        events += collect(proc, lambda ev: Done in kinds(ev), timeout_s=60)
     finally:
         proc.close()
-    assert events[-1][0] == "done" and events[-1][1]["stopped"] == "cancelled"
-    last_step = max(e[1].step for e in events if e[0] == "step")
+    assert isinstance(events[-1], Done) and events[-1].summary["stopped"] == "cancelled"
+    last_step = max(e.report.step for e in events if isinstance(e, StepReported))
     assert last_step < 100
     assert (tmp_path / "m.pt").is_file()
 
@@ -91,26 +92,26 @@ def test_trainer_errors_arrive_as_one_readable_message(tmp_path: Path) -> None:
     proc = TrainingProcess().spawn()
     try:
         proc.start_job(tiny(tmp_path / "m.pt"), empty.root)
-        events = collect(proc, lambda ev: "done" in kinds(ev))
+        events = collect(proc, lambda ev: Done in kinds(ev))
     finally:
         proc.close()
-    errors = [e[1] for e in events if e[0] == "error"]
+    errors = [e.message for e in events if isinstance(e, Failed)]
     assert len(errors) == 1 and "paint" in errors[0].lower()
-    assert events[-1] == ("done", {"stopped": "error"})
+    assert events[-1] == Done({"stopped": "error"})
 
 
 def test_a_killed_process_is_reported_not_waited_for(project: Project, tmp_path: Path) -> None:
     proc = TrainingProcess().spawn()
     try:
         proc.start_job(tiny(tmp_path / "m.pt", max_steps=100000, preview_every_s=None), project.root)
-        collect(proc, lambda ev: "step" in kinds(ev))
+        collect(proc, lambda ev: StepReported in kinds(ev))
         os.kill(proc.pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
-        events = collect(proc, lambda ev: "done" in kinds(ev), timeout_s=30)
+        events = collect(proc, lambda ev: Done in kinds(ev), timeout_s=30)
     finally:
         proc.close()
-    assert kinds(events)[-2:] == ["error", "done"]
-    assert "killed" in events[-2][1] and "memory" in events[-2][1]
-    assert events[-1][1]["stopped"] == "error"
+    assert kinds(events)[-2:] == [Failed, Done]
+    assert "killed" in events[-2].message and "memory" in events[-2].message
+    assert events[-1].summary["stopped"] == "error"
 
 
 def test_an_unused_spare_process_closes_quickly() -> None:

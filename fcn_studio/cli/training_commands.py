@@ -178,10 +178,10 @@ def _sources(args: argparse.Namespace) -> tuple[Any, Any, Path | None]:
 def _config(args: argparse.Namespace, out: Path | None) -> Any:
     from fcn_studio.training.config import TrainConfig
 
-    weights: Any = args.weights
-    if isinstance(weights, str) and weights.lower() == "none":
-        weights = None
-    elif weights not in (None, "imagenet", "coco") and not Path(weights).is_file():
+    from fcn_studio.models.registry import weights_from_name
+
+    weights: Any = weights_from_name(args.weights)
+    if weights not in (None, "imagenet", "coco") and not Path(weights).is_file():
         raise UsageError(f"--weights {weights!r} is neither imagenet, coco, none nor an existing file")
     epochs = args.epochs
     if epochs is None and args.minutes is None and args.max_steps is None:

@@ -249,19 +249,27 @@ def _to_rgb(path: Path, img: Image.Image) -> np.ndarray:
         return _on_white(img.convert("RGBA"))
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         return _on_white(img.convert("RGBA"))
-    if mode.startswith("I"):  # I, I;16, I;16B, I;16L, I;16N
-        values = np.array(img).astype(np.float64)
-        gray = np.rint(np.clip(values, 0, 65535) / 257.0).astype(np.uint8)
-        return _gray_to_rgb(gray)
-    if mode == "F":
-        values = np.nan_to_num(np.array(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
-        scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
-        gray = np.rint(np.clip(values * scale, 0, 255)).astype(np.uint8)
-        return _gray_to_rgb(gray)
+    if mode.startswith(("I", "F")):  # I, I;16, I;16B, I;16L, I;16N, F
+        return _gray_to_rgb(to_8bit_gray(img))
     try:
         return _contiguous(np.array(img.convert("RGB")))
     except ValueError:
         raise ImageReadError(f"{path.name} uses the colour mode {mode!r}, which cannot be shown as RGB") from None
+
+
+def to_8bit_gray(img: Image.Image) -> np.ndarray:
+    """HxW uint8 of a 16/32-bit integer (``I*``) or float (``F``) image, by the rules of
+    :func:`read_image`: integers as 0..65535 mapped by ``round(v / 257)`` (clipped), floats as
+    0..1 when their maximum is at most 1, else 0..255 (clipped, NaN 0).
+
+    The one such conversion: thumbnails use it too, so the list shows what the canvas shows.
+    """
+    if img.mode == "F":
+        values = np.nan_to_num(np.array(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+        return np.rint(np.clip(values * scale, 0, 255)).astype(np.uint8)
+    values = np.array(img).astype(np.float64)
+    return np.rint(np.clip(values, 0, 65535) / 257.0).astype(np.uint8)
 
 
 def _on_white(rgba: Image.Image) -> np.ndarray:

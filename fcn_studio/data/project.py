@@ -35,9 +35,10 @@ import numpy as np
 from psygnal import Signal
 
 from fcn_studio.data.atomic import atomic_write_text, stale_temp_files
-from fcn_studio.data.labelset import UNPAINTED, LabelSet, load_preset
+from fcn_studio.data.labelset import LabelSet, load_preset
+from fcn_studio.data.project_masks import MaskStamp, MaskStore, stamp_from_json
 from fcn_studio.data.safe_paths import move_without_overwriting, resolve_inside
-from fcn_studio.errors import FcnStudioError, MaskError, ProjectError
+from fcn_studio.errors import FcnStudioError, ProjectError
 
 PROJECT_FILE = "project.json"
 BACKUP_FILE = "project.json.bak"
@@ -50,9 +51,6 @@ AddMode = Literal["copy", "link"]
 PROJECT_FOLDERS = ("images", "masks", "predictions", "checkpoints", "trash")
 #: Only files here may be links leading outside (images added in link mode, read only).
 LINKED_FILES_FOLDER = "images"
-
-#: How an entry remembers the mask file its painted share came from: [size, mtime_ns, inode].
-MaskStamp = list[int]
 
 
 @dataclass
@@ -106,7 +104,7 @@ class ImageEntry:
                 source=str(data.get("source", "")),
                 painted=float(state.get("painted", 0.0)),
                 predicted=bool(state.get("predicted", False)),
-                mask_stamp=_stamp_from_json(state.get("mask_file")),
+                mask_stamp=stamp_from_json(state.get("mask_file")),
                 extra={k: v for k, v in data.items() if k not in ("id", "file", "height", "width", "source", "state")},
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -125,11 +123,12 @@ class AddResult:
     duplicates: list[str] = field(default_factory=list)
 
 
-class Project:
+class Project(MaskStore):
     """A project folder in memory. Open with :meth:`open`, make with :meth:`create`.
 
     Masks are not held in memory: :meth:`load_mask` reads one when needed and
-    :meth:`save_mask` writes one back, only when its pixels changed.
+    :meth:`save_mask` writes one back, only when its pixels changed (the mask store and its
+    reconciliation with ``project.json`` are :class:`~fcn_studio.data.project_masks.MaskStore`).
     """
 
     images_changed = Signal()
@@ -264,61 +263,6 @@ class Project:
                     f"skipped {len(stray)} file(s) in images/ that the last complete save does not list "
                     f"(an interrupted import?): {', '.join(stray[:5])}{' ...' if len(stray) > 5 else ''}. Add them again to use them."
                 )
-
-    def reconcile_masks(self) -> bool:
-        """Derive each painted share from its mask file where the file is not the one recorded.
-
-        A stat per image; only masks written after the last save of ``project.json`` (a crash
-        between the two writes, or an older project without records) are decoded. Fixes
-        ``warnings`` and returns True when an entry changed, so the caller can save it.
-        """
-        changed = False
-        for entry in list(self.images):
-            before = (entry.painted, entry.mask_stamp)
-            note = self._refresh_entry(entry)
-            if note:
-                self.warnings.append(note)
-            changed |= (entry.painted, entry.mask_stamp) != before
-        return changed
-
-    def refresh_painted(self, image_id: str) -> float:
-        """The painted share of one image as its mask file on disk has it (re-read if it changed).
-
-        For code about to overwrite a mask (an import): ``entry.painted`` may be older than a
-        file another process wrote since this project was opened.
-        """
-        entry = self.entry(image_id)
-        with self._lock:
-            self._refresh_entry(entry)
-        return entry.painted
-
-    def _refresh_entry(self, entry: ImageEntry) -> str:
-        """Bring ``entry.painted`` in line with its mask file; a sentence when it was wrong."""
-        from fcn_studio.data.masks import check_mask, painted_fraction
-
-        path = self.path_of(entry.mask)
-        stamp = _file_stamp(path)
-        if stamp is None:
-            was = entry.painted
-            entry.painted, entry.mask_stamp = 0.0, None
-            return f"mask of {entry.file} is missing; the image shows as not painted" if was > 0 else ""
-        if stamp == entry.mask_stamp:
-            return ""
-        try:
-            mask, _ = check_mask(path, self.labelset, expected_hw=(entry.height, entry.width))
-        except FcnStudioError as exc:
-            # Keep the file (it may be repairable) and the recorded share; has_mask() stays
-            # True, so nothing overwrites it without asking.
-            entry.mask_stamp = None
-            return f"{exc}; the image keeps its recorded painted share until the mask is replaced"
-        was, entry.painted, entry.mask_stamp = entry.painted, painted_fraction(mask), stamp
-        self._mask_digests.pop(entry.id, None)
-        if abs(was - entry.painted) > 1e-6:
-            return (
-                f"{PROJECT_FILE} said {entry.file} was {was:.1%} painted but its mask is {entry.painted:.1%} painted "
-                "(the app stopped between saving the mask and the project); corrected from the mask"
-            )
-        return ""
 
     # -- saving ----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -479,69 +423,6 @@ class Project:
 
         return read_image(self.path_of(self.entry(image_id).file))
 
-    # -- masks -----------------------------------------------------------------------------
-    def load_mask(self, image_id: str) -> np.ndarray:
-        """The painted mask (HxW uint8, 255 = not painted); all 255 when nothing is saved yet."""
-        from fcn_studio.data.masks import read_mask
-
-        entry = self.entry(image_id)
-        path = self.path_of(entry.mask)
-        if not path.exists():
-            mask = np.full((entry.height, entry.width), UNPAINTED, dtype=np.uint8)
-        else:
-            mask = read_mask(path, self.labelset, expected_hw=(entry.height, entry.width))
-        self._mask_digests[image_id] = _array_digest(mask)
-        return mask
-
-    def save_mask(self, image_id: str, mask: np.ndarray, *, save_project: bool = True) -> bool:
-        """Write the mask if its pixels changed since the last load or save; True if written.
-
-        Cheap to call after every stroke (autosave): an unchanged mask costs one hash.
-        """
-        from fcn_studio.data.masks import painted_fraction, write_indexed_png
-
-        entry = self.entry(image_id)
-        if mask.shape != (entry.height, entry.width):
-            raise MaskError(
-                f"mask for {entry.file} is {mask.shape[1]}x{mask.shape[0]} but the image is {entry.width}x{entry.height}"
-            )
-        digest = _array_digest(mask)
-        path = self.path_of(entry.mask)
-        with self._lock:  # the GUI saves from a background thread
-            if self._mask_digests.get(image_id) == digest and (path.exists() or not (mask != UNPAINTED).any()):
-                return False
-            path.parent.mkdir(exist_ok=True)
-            write_indexed_png(path, mask, self.labelset)
-            self._mask_digests[image_id] = digest
-            # The mask is on disk before project.json: a crash in between is undone on open
-            # by reconcile_masks, which sees a mask file other than the one recorded here.
-            if self.record_mask(image_id, painted_fraction(mask)) and save_project:
-                self.save()
-        self.mask_saved.emit(image_id)
-        return True
-
-    def record_mask(self, image_id: str, painted: float) -> bool:
-        """Note that the mask file of ``image_id`` was just written with this painted share.
-
-        For code that writes mask files itself (a label-set edit). True when the share
-        changed, i.e. ``project.json`` needs saving; a new file alone does not need it, since
-        opening re-derives the share of a mask file other than the recorded one.
-        """
-        entry = self.entry(image_id)
-        with self._lock:
-            entry.mask_stamp = _file_stamp(self.path_of(entry.mask))
-            changed = painted != entry.painted
-            entry.painted = painted
-        return changed
-
-    def has_mask(self, image_id: str) -> bool:
-        """Whether a mask file exists for the image, whatever ``project.json`` says.
-
-        What an import must check before writing a mask without "replace": a file may hold
-        painting that the metadata does not know about yet.
-        """
-        return self.path_of(self.entry(image_id).mask).exists()
-
     # -- label set -------------------------------------------------------------------------
     def set_labelset(self, labelset: LabelSet) -> None:
         self.labelset = labelset
@@ -566,31 +447,6 @@ def _bring(src: Path, dst: Path, mode: AddMode) -> None:
             os.link(src, dst)
         except OSError:
             shutil.copy2(src, dst)
-
-
-def _file_stamp(path: Path) -> MaskStamp | None:
-    """What identifies one written version of a file cheaply; None when there is no file.
-
-    Each atomic save makes a new inode, so size, modification time and inode together tell
-    a file apart from the one an entry recorded without reading it.
-    """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return [int(st.st_size), int(st.st_mtime_ns), int(st.st_ino)]
-
-
-def _stamp_from_json(value: Any) -> MaskStamp | None:
-    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return [int(v) for v in value]
-    return None  # absent or odd: the mask is simply read again on open
-
-
-def _array_digest(mask: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(mask).data, digest_size=16).hexdigest()
 
 
 def _read_json(path: Path) -> Any:

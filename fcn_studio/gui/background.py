@@ -1,66 +1,148 @@
-"""Run plain Python callables off the UI thread and get their results back on it.
+"""The one way the window runs work off its thread: a :class:`Background` queue per purpose.
 
-A single-thread executor per purpose keeps work ordered (mask saves never overtake each
-other); results and errors come back through a Qt signal, which Qt delivers on the GUI
-thread because the bridge object lives there.
+Every background job of the GUI goes through here: mask loads and saves, predictions,
+thumbnails, exports, imports, counting a class's pixels, and relaying a training process's
+messages. (The trainer and the predictor themselves run in child processes:
+:mod:`fcn_studio.training.process`, :mod:`fcn_studio.inference.prediction_process`.)
+
+The shape is superqt's worker, without its import: a job is a function (``submit``: its result
+arrives as ``on_done``, its exception as ``on_error``) or a generator (``stream``: each value it
+yields arrives as ``on_item``, then its return value as ``on_done``); every callback runs on
+the GUI thread, because the relay object lives there. Cancelling is cooperative, as with
+superqt's ``quit()``: the job checks a flag or an event the caller owns. superqt's package
+import costs 0.4-0.8 s on a 2-core machine (all its widgets load), and the first mask load
+runs while the window opens, so the queue here is a plain ``ThreadPoolExecutor`` whose results
+come back through a Qt signal (its threads are never joined by a Qt destructor: a window
+deleted while a job runs does not wait for it, and the job's late answer finds no receiver).
+
+Each queue has its own pool: a one-thread queue keeps its jobs in order (mask saves never
+overtake each other), and a busy queue (thumbnails) cannot starve another (an export).
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from concurrent.futures import wait as futures_wait
+from typing import Any, Callable, Generator
 
 from PySide6.QtCore import QObject, Signal
 
 
 class Background(QObject):
-    """``submit(fn, on_done, on_error)``: fn runs in a worker thread, callbacks on the GUI thread."""
+    """A queue of background jobs whose callbacks run on the GUI thread (see the module).
+
+    ``threads=1`` (the default) runs jobs one at a time in submission order.
+    """
 
     # One payload object: shiboken mis-counts references of a bare None passed through a
     # queued `object` argument (a "deallocating None" abort on Python < 3.12), so results
     # always travel wrapped in a tuple.
-    _done = Signal(object)
+    _delivered = Signal(object)
 
-    def __init__(self, name: str, parent: QObject | None = None):
+    def __init__(self, name: str, parent: QObject | None = None, *, threads: int = 1):
         super().__init__(parent)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._done.connect(self._deliver)
+        self.name = name
+        self._pool = ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix=name)
+        self._delivered.connect(self._deliver)
+        self._queued: set[Future] = set()
+        #: jobs submitted whose last callback has not run yet
         self.pending = 0
         self._closed = False
+        self._lock = threading.Lock()
 
+    # -- submitting (GUI thread) -------------------------------------------------------------
     def submit(
         self,
         fn: Callable[[], Any],
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
-    ) -> Future | None:
-        """Queue ``fn``; after :meth:`shutdown` (the window closed) work is dropped, returning None."""
+    ) -> bool:
+        """Queue ``fn``; False (nothing queued) after :meth:`shutdown`, when the window closed."""
+
+        def run(emit: Callable[[tuple], None]) -> None:
+            try:
+                result = fn()
+            except BaseException as exc:  # delivered, never lost: the caller decides what to show
+                emit((on_error, exc, True))
+            else:
+                emit((on_done, result, True))
+
+        return self._start(run)
+
+    def stream(
+        self,
+        gen: Callable[[], Generator[Any, None, Any]],
+        on_item: Callable[[Any], None],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> bool:
+        """Queue a generator: each yielded value reaches ``on_item``, in order, then its return
+        value ``on_done`` (or an exception ``on_error``); False after :meth:`shutdown`."""
+
+        def run(emit: Callable[[tuple], None]) -> None:
+            try:
+                it = gen()
+                while True:
+                    try:
+                        item = next(it)
+                    except StopIteration as stop:
+                        emit((on_done, stop.value, True))
+                        return
+                    emit((on_item, item, False))
+            except BaseException as exc:
+                emit((on_error, exc, True))
+
+        return self._start(run)
+
+    def _start(self, run: Callable[[Callable[[tuple], None]], None]) -> bool:
         if self._closed:
-            return None
+            return False
+        holder: list[Future] = []
+        delivered, lock = self._delivered, self._lock
+
+        def emit(payload: tuple) -> None:  # a pool thread
+            with lock:
+                job = holder[0]
+            try:
+                delivered.emit((job, *payload))
+            except RuntimeError:  # the queue was deleted while this job ran: nobody to tell
+                pass
+
+        with self._lock:  # the job may start (and emit) before `holder` is filled otherwise
+            future = self._pool.submit(run, emit)
+            holder.append(future)
+        self._queued.add(future)
         self.pending += 1
+        return True
 
-        def finished(fut: Future) -> None:
-            exc = fut.exception()
-            self._done.emit(((on_done, on_error), None if exc else fut.result(), exc))
-
-        future = self._pool.submit(fn)
-        future.add_done_callback(finished)
-        return future
-
+    # -- results (GUI thread) ----------------------------------------------------------------
     def _deliver(self, payload: tuple) -> None:
-        callbacks, result, error = payload
-        self.pending -= 1
-        on_done, on_error = callbacks
-        if error is not None:
-            if on_error is not None:
-                on_error(error)
-        elif on_done is not None:
-            on_done(result)
+        job, callback, value, last = payload
+        if last:
+            self._queued.discard(job)
+            self.pending -= 1
+        if callback is not None:
+            callback(value)
 
-    def wait(self) -> None:
-        """Block until queued work is done (only at shutdown, when waiting is what we want)."""
-        self._pool.submit(lambda: None).result()
+    # -- control ------------------------------------------------------------------------------
+    def clear(self) -> int:
+        """Drop the jobs that have not started (another project opened); returns how many.
+        Jobs already running finish and deliver (callers drop stale answers themselves)."""
+        dropped = [job for job in list(self._queued) if job.cancel()]
+        for job in dropped:
+            self._queued.discard(job)
+        self.pending -= len(dropped)
+        return len(dropped)
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the queued and running jobs end (shutdown, tests); True when all ended.
+        Their callbacks run later, from the event loop."""
+        jobs = list(self._queued)
+        _, not_done = futures_wait(jobs, timeout=None if msecs < 0 else msecs / 1000)
+        return not not_done
 
     def shutdown(self) -> None:
+        """Accept no more jobs and wait for those queued (the window closes)."""
         self._closed = True
         self._pool.shutdown(wait=True)

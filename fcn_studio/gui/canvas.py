@@ -12,10 +12,11 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from fcn_studio.data.labelset import LabelSet
-from fcn_studio.data.overlay import MASK_OPACITY, class_rgba
+from fcn_studio.data.overlay import class_rgba
 from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.raster_item import RasterItem
 from fcn_studio.gui.tools import Tool, make_tools
+from fcn_studio.session import MASK, LayerState, SessionModel
 
 ZOOM_STEP = 1.2
 MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
@@ -46,9 +47,12 @@ class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
     tool_changed = Signal(str)
 
-    def __init__(self, editor: MaskEditor, parent=None):
+    def __init__(self, editor: MaskEditor, parent=None, session: SessionModel | None = None):
         super().__init__(parent)
         self.editor = editor
+        #: where the mask layer's visibility and opacity live (the canvas follows its events)
+        self.session = session if session is not None else SessionModel(editor.project)
+        self.session.layer_changed.connect(self._on_layer_changed)
         self.setScene(QGraphicsScene(self))
         self.setBackgroundBrush(QColor(40, 42, 46))
         # zooming keeps a chosen point still itself (see zoom_at): Qt's AnchorUnderMouse needs
@@ -67,8 +71,6 @@ class Canvas(QGraphicsView):
         self.image_item: RasterItem | None = None
         self.mask_item: RasterItem | None = None
         self._overlays: dict[str, QGraphicsItem] = {}
-        self._mask_opacity = MASK_OPACITY
-        self._mask_visible = True
         self.hidden_classes: frozenset[int] = frozenset()
 
         self.brush_outline = QGraphicsEllipseItem()
@@ -111,15 +113,15 @@ class Canvas(QGraphicsView):
         if self.image_item is not None:
             self.image_item.setVisible(True)
             assert self.mask_item is not None
-            self.mask_item.setVisible(self._mask_visible)
+            self.mask_item.setVisible(self.mask_visible)
         if self.image_item is None:
             self.image_item = RasterItem(ed.image)
             self.image_item.setZValue(0)
             self.scene().addItem(self.image_item)
             self.mask_item = RasterItem(ed.mask, mask_color_table(ed.project.labelset, self.hidden_classes))
             self.mask_item.setZValue(10)
-            self.mask_item.setOpacity(self._mask_opacity)
-            self.mask_item.setVisible(self._mask_visible)
+            self.mask_item.setOpacity(self.mask_opacity)
+            self.mask_item.setVisible(self.mask_visible)
             self.scene().addItem(self.mask_item)
         else:
             self.image_item.set_array(ed.image)
@@ -165,21 +167,16 @@ class Canvas(QGraphicsView):
     # -- mask display ----------------------------------------------------------------------
     @property
     def mask_opacity(self) -> float:
-        return self._mask_opacity
-
-    def set_mask_opacity(self, opacity: float) -> None:
-        self._mask_opacity = float(opacity)
-        if self.mask_item is not None:
-            self.mask_item.setOpacity(self._mask_opacity)
+        return self.session.opacity(MASK)
 
     @property
     def mask_visible(self) -> bool:
-        return self._mask_visible
+        return self.session.visible(MASK)
 
-    def set_mask_visible(self, visible: bool) -> None:
-        self._mask_visible = bool(visible)
-        if self.mask_item is not None:
-            self.mask_item.setVisible(self._mask_visible)
+    def _on_layer_changed(self, name: str, state: LayerState) -> None:
+        if name == MASK and self.mask_item is not None:
+            self.mask_item.setOpacity(state.opacity)
+            self.mask_item.setVisible(state.visible)
 
     # -- view ------------------------------------------------------------------------------
     @property

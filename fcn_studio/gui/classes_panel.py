@@ -38,6 +38,7 @@ from fcn_studio.data.labelset import UNPAINTED, LabelClass, LabelSet
 from fcn_studio.data.labelset_edit import ClassUsage, Mapping
 from fcn_studio.data.project import Project
 from fcn_studio.errors import FcnStudioError
+from fcn_studio.gui.background import Background
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ class ClassesPanel(QWidget):
         self.labelset: LabelSet | None = None
         self._active: int | None = None
         self._follow: tuple[LabelSet, Mapping] | None = None  # the edit last requested
-        self._counting = None  # the usage-count worker while one runs
+        self._jobs = Background("fcn-class-usage", self)
+        self._counting = False  # a usage count runs
         self._hidden: set[int] = set()  # classes unticked: left out of the mask and prediction layers
 
         self.list = QListWidget()
@@ -291,7 +293,7 @@ class ClassesPanel(QWidget):
     def delete_class(self, class_id: int | None = None) -> None:
         """Request deleting a class; if its pixels are painted anywhere, count them and ask first."""
         cls = self._class(class_id)
-        if cls is None or self._counting is not None:
+        if cls is None or self._counting:
             return
         try:
             labelset_edit.delete(self.labelset, cls.id)  # refuse (e.g. the last class) before counting
@@ -304,17 +306,14 @@ class ClassesPanel(QWidget):
         self.status.setText(f"Checking where {cls.name!r} is painted\u2026")
         self._set_buttons_enabled(False)
         project, labelset = self.project, self.labelset
-        from superqt.utils import create_worker  # imported here: superqt's package import is slow at start-up
-
-        worker = create_worker(labelset_edit.class_usage, project, cls.id, _start_thread=False, _ignore_errors=True)
-        queued = Qt.ConnectionType.QueuedConnection  # explicit: these run on the GUI thread
-        worker.returned.connect(lambda usage: self._on_usage(project, labelset, cls, usage), queued)
-        worker.errored.connect(lambda exc: self._on_usage(project, labelset, cls, exc), queued)
-        self._counting = worker
-        worker.start()
+        self._counting = self._jobs.submit(
+            lambda: labelset_edit.class_usage(project, cls.id),
+            lambda usage: self._on_usage(project, labelset, cls, usage),
+            lambda exc: self._on_usage(project, labelset, cls, exc),
+        )
 
     def _on_usage(self, project: Project, labelset: LabelSet, cls: LabelClass, usage: ClassUsage | BaseException) -> None:
-        self._counting = None
+        self._counting = False
         self.status.clear()
         self._set_buttons_enabled(True)
         if project is not self.project or labelset != self.labelset:

@@ -314,7 +314,7 @@ class MaskEditor(QObject):
                 self._dirty = True  # keep it in memory and try again with the next save
             self.save_failed.emit(f"Your painting is kept in memory but could not be saved: {exc}")
 
-        if self._io.submit(lambda: project.save_mask(image_id, mask), written, failed) is not None:
+        if self._io.submit(lambda: project.save_mask(image_id, mask), written, failed):
             self._saves_in_flight += 1
 
     def _snapshot(self) -> np.ndarray:

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
+from fcn_studio.gui.background import Background
 
 from fcn_studio.data.export import FORMATS, ExportSummary, export_masks
 from fcn_studio.data.project import Project
@@ -72,7 +72,8 @@ class ExportDialog(QDialog):
         self.project = project
         known = {e.id for e in project.images}
         self.selected_ids = [i for i in selected_ids if i in known]
-        self._worker = None
+        self._jobs = Background("fcn-export", self)
+        self._running = False
         self._stop = threading.Event()
         self._close_when_done = False
 
@@ -159,7 +160,7 @@ class ExportDialog(QDialog):
     # -- driving -----------------------------------------------------------------------------
     @property
     def is_running(self) -> bool:
-        return self._worker is not None
+        return self._running
 
     def start(
         self,
@@ -200,24 +201,13 @@ class ExportDialog(QDialog):
         total = len(ids) if ids is not None else len(self.project.images)
         self._set_running(True, total)
         self.status.setText(f"Exporting {total} image{'s' if total != 1 else ''} to {out}\u2026")
-        worker = create_worker(
-            export_masks,
-            self.project,
-            out,
-            formats=tuple(formats),
-            opacity=opacity,
-            source=source,
-            image_ids=ids,
-            progress=self._progress.emit,
-            should_stop=self._stop.is_set,
-            _start_thread=False,
-            _ignore_errors=True,
+        project = self.project
+        self._running = self._jobs.submit(
+            lambda: export_masks(project, out, formats=tuple(formats), opacity=opacity, source=source, image_ids=ids,
+                                 progress=self._progress.emit, should_stop=self._stop.is_set),
+            lambda summary: self._on_returned(summary, out, formats),
+            self._on_errored,
         )
-        queued = Qt.ConnectionType.QueuedConnection  # explicit: these run on the GUI thread
-        worker.returned.connect(lambda summary: self._on_returned(summary, out, formats), queued)
-        worker.errored.connect(self._on_errored, queued)
-        self._worker = worker
-        worker.start()
         return True
 
     def cancel(self) -> None:
@@ -272,7 +262,7 @@ class ExportDialog(QDialog):
 
     def _set_running(self, running: bool, total: int = 0) -> None:
         if not running:
-            self._worker = None
+            self._running = False
         for w in self._options:
             w.setEnabled(not running)
         if not running:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
+from fcn_studio.gui.background import Background
 
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.models.export_process import export_in_child
@@ -49,7 +49,8 @@ class ExportModelDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export model")
         self.resize(620, 240)
-        self._worker = None
+        self._jobs = Background("fcn-export-model", self)
+        self._running = False
         self._out_edited = False
 
         self.checkpoint_edit = QLineEdit(placeholderText="Checkpoint (.fcnckpt) made by training")
@@ -114,7 +115,7 @@ class ExportModelDialog(QDialog):
 
     @property
     def is_running(self) -> bool:
-        return self._worker is not None
+        return self._running
 
     def start(self, *, fmt: str | None = None, out: str | Path | None = None, overwrite: bool | None = None) -> bool:
         """Export in the background; False (and a sentence in the status line) when refused."""
@@ -149,12 +150,7 @@ class ExportModelDialog(QDialog):
             return self._refuse(f"{target.name} exists; tick \u201cReplace\u201d or choose another name.")
         self._set_running(True)
         self.status.setText(f"Exporting {ckpt.name} as {FORMATS[fmt][0]}\u2026")
-        worker = create_worker(export_in_child, ckpt, target, fmt=fmt, _start_thread=False, _ignore_errors=True)
-        queued = Qt.ConnectionType.QueuedConnection  # explicit: these run on the GUI thread
-        worker.returned.connect(self._on_returned, queued)
-        worker.errored.connect(self._on_errored, queued)
-        self._worker = worker
-        worker.start()
+        self._running = self._jobs.submit(lambda: export_in_child(ckpt, target, fmt=fmt), self._on_returned, self._on_errored)
         return True
 
     def reject(self) -> None:
@@ -188,7 +184,7 @@ class ExportModelDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         if not running:
-            self._worker = None
+            self._running = False
         for w in (self.checkpoint_edit, self.format_combo, self.out_edit, self.replace_box, self.export_button):
             w.setEnabled(not running)
         self.progress_bar.setVisible(running)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
+from fcn_studio.gui.background import Background
 
 from fcn_studio.data.mask_import import ImportReport, ImportRow, image_keys, import_masks, mask_keys, match_masks
 from fcn_studio.data.project import Project
@@ -57,7 +57,8 @@ class ImportMasksDialog(QDialog):
         self.setWindowTitle("Import masks")
         self.resize(760, 420)
         self.project = project
-        self._worker = None
+        self._jobs = Background("fcn-import", self)
+        self._running = False
         self._stop = threading.Event()
         self._report: ImportReport | None = None
         self._close_when_done = False
@@ -120,7 +121,7 @@ class ImportMasksDialog(QDialog):
 
     @property
     def is_running(self) -> bool:
-        return self._worker is not None
+        return self._running
 
     @property
     def report(self) -> ImportReport | None:
@@ -151,21 +152,18 @@ class ImportMasksDialog(QDialog):
         self.table.setRowCount(0)
         self._set_running(True)
         self.status.setText(f"Reading masks in {path}\u2026")
-        worker = create_worker(
-            import_masks,
-            self.project,
-            path,
-            overwrite=overwrite,
-            should_stop=self._stop.is_set,
-            _start_thread=False,
-            _ignore_errors=True,
+        project = self.project
+
+        def errored(exc: BaseException) -> None:
+            self._on_errored(exc)
+            self._on_finished()
+
+        self._running = self._jobs.stream(
+            lambda: import_masks(project, path, overwrite=overwrite, should_stop=self._stop.is_set),
+            self._on_yielded,
+            lambda _handled: self._on_finished(),
+            errored,
         )
-        queued = Qt.ConnectionType.QueuedConnection  # explicit: these run on the GUI thread, in order
-        worker.yielded.connect(self._on_yielded, queued)
-        worker.errored.connect(self._on_errored, queued)
-        worker.finished.connect(self._on_finished, queued)
-        self._worker = worker
-        worker.start()
         return True
 
     def cancel(self) -> None:
@@ -226,7 +224,7 @@ class ImportMasksDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         if not running:
-            self._worker = None
+            self._running = False
         for w in (self.folder_edit, self.browse_button, self.overwrite_box, self.import_button):
             w.setEnabled(not running)
         self.cancel_button.setEnabled(running)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_studio.data.imageio import IMAGE_SUFFIXES
-from fcn_studio.data.labelset import preset_names
 from fcn_studio.data.project import Project
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.actions import Actions, build_actions
@@ -32,9 +31,10 @@ from fcn_studio.gui.classes_panel import ClassesPanel
 from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.image_list import ImageListPanel
 from fcn_studio.gui.layers_panel import LayersPanel
-from fcn_studio.gui import help_pages, project_edits
+from fcn_studio.gui import file_menu, help_pages, project_edits
 from fcn_studio.gui.status_bar import StatusBar
 from fcn_studio.gui.tool_settings import add_tool_settings
+from fcn_studio.session import MASK, SessionModel
 
 MAX_RECENT = 8
 WARM_UP_DELAY_MS = 1500
@@ -57,14 +57,16 @@ class MainWindow(QMainWindow):
         self._stop_requested = False
 
         self.project = project
+        #: what the window shows and chose (layers, project, model, training choices): widgets follow it
+        self.session = SessionModel(project)
         self.editor = MaskEditor(project, self)
         self.editor_undo_group = self.editor.undo_group
-        self.canvas = Canvas(self.editor, self)
+        self.canvas = Canvas(self.editor, self, session=self.session)
         self.setCentralWidget(self.canvas)
 
         self.image_list = ImageListPanel()
         self.classes_panel = ClassesPanel()
-        self.layers_panel = LayersPanel()
+        self.layers_panel = LayersPanel(self.session)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("images", "Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("classes", "Classes", self.classes_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -88,16 +90,9 @@ class MainWindow(QMainWindow):
             QShortcut(QKeySequence(str(n)), self, activated=lambda n=n: self.classes_panel.select_class_by_number(n))
             for n in range(1, 10)
         ]
-        self.layers_panel.add_layer(
-            "mask",
-            "Painted mask",
-            visible=True,
-            opacity=self.canvas.mask_opacity,
-            on_visible=self.set_mask_visible,
-            on_opacity=self.canvas.set_mask_opacity,
-            key_hint="M",
-        )
-        self.actions_.toggle_mask.setChecked(True)
+        self.layers_panel.add_layer(MASK, "Painted mask", key_hint="M")
+        self.actions_.toggle_mask.setChecked(self.session.visible(MASK))
+        self.session.layer_changed.connect(self._on_layer_changed)
         self._build_training()
 
         self._wire()
@@ -181,23 +176,14 @@ class MainWindow(QMainWindow):
         from fcn_studio.gui.training_panel import TrainingPanel
         from fcn_studio.gui.training_session import TrainingSession
 
-        self.training_panel = TrainingPanel()
+        self.training_panel = TrainingPanel(self.session)
         self._add_dock("training", "Training", self.training_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.prediction_layers = PredictionLayers(self.canvas, self.project.labelset, self)
+        self.prediction_layers = PredictionLayers(self.canvas, self.project.labelset, self, session=self.session)
         labels = {"prediction": ("Prediction", "G"), "heatmap": ("Heatmap", "H"), "uncertainty": ("Uncertainty", "C")}
         for name, (label, key) in labels.items():
-            layers = self.prediction_layers
-
-            def toggle(on: bool, name=name) -> None:
-                layers.set_visible(name, on)
-                self.layers_panel.set_visible(name, on)
-
-            self.layers_panel.add_layer(
-                name, label, visible=layers.visible(name), opacity=layers.opacity(name),
-                on_visible=toggle, on_opacity=lambda v, name=name: layers.set_opacity(name, v), key_hint=key,
-            )
+            self.layers_panel.add_layer(name, label, key_hint=key)
             shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.activated.connect(lambda name=name, toggle=toggle: toggle(not layers.visible(name)))
+            shortcut.activated.connect(lambda name=name: self.session.toggle(name))
         self.heatmap_legend = HeatmapLegend()
         self.heatmap_legend.set_labelset(self.project.labelset)
         self.heatmap_legend.class_changed.connect(self.prediction_layers.set_heat_class)
@@ -230,6 +216,7 @@ class MainWindow(QMainWindow):
     # -- project ---------------------------------------------------------------------------
     def _set_project(self, project: Project) -> None:
         self.project = project
+        self.session.set_project(project)
         self.setWindowTitle(f"{project.root.name} — fcn-studio")
         self.classes_panel.set_project(project)
         self.image_list.set_project(project)
@@ -290,9 +277,13 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"Brush size {self.editor.brush_radius * 2:.0f} px", 1500)
 
     def set_mask_visible(self, visible: bool) -> None:
-        self.canvas.set_mask_visible(visible)
-        self.actions_.toggle_mask.setChecked(visible)
-        self.layers_panel.set_visible("mask", visible)
+        """Show or hide the painted mask (the action, the M key): the canvas and the panel follow."""
+        self.session.set_visible(MASK, visible)
+
+    def _on_layer_changed(self, name: str, state) -> None:  # noqa: ANN001
+        if name == MASK and self.actions_.toggle_mask.isChecked() != state.visible:
+            with QSignalBlocker(self.actions_.toggle_mask):
+                self.actions_.toggle_mask.setChecked(state.visible)
 
     def canvas_fit(self) -> None:
         self.canvas.fit_to_window()
@@ -322,21 +313,7 @@ class MainWindow(QMainWindow):
         self.status.showMessage("Saved", 2000)
 
     def new_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the new project")
-        if not folder:
-            return
-        from PySide6.QtWidgets import QInputDialog
-
-        names = preset_names()
-        preset, ok = QInputDialog.getItem(self, "Label set", "Start from the classes of:", names, names.index("road") if "road" in names else 0, False)
-        if not ok:
-            return
-        try:
-            Project.create(folder, preset)
-        except FcnStudioError as exc:
-            self.show_error("Cannot create project", str(exc))
-            return
-        self.open_project(folder)
+        file_menu.new_project(self)
 
     def open_project_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open project folder")
@@ -344,43 +321,14 @@ class MainWindow(QMainWindow):
             self.open_project(folder)
 
     def add_images_dialog(self) -> None:
-        patterns = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", f"Images ({patterns})")
-        if files:
-            self.add_images(files)
+        file_menu.add_images_dialog(self)
 
     def add_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add every image in a folder")
-        if folder:
-            self.add_images(sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        file_menu.add_folder_dialog(self)
 
     def add_images(self, paths: list, mode: str = "copy") -> None:
         """Copy images in the background with progress; one bad file is reported, not fatal."""
-        project = self.project
-        self._start_progress("Adding images")
-
-        def work():
-            return project.add_images(paths, mode=mode, progress=self.report_progress, should_stop=lambda: self._stop_requested)
-
-        def done(result) -> None:
-            self._end_progress()
-            self.image_list.refresh()
-            msg = f"Added {len(result.added)} image(s)"
-            if result.duplicates:
-                msg += f", {len(result.duplicates)} already in the project"
-            self.status.showMessage(msg, 5000)
-            if result.refused:
-                lines = [f"{Path(p).name}: {why}" for p, why in result.refused[:20]]
-                self.show_error("Some files were not added", "\n".join(lines), warning=True)
-            if result.added and self.editor.image_id is None:
-                self.image_list.select(result.added[0].id)
-            self.images_added.emit(result)
-
-        def failed(exc: BaseException) -> None:
-            self._end_progress()
-            self.show_error("Could not add images", str(exc))
-
-        self._background.submit(work, done, failed)
+        file_menu.add_images(self, paths, mode)
 
     def import_masks_dialog(self) -> None:
         from fcn_studio.gui.import_dialog import ImportMasksDialog

@@ -17,9 +17,10 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from fcn_studio.data.labelset import LabelSet
-from fcn_studio.data.overlay import PREDICTION_OPACITY
 from fcn_studio.gui.canvas import Canvas, mask_color_table
 from fcn_studio.gui.raster_item import RasterItem
+from fcn_studio.inference.prediction_types import entropy
+from fcn_studio.session import PREDICTION_LAYERS, LayerState, SessionModel
 
 HEATMAP_CMAP = "viridis"
 UNCERTAINTY_CMAP = "inferno"
@@ -37,13 +38,6 @@ def quantize(plane: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(plane.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-def uncertainty(probs: np.ndarray) -> np.ndarray:
-    """Normalised entropy of ``C x H x W`` probabilities: 0 sure, 1 undecided."""
-    p = np.clip(probs.astype(np.float32), 1e-6, 1.0)
-    ent = -(p * np.log(p)).sum(axis=0)
-    return ent / max(np.log(probs.shape[0]), 1e-6)
-
-
 class PreparedPrediction:
     """A prediction with its display arrays computed where it arrived (the training thread).
 
@@ -55,7 +49,7 @@ class PreparedPrediction:
     def __init__(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None):
         self.image_id, self.step, self.probs = image_id, step, probs
         self.labels = np.ascontiguousarray(labels if labels is not None else probs.argmax(axis=0).astype(np.uint8))
-        self.uncertainty = quantize(uncertainty(probs))
+        self.uncertainty = quantize(entropy(probs, normalized=True))  # 0 sure, 1 undecided
         #: every class's heatmap plane, quantised: switching the heatmap class is a lookup
         self.heat = quantize(probs)
 
@@ -65,11 +59,14 @@ class PredictionLayers(QObject):
 
     changed = Signal()  # a new prediction is on screen
 
-    LAYERS = ("prediction", "heatmap", "uncertainty")
+    LAYERS = PREDICTION_LAYERS
 
-    def __init__(self, canvas: Canvas, labelset: LabelSet, parent: QObject | None = None):
+    def __init__(self, canvas: Canvas, labelset: LabelSet, parent: QObject | None = None, session: SessionModel | None = None):
         super().__init__(parent)
         self.canvas = canvas
+        #: the layers' visibility and opacity (this object follows its events; no copy here)
+        self.session = session if session is not None else canvas.session
+        self.session.layer_changed.connect(self._on_layer_changed)
         self.labelset = labelset
         self.image_id: str | None = None
         self.step: int | None = None
@@ -78,8 +75,6 @@ class PredictionLayers(QObject):
         self.labels: np.ndarray | None = None
         self.heat_class = 0
         self._items: dict[str, RasterItem] = {}
-        self._opacity = {"prediction": PREDICTION_OPACITY, "heatmap": 0.6, "uncertainty": 0.6}
-        self._visible = {"prediction": True, "heatmap": False, "uncertainty": False}
 
     # -- data --------------------------------------------------------------------------------
     def set_prediction(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None) -> None:
@@ -106,8 +101,8 @@ class PredictionLayers(QObject):
                 self.canvas.add_overlay(name, item, z[name])
             else:
                 item.set_array(array, table)
-            item.setOpacity(self._opacity[name])
-            item.setVisible(self._visible[name])
+            item.setOpacity(self.session.opacity(name))
+            item.setVisible(self.session.visible(name))
         self.changed.emit()
 
     def clear(self) -> None:
@@ -132,20 +127,26 @@ class PredictionLayers(QObject):
             self._items["heatmap"].set_array(self._heat[class_id])
 
     def set_opacity(self, name: str, opacity: float) -> None:
-        self._opacity[name] = float(opacity)
-        if name in self._items:
-            self._items[name].setOpacity(opacity)
+        """Write through the session (the panel's slider follows)."""
+        self.session.set_opacity(name, opacity)
 
     def set_visible(self, name: str, visible: bool) -> None:
-        self._visible[name] = bool(visible)
-        if name in self._items and self.probs is not None:
-            self._items[name].setVisible(visible)
+        """Write through the session (the panel's checkbox follows)."""
+        self.session.set_visible(name, visible)
 
     def opacity(self, name: str) -> float:
-        return self._opacity[name]
+        return self.session.opacity(name)
 
     def visible(self, name: str) -> bool:
-        return self._visible[name]
+        return self.session.visible(name)
+
+    def _on_layer_changed(self, name: str, state: LayerState) -> None:
+        item = self._items.get(name)
+        if name not in self.LAYERS or item is None:
+            return
+        item.setOpacity(state.opacity)
+        if self.probs is not None:
+            item.setVisible(state.visible)
 
     def item(self, name: str) -> RasterItem | None:
         return self._items.get(name)

@@ -19,6 +19,8 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from fcn_studio.models.registry import NO_WEIGHTS  # noqa: E402
+
 
 def settle(ms: int = 300) -> None:
     from fcn_studio.gui.self_test import wait_until
@@ -128,7 +130,7 @@ def training_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     window.image_list.select(target)
     wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
     panel = window.training_panel
-    panel.weights.setCurrentIndex(panel.weights.findData("none"))
+    panel.weights.setCurrentIndex(panel.weights.findData(NO_WEIGHTS))
     panel.length_kind.setCurrentText("minutes")
     panel.minutes.setValue(3.0)  # still running when the picture is taken, at 75 s
     window.layers_panel.rows["heatmap"].checkbox.setChecked(True)
@@ -191,7 +193,7 @@ def scribbles_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     window.image_list.select(target)
     wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
     panel = window.training_panel
-    panel.weights.setCurrentIndex(panel.weights.findData("none"))
+    panel.weights.setCurrentIndex(panel.weights.findData(NO_WEIGHTS))
     window.layers_panel.rows["prediction"].checkbox.setChecked(True)
     window.layers_panel.rows["heatmap"].checkbox.setChecked(False)
     window.layers_panel.rows["prediction"].slider.setValue(55)

@@ -1,9 +1,9 @@
 """Image thumbnails made in background threads, delivered to the GUI thread as QImage.
 
 Why: decoding a folder of photos on the GUI thread freezes the image list for seconds. Each
-thumbnail is decoded by a QRunnable in a pool of its own (so thumbnails never starve exports
-or imports on the global pool, and switching projects can drop queued work with
-``clear()``). The worker builds a *QImage*, which is safe off the GUI thread; QPixmap is not,
+thumbnail is decoded by a job on a background queue of its own (:class:`~fcn_studio.gui.background.Background`
+with two threads, so thumbnails never starve exports or imports, and switching projects can
+drop queued work with ``clear()``). The worker builds a *QImage*, which is safe off the GUI thread; QPixmap is not,
 so the receiver makes the pixmap. JPEGs are decoded at reduced size with ``Image.draft``,
 which is what makes a thousand camera photos take seconds rather than minutes.
 """
@@ -14,10 +14,12 @@ import logging
 from collections import OrderedDict
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageOps
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
+
+from fcn_studio.data.imageio import to_8bit_gray
+from fcn_studio.gui.background import Background
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ def make_thumbnail(path: str | Path, size: int) -> QImage:
     with Image.open(path) as img:
         img.draft("RGB", (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale; no-op otherwise
         if img.mode.startswith(("I", "F")):
-            img = _to_8bit(img)  # Pillow cannot resize 16-bit; map as imageio.read_image does
+            img = Image.fromarray(to_8bit_gray(img))  # Pillow cannot resize 16-bit; map as read_image does
         elif img.mode not in ("RGB", "RGBA", "L", "P", "LA", "PA"):
             img = img.convert("RGB")  # CMYK, YCbCr, 1-bit ...
         img.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
@@ -39,42 +41,6 @@ def make_thumbnail(path: str | Path, size: int) -> QImage:
     data = rgb.tobytes()
     w, h = rgb.size
     return QImage(data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-def _to_8bit(img: Image.Image) -> Image.Image:
-    values = np.asarray(img, dtype=np.float32)
-    if img.mode == "F":
-        values = np.nan_to_num(values) * (255.0 if values.size and np.nanmax(values) <= 1.0 else 1.0)
-    else:
-        values = values / 257.0
-    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
-
-
-class _Relay(QObject):
-    """Lives in the GUI thread; a worker's emit on it is queued there.
-
-    The payload is one tuple ``(generation, key, QImage or None, error)``: a bare None sent
-    through a queued ``object`` argument upsets shiboken's reference counts on Python < 3.12.
-    """
-
-    done = Signal(object)
-
-
-class _ThumbnailJob(QRunnable):
-    def __init__(self, relay: _Relay, generation: int, key: str, path: Path, size: int):
-        super().__init__()
-        self.relay, self.generation, self.key, self.path, self.size = relay, generation, key, path, size
-
-    def run(self) -> None:  # worker thread
-        image, error = None, ""
-        try:
-            image = make_thumbnail(self.path, self.size)
-        except Exception as exc:  # any decoder failure: the list shows a placeholder instead
-            error = f"{Path(self.path).name}: {exc}"
-        try:
-            self.relay.done.emit((self.generation, self.key, image, error))
-        except RuntimeError:
-            pass  # the loader was deleted while this job ran
 
 
 class ThumbnailLoader(QObject):
@@ -97,10 +63,7 @@ class ThumbnailLoader(QObject):
         self._pending: set[str] = set()
         self._failed: set[str] = set()
         self._generation = 0
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(max(1, threads))
-        self._relay = _Relay(self)
-        self._relay.done.connect(self._on_done)
+        self._jobs = Background("fcn-thumbnails", self, threads=threads)
 
     def cached(self, key: str) -> QImage | None:
         image = self._cache.get(key)
@@ -114,7 +77,15 @@ class ThumbnailLoader(QObject):
         if image is not None or key in self._pending or key in self._failed:
             return image
         self._pending.add(key)
-        self._pool.start(_ThumbnailJob(self._relay, self._generation, key, Path(path), self.size))
+        generation, path, size = self._generation, Path(path), self.size
+
+        def decode() -> tuple[QImage | None, str]:  # a pool thread
+            try:
+                return make_thumbnail(path, size), ""
+            except Exception as exc:  # any decoder failure: the list shows a placeholder instead
+                return None, f"{path.name}: {exc}"
+
+        self._jobs.submit(decode, lambda result: self._on_done((generation, key, *result)))
         return None
 
     def is_pending(self, key: str) -> bool:
@@ -128,14 +99,14 @@ class ThumbnailLoader(QObject):
     def clear(self) -> None:
         """Forget all thumbnails and drop queued decodes (e.g. when another project opens)."""
         self._generation += 1
-        self._pool.clear()
+        self._jobs.clear()
         self._cache.clear()
         self._pending.clear()
         self._failed.clear()
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until running decodes end (for shutdown and tests); True when all ended."""
-        return self._pool.waitForDone(msecs)
+        return self._jobs.wait(msecs)
 
     def _on_done(self, payload: tuple[int, str, QImage | None, str]) -> None:
         generation, key, image, error = payload

@@ -28,7 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_studio.gui.theme import icon
-from fcn_studio.training.config import TrainConfig
+from fcn_studio.models.registry import NO_WEIGHTS
+from fcn_studio.training.choices import CHECKPOINT, DEFAULT_EPOCHS, IMAGENET, TrainingChoices, default_start
+from fcn_studio.session import SessionModel
 from fcn_studio.training.presets import DEFAULT_MINUTES
 
 #: The "Learn from" choices: (text, TrainConfig.unlabelled, tooltip).
@@ -43,9 +45,9 @@ AXIS_WIDTH = 52
 #: What the mIoU curve is measured on, by ``EpochReport.on``.
 MIOU_TITLES = {"validation": "mIoU on held-out images", "training": "mIoU on the painted pixels (nothing held out)"}
 
-#: The defaults live in one place, TrainConfig (the CLI reads them there too).
-DEFAULT_BACKBONE = TrainConfig.backbone
-DEFAULT_VARIANT = TrainConfig.variant
+#: The defaults live in one place, TrainingChoices (reading TrainConfig, as the CLI does).
+DEFAULT_BACKBONE = TrainingChoices.backbone
+DEFAULT_VARIANT = TrainingChoices.variant
 
 
 def torch_hub_checkpoints() -> Path:
@@ -82,8 +84,11 @@ class TrainingPanel(QWidget):
     load_checkpoint_requested = Signal()
     save_checkpoint_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, session: SessionModel | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        #: holds the choices; the widgets write through it and follow its ``choices_changed``
+        self.session = session if session is not None else SessionModel()
+        self._showing = self._writing = False
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
 
@@ -120,7 +125,7 @@ class TrainingPanel(QWidget):
         self.length_kind.setToolTip("A time budget ends when you expect it; epochs scale with the number of painted images")
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
-        self.epochs.setValue(8)
+        self.epochs.setValue(DEFAULT_EPOCHS)
         self.epochs.setVisible(False)
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(0.1, 600)
@@ -231,6 +236,13 @@ class TrainingPanel(QWidget):
         self._val_steps: list[int] = []
         self._mious: list[float] = []
 
+        for box in (self.backbone, self.variant, self.length_kind, self.weights, self.unlabelled):
+            box.currentIndexChanged.connect(self._write_choices)
+        for spin in (self.minutes, self.epochs):
+            spin.valueChanged.connect(self._write_choices)
+        self.session.choices_changed.connect(self._follow_choices)
+        self._write_choices()
+
     # -- choices --------------------------------------------------------------------------------
     def _fill_models(self) -> None:
         from fcn_studio.models.registry import list_models
@@ -263,70 +275,77 @@ class TrainingPanel(QWidget):
         current = self.weights.currentData()
         self.weights.clear()
         cached = imagenet_on_disk(self.backbone.currentData() or "")
-        self.weights.addItem("ImageNet (on disk)" if cached else "ImageNet (needs a download)", "imagenet")
-        self.weights.addItem("Last checkpoint", "checkpoint")
-        self.weights.addItem("Random init", "none")
-        default = current or self._default_weights()
+        self.weights.addItem("ImageNet (on disk)" if cached else "ImageNet (needs a download)", IMAGENET)
+        self.weights.addItem("Last checkpoint", CHECKPOINT)
+        self.weights.addItem("Random init", NO_WEIGHTS)
+        default = current or default_start(cached)
         self.weights.setCurrentIndex(max(0, self.weights.findData(default)))
-
-    def _default_weights(self) -> str:
-        """ImageNet when its file is on disk (no surprise download), else a random start."""
-        return "imagenet" if imagenet_on_disk(self.backbone.currentData() or "") else "none"
 
     def _length_kind_changed(self, kind: str) -> None:
         self.epochs.setVisible(kind == "epochs")
         self.minutes.setVisible(kind == "minutes")
 
-    def choices(self) -> dict:
-        """What the user chose, as plain values for a TrainConfig."""
-        by_epochs = self.length_kind.currentText() == "epochs"
-        return {
-            "backbone": self.backbone.currentData(),
-            "variant": self.variant.currentData(),
-            "epochs": self.epochs.value() if by_epochs else None,
-            "minutes": None if by_epochs else self.minutes.value(),
-            "weights": self.weights.currentData(),
-            "unlabelled": self.unlabelled.currentData(),
-        }
+    def choices(self) -> TrainingChoices:
+        """What the user chose, as one value (:func:`~fcn_studio.training.choices.config_from_choices`
+        turns it into a TrainConfig; its ``to_json`` is what the project keeps)."""
+        return TrainingChoices(
+            backbone=self.backbone.currentData(),
+            variant=self.variant.currentData(),
+            length=self.length_kind.currentText(),
+            minutes=self.minutes.value(),
+            epochs=self.epochs.value(),
+            weights=self.weights.currentData(),
+            unlabelled=self.unlabelled.currentData(),
+        )
 
     def settings(self) -> dict:
         """The panel's state as JSON values, kept in the project so a reopened one trains on."""
-        return {
-            "backbone": self.backbone.currentData(),
-            "variant": self.variant.currentData(),
-            "length": self.length_kind.currentText(),
-            "minutes": self.minutes.value(),
-            "epochs": self.epochs.value(),
-            "weights": self.weights.currentData(),
-            "unlabelled": self.unlabelled.currentData(),
-        }
+        return self.choices().to_json()
 
     def apply_settings(self, saved: dict | None, *, has_checkpoint: bool) -> None:
-        """Show what a project was last trained with; unknown or broken values keep the default.
+        """Show what a project was last trained with (the rules: :meth:`TrainingChoices.from_json`)."""
+        cached = imagenet_on_disk(self.backbone.currentData() or "")
+        self.session.set_choices(TrainingChoices.from_json(
+            saved, has_checkpoint=has_checkpoint, imagenet_cached=cached, base=self.session.choices
+        ))
 
-        With a checkpoint on disk *Start from* is the checkpoint, whatever the last run began
-        from: the model the user trained is what the next Fine-tune should continue.
-        """
-        saved = saved if isinstance(saved, dict) else {}
+    def _write_choices(self, *_: object) -> None:
+        if self._showing or self._writing:  # mid-way through show_choices the widgets disagree
+            return
+        self._writing = True  # our own write: no need to show it back
+        try:
+            self.session.set_choices(self.choices())
+        finally:
+            self._writing = False
+
+    def _follow_choices(self, choices: TrainingChoices) -> None:
+        if not (self._showing or self._writing):
+            self.show_choices(choices)
+
+    def show_choices(self, choices: TrainingChoices) -> None:
+        """Set the widgets to ``choices``; a backbone or variant the list lacks keeps the current one
+        (and the session is told what the widgets then show)."""
+        self._showing = True
+        try:
+            self._show_choices(choices)
+        finally:
+            self._showing = False
+        self._write_choices()
+
+    def _show_choices(self, choices: TrainingChoices) -> None:
 
         def pick(box: QComboBox, value) -> None:
             index = box.findData(value) if value is not None else -1
             if index >= 0:
                 box.setCurrentIndex(index)
 
-        pick(self.backbone, saved.get("backbone"))
-        pick(self.variant, saved.get("variant"))
-        if saved.get("length") in ("minutes", "epochs"):
-            self.length_kind.setCurrentText(saved["length"])
-        for box, key, kind in ((self.minutes, "minutes", float), (self.epochs, "epochs", int)):
-            value = saved.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                box.setValue(kind(value))
-        pick(self.unlabelled, saved.get("unlabelled"))
-        weights = "checkpoint" if has_checkpoint else saved.get("weights")
-        if weights not in ("imagenet", "none"):
-            weights = weights if has_checkpoint else self._default_weights()
-        pick(self.weights, weights)
+        pick(self.backbone, choices.backbone)
+        pick(self.variant, choices.variant)
+        self.length_kind.setCurrentText(choices.length)
+        self.minutes.setValue(choices.minutes)
+        self.epochs.setValue(choices.epochs)
+        pick(self.unlabelled, choices.unlabelled)
+        pick(self.weights, choices.weights)
 
     # -- reports --------------------------------------------------------------------------------
     def set_running(self, running: bool, mode: str = "") -> None:

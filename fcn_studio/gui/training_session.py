@@ -19,9 +19,11 @@ from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOI
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.background import Background
-from fcn_studio.gui.prediction_layers import PredictionLayers, uncertainty
+from fcn_studio.gui.prediction_layers import PredictionLayers, PreparedPrediction
 from fcn_studio.gui.training_worker import TrainingController
 from fcn_studio.inference.prediction_process import RemotePredictor
+from fcn_studio.inference.prediction_types import entropy
+from fcn_studio.training.messages import EpochEnded, Failed, Notice, PreviewImage, RefineEdges, StepReported, dispatch
 
 
 
@@ -62,13 +64,16 @@ class TrainingSession(QObject):
         panel.load_checkpoint_requested.connect(self.load_checkpoint_dialog)
         panel.save_checkpoint_requested.connect(self.save_checkpoint_dialog)
         panel.imagenet_view_requested.connect(self.show_imagenet_view)
-        c = self.controller
-        c.step.connect(panel.on_step)
-        c.epoch_end.connect(panel.on_epoch)
-        c.prediction.connect(self._on_prediction)
-        c.notice.connect(lambda msg: window.status.showMessage(msg, 8000))
-        c.errored.connect(self._on_error)
-        c.finished.connect(self._on_finished)
+        #: what each message of the running training does here (other kinds are not shown)
+        self._handlers = {
+            StepReported: lambda m: panel.on_step(m.report),
+            EpochEnded: lambda m: panel.on_epoch(m.report),
+            PreparedPrediction: self._on_prediction,
+            Notice: lambda m: window.status.showMessage(m.text, 8000),
+            Failed: lambda m: self._on_error(m.message),
+        }
+        self.controller.message.connect(lambda m: dispatch(self._handlers, m))
+        self.controller.finished.connect(self._on_finished)
         window.editor.image_loaded.connect(self._on_image_shown)
         self._generation = 0  # bumped when another project opens: late model loads are dropped
         self.show_project()
@@ -89,6 +94,7 @@ class TrainingSession(QObject):
         self.controller.wait(close=False)
         self._generation += 1
         self._predictor = None
+        self.window.session.set_checkpoint(None)
         self._loading_predictor = False
         self._refine_choice = None
         self.predictions.clear()
@@ -98,7 +104,7 @@ class TrainingSession(QObject):
 
     def _remember_choices(self) -> None:
         """Keep the panel's choices in project.json (saved with the project)."""
-        self.project.extra["training"] = self.panel.settings()
+        self.project.extra["training"] = self.window.session.choices.to_json()
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -120,29 +126,14 @@ class TrainingSession(QObject):
 
     # -- training -------------------------------------------------------------------------------
     def build_config(self, mode: str, **overrides: Any):
-        from fcn_studio.training.presets import interactive_config
+        """The panel's choices as the TrainConfig the child trains with (``overrides``: tests and the
+        self-test shrink the model and the run)."""
+        from fcn_studio.training.choices import config_from_choices
 
-        choice = self.panel.choices()
-        weights = choice["weights"]
-        resume = None
-        if weights == "checkpoint":
-            if not self.checkpoint_path.exists():
-                raise FcnStudioError("There is no checkpoint yet: choose ImageNet or Random init for the first run.")
-            weights, resume = None, self.checkpoint_path
-        settings: dict[str, Any] = dict(
-            backbone=choice["backbone"],
-            variant=choice["variant"],
-            weights=None if weights == "none" else weights,
-            epochs=choice["epochs"],
-            minutes=choice["minutes"],
-            out=self.checkpoint_path,
-            preview_image=self.window.editor.image_id,
-            resume=resume,
-            refine_edges=self.refine_edges(),
-            unlabelled=choice.get("unlabelled", "auto"),
+        return config_from_choices(
+            self.window.session.choices, mode, checkpoint=self.checkpoint_path, preview_image=self.window.editor.image_id,
+            refine_edges=self.refine_edges(), **overrides,
         )
-        settings.update(overrides)  # tests and the self-test shrink the model and the run
-        return interactive_config(mode, **settings)
 
     def start(self, mode: str, **overrides: Any) -> bool:
         if self.controller.running:
@@ -226,7 +217,7 @@ class TrainingSession(QObject):
     def set_refine_edges(self, on: bool) -> None:
         """The user's choice: applies to the running training's next preview and re-predicts now."""
         self._refine_choice = bool(on)
-        self.controller.set_refine_edges(self._refine_choice)
+        self.controller.send(RefineEdges(self._refine_choice))
         if not self.controller.running and self._predictor is not None and self.window.editor.image_id:
             self._predict_current()
 
@@ -247,6 +238,7 @@ class TrainingSession(QObject):
             if generation != self._generation:
                 return
             self._loading_predictor = False
+            self.window.session.set_checkpoint(path)
             self.panel.predict_all.setEnabled(True)
             self.panel.save_ckpt.setEnabled(True)
             if self.window.editor.image_id and self.layers.image_id != self.window.editor.image_id:
@@ -264,7 +256,7 @@ class TrainingSession(QObject):
         if self.layers.image_id != image_id:
             self.layers.clear()
             self.panel.accept.setEnabled(False)
-        self.controller.set_preview_image(image_id)
+        self.controller.send(PreviewImage(image_id))
         if not self.controller.running and self._predictor is not None:
             self._predict_current()
 
@@ -276,8 +268,6 @@ class TrainingSession(QObject):
         refine = self.refine_edges()
 
         def run():
-            from fcn_studio.gui.prediction_layers import PreparedPrediction
-
             pred = self._predictor.predict(image, want_probs=True, refine_edges=refine)
             return PreparedPrediction(image_id, pred.probs, pred.labels)
 
@@ -324,7 +314,7 @@ class TrainingSession(QObject):
                 out.parent.mkdir(exist_ok=True)
                 write_indexed_png(out, pred.labels, project.labelset)
                 entry.predicted = True
-                entry.extra["uncertainty"] = round(float(uncertainty(pred.probs).mean()), 5)
+                entry.extra["uncertainty"] = round(float(entropy(pred.probs, normalized=True).mean()), 5)
                 done += 1
                 self.window.report_progress(done, len(entries))
             project.save()

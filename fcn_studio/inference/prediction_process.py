@@ -23,6 +23,16 @@ from typing import Any
 import numpy as np
 
 from fcn_studio.errors import FcnStudioError
+from fcn_studio.inference.messages import (
+    Failed,
+    FromPrediction,
+    LoadModel,
+    ModelLoaded,
+    Predict,
+    Predicted,
+    Quit,
+    ToPrediction,
+)
 from fcn_studio.inference.prediction_types import Prediction
 
 
@@ -54,7 +64,7 @@ class RemotePredictor:
         self._conn = parent
         return parent
 
-    def _call(self, message: tuple) -> tuple:
+    def _call(self, message: ToPrediction) -> FromPrediction:
         with self._lock:
             conn = self._ensure_child()
             try:
@@ -64,16 +74,17 @@ class RemotePredictor:
                 code = self._process.exitcode if self._process is not None else None
                 self._close_child()
                 raise PredictionError(f"the prediction process ended unexpectedly (exit code {code}); it restarts at the next prediction") from None
-        if reply[0] == "error":
-            raise PredictionError(reply[1])
+        if isinstance(reply, Failed):
+            raise PredictionError(reply.message)
         return reply
 
     def load(self, path: str | Path) -> "RemotePredictor":
         """Load the checkpoint at ``path`` in the child (replacing any model there); returns self."""
-        _, info = self._call(("load", str(path)))
+        info = self._call(LoadModel(str(path)))
+        assert isinstance(info, ModelLoaded), info
         self.path = Path(path)
-        self.refine_radius = int(info["refine_radius"])
-        self.num_classes = int(info["num_classes"])
+        self.refine_radius = int(info.refine_radius)
+        self.num_classes = int(info.num_classes)
         return self
 
     def predict(
@@ -84,14 +95,14 @@ class RemotePredictor:
             raise PredictionError("no model is loaded")
         if self._process is None or not self._process.is_alive():  # restarted: load again first
             self.load(self.path)
-        request = ("predict", np.ascontiguousarray(image), bool(want_probs), np.dtype(probs_dtype).str, refine_edges)
-        _, labels, confidence, probs = self._call(request)
-        return Prediction(labels=labels, confidence=confidence, probs=probs)
+        reply = self._call(Predict(np.ascontiguousarray(image), bool(want_probs), np.dtype(probs_dtype).str, refine_edges))
+        assert isinstance(reply, Predicted), reply
+        return Prediction(labels=reply.labels, confidence=reply.confidence, probs=reply.probs)
 
     def _close_child(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.send(("quit",))
+                self._conn.send(Quit())
             except (OSError, ValueError):
                 pass
             self._conn.close()
@@ -108,34 +119,49 @@ class RemotePredictor:
 
 
 # -- the child side -------------------------------------------------------------------------------
+class _Child:
+    """The prediction process's state (one predictor) and what it does per request type."""
+
+    def __init__(self) -> None:
+        self.predictor: Any = None
+
+    def load(self, request: LoadModel) -> ModelLoaded:
+        from fcn_studio.inference.predictor import Predictor
+
+        self.predictor = Predictor.from_checkpoint(request.path, device="auto")
+        return ModelLoaded(refine_radius=self.predictor.refine_radius, num_classes=self.predictor.num_classes)
+
+    def predict(self, request: Predict) -> FromPrediction:
+        if self.predictor is None:
+            return Failed("no model is loaded")
+        pred = self.predictor.predict(
+            request.image, want_probs=request.want_probs, probs_dtype=np.dtype(request.probs_dtype), refine_edges=request.refine_edges
+        )
+        return Predicted(pred.labels, pred.confidence, pred.probs)
+
+    def answer(self, request: Any) -> FromPrediction:
+        """The reply to one request; every failure becomes a :class:`Failed` the window shows."""
+        handler = {LoadModel: self.load, Predict: self.predict}.get(type(request))
+        if handler is None:
+            return Failed(f"unknown request {type(request).__name__}")
+        try:
+            return handler(request)
+        except FcnStudioError as exc:
+            return Failed(str(exc))
+        except MemoryError:
+            return Failed("out of memory while predicting")
+        except Exception as exc:  # reported to the window, never lost
+            return Failed(f"{type(exc).__name__}: {exc}")
+
+
 def child_main(conn: Connection) -> None:
     """Entry point of the prediction process (importable: spawn pickles it by name)."""
-    predictor = None
+    child = _Child()
     while True:
         try:
-            message = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):
             return
-        try:
-            if message[0] == "quit":
-                return
-            if message[0] == "load":
-                from fcn_studio.inference.predictor import Predictor
-
-                predictor = Predictor.from_checkpoint(message[1], device="auto")
-                conn.send(("ok", {"refine_radius": predictor.refine_radius, "num_classes": predictor.num_classes}))
-            elif message[0] == "predict":
-                if predictor is None:
-                    conn.send(("error", "no model is loaded"))
-                    continue
-                _, image, want_probs, dtype, refine = message
-                pred = predictor.predict(image, want_probs=want_probs, probs_dtype=np.dtype(dtype), refine_edges=refine)
-                conn.send(("ok", pred.labels, pred.confidence, pred.probs))
-            else:
-                conn.send(("error", f"unknown request {message[0]!r}"))
-        except FcnStudioError as exc:
-            conn.send(("error", str(exc)))
-        except MemoryError:
-            conn.send(("error", "out of memory while predicting"))
-        except Exception as exc:  # reported to the window, never lost
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        if isinstance(request, Quit):
+            return
+        conn.send(child.answer(request))

@@ -23,5 +23,15 @@ class Prediction:
         """HxW per-pixel entropy in nats (needs ``probs``): high where the model hesitates."""
         if self.probs is None:
             raise ValueError("entropy needs the probabilities; predict with want_probs=True")
-        p = self.probs.astype(np.float32)
-        return -(p * np.log(np.clip(p, 1e-12, 1))).sum(0)
+        return entropy(self.probs)
+
+
+def entropy(probs: np.ndarray, *, normalized: bool = False) -> np.ndarray:
+    """HxW per-pixel entropy of ``K x H x W`` probabilities, in nats; ``normalized``: divided by
+    ``log K``, so 0 is sure and 1 undecided (the window's uncertainty layer and Worst-first score).
+
+    The one entropy of the app (numpy only: the window calls it without torch).
+    """
+    p = probs.astype(np.float32)
+    ent = -(p * np.log(np.clip(p, 1e-12, 1))).sum(0)
+    return ent / max(float(np.log(probs.shape[0])), 1e-6) if normalized else ent

@@ -11,7 +11,7 @@ from torch import nn
 from fcn_studio.errors import CheckpointError
 from fcn_studio.models.backbones import CLASSIFIERS, VARIANT_STRIDES, make_trunk
 from fcn_studio.models.fcn import FCN, FCNHead
-from fcn_studio.models.registry import FCN_BACKBONES, IMAGENET_NORMALIZATION, normalize_variant
+from fcn_studio.models.registry import FCN_BACKBONES, IMAGENET_NORMALIZATION, normalize_variant, weights_from_name
 from fcn_studio.models.torchvision_seg import TorchvisionSegmentation, build_torchvision_model
 from fcn_studio.models.weights import fetch_state_dict, load_strict, named_weights, read_state_dict
 
@@ -50,8 +50,7 @@ def build_model(
     if int(num_classes) < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     variant = normalize_variant(backbone, variant)
-    if isinstance(weights, str) and weights.lower() == "none":
-        weights = None
+    weights = weights_from_name(weights)
     if backbone in FCN_BACKBONES:
         return _build_fcn(backbone, variant, int(num_classes), weights, progress)
     return _build_torchvision(backbone, int(num_classes), weights, progress)

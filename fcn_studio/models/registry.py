@@ -8,6 +8,7 @@ builds every model on the ``meta`` device and checks these numbers, so they cann
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 #: Backbones with the classic FCN head (score layers + bilinear-initialised deconvolutions).
@@ -19,6 +20,23 @@ BACKBONES: tuple[str, ...] = FCN_BACKBONES + TORCHVISION_SEGMENTATION
 FCN_VARIANTS: tuple[str, ...] = ("fcn32s", "fcn16s", "fcn8s")
 #: The single "variant" of a torchvision segmentation model.
 TV_VARIANT = "tv"
+
+#: The word for "random initialisation" wherever weights are named as text: the CLI's
+#: ``--weights none``, the Training panel's *Random init* and the choices kept in project.json.
+#: :func:`weights_from_name` is the one place it turns into ``None``.
+NO_WEIGHTS = "none"
+
+
+def weights_from_name(value: "str | os.PathLike[str] | None") -> "str | os.PathLike[str] | None":
+    """``None`` for :data:`NO_WEIGHTS` (any case) or ``None``; any other value unchanged.
+
+    Text reaches the model builder from three doors (the panel, the CLI, saved choices), and
+    each used to spell the sentinel's translation itself.
+    """
+    if value is None or (isinstance(value, str) and value.lower() == NO_WEIGHTS):
+        return None
+    return value
+
 
 #: Input normalisation every model here expects (ImageNet statistics, RGB, 0..1 input).
 IMAGENET_NORMALIZATION: dict[str, list[float]] = {

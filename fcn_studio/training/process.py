@@ -8,15 +8,15 @@ tie, and a crash in native code or the kernel's out-of-memory killer ends the ru
 app.
 
 The process is started ahead of time (:meth:`TrainingProcess.spawn`), imports torch and the
-trainer while the user is still painting, and then waits for one job. Messages are plain
-tuples of picklable values (the trainer's report dataclasses hold numbers and numpy arrays):
+trainer while the user is still painting, and then waits for one job. Messages are the
+dataclasses of :mod:`fcn_studio.training.messages` (picklable; the trainer's reports inside
+hold numbers and numpy arrays):
 
-* parent -> child (control pipe): ``("job", config, project_root)``, ``("stop",)``,
-  ``("preview", image_id)``, ``("refine", on)``, ``("quit",)``;
-* child -> parent (event pipe): ``("ready",)``, ``("step", StepReport)``,
-  ``("epoch", EpochReport, monotonic_s)``, ``("prediction", PredictionReport)``,
-  ``("notice", text)``, ``("checkpoint", path, metrics)``, ``("error", text)``, and last
-  ``("done", summary)``.
+* parent -> child (control pipe): :class:`Job`, :class:`Stop`, :class:`PreviewImage`,
+  :class:`RefineEdges`, :class:`Quit`;
+* child -> parent (event pipe): :class:`Ready`, then :class:`StepReported`,
+  :class:`EpochEnded`, :class:`PreviewPredicted`, :class:`Notice`, :class:`CheckpointWritten`,
+  :class:`Failed`, and last :class:`Done`.
 
 Qt-free: the GUI wraps it in a QThread worker (``fcn_studio.gui.training_worker``).
 """
@@ -31,6 +31,25 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from fcn_studio.training.messages import (
+    CheckpointWritten,
+    Done,
+    EpochEnded,
+    Failed,
+    FromTraining,
+    Job,
+    Notice,
+    PreviewImage,
+    PreviewPredicted,
+    Quit,
+    Ready,
+    RefineEdges,
+    StepReported,
+    Stop,
+    ToTraining,
+    dispatch,
+)
 
 #: How much lower the training process's CPU priority is than the GUI's (``nice`` steps).
 CHILD_NICENESS = 5
@@ -73,7 +92,7 @@ class TrainingProcess:
         if not self._ready and not self.job_sent and self._events is not None:
             try:
                 if self._events.poll(0):
-                    self._ready = self._events.recv()[0] == "ready"
+                    self._ready = isinstance(self._events.recv(), Ready)
             except (EOFError, OSError):
                 return False
         return self._ready
@@ -90,7 +109,7 @@ class TrainingProcess:
         """Ask the child to stop and end it; terminates it if it does not end in time."""
         if self._process is None:
             return
-        self._send(("stop",) if self.job_sent else ("quit",))
+        self.send(Stop() if self.job_sent else Quit())
         self._process.join(timeout_s)
         if self._process.is_alive():
             self._process.terminate()
@@ -107,19 +126,10 @@ class TrainingProcess:
     # -- control (any thread) --------------------------------------------------------------------
     def start_job(self, config: Any, project_root: str | Path) -> None:
         self.job_sent = True
-        self._send(("job", config, str(project_root)))
+        self.send(Job(config, str(project_root)))
 
-    def stop(self) -> None:
-        self._send(("stop",))
-
-    def set_preview_image(self, image_id: str | None) -> None:
-        self._send(("preview", image_id))
-
-    def set_refine_edges(self, on: bool) -> None:
-        """Switch edge refinement of the live previews (takes effect at the next preview)."""
-        self._send(("refine", bool(on)))
-
-    def _send(self, message: tuple) -> None:
+    def send(self, message: ToTraining) -> None:
+        """Send one control message (:class:`Stop`, :class:`PreviewImage`, ...); a gone child is ignored."""
         with self._send_lock:
             if self._control is None:
                 return
@@ -129,22 +139,22 @@ class TrainingProcess:
                 pass
 
     # -- events (one reader thread) --------------------------------------------------------------
-    def receive(self, timeout_s: float) -> list[tuple]:
+    def receive(self, timeout_s: float) -> list[FromTraining]:
         """The events that arrived within ``timeout_s`` (all that are waiting, at least one if any).
 
-        When the child ended without saying "done" (killed, crashed), the last event is a
-        synthetic ``("error", ...)`` followed by ``("done", {"stopped": "error"})``.
+        When the child ended without saying :class:`Done` (killed, crashed), the last events are
+        a synthetic :class:`Failed` followed by ``Done({"stopped": "error"})``.
         """
         conn = self._events
         if conn is None or self.ended:
             return []
-        out: list[tuple] = []
+        out: list[FromTraining] = []
         try:
             if conn.poll(timeout_s):
                 while True:
                     message = conn.recv()
                     out.append(message)
-                    if message[0] == "done":
+                    if isinstance(message, Done):
                         self.ended = True
                         break
                     if not conn.poll(0):
@@ -153,8 +163,8 @@ class TrainingProcess:
             self.ended = True
             if self._process is not None:
                 self._process.join(2.0)
-            out.append(("error", _death_message(self.exitcode)))
-            out.append(("done", {"stopped": "error"}))
+            out.append(Failed(_death_message(self.exitcode)))
+            out.append(Done({"stopped": "error"}))
         return out
 
 
@@ -174,7 +184,7 @@ def child_main(control: Connection, events: Connection, niceness: int) -> None:
             pass
     send_lock = threading.Lock()
 
-    def send(message: tuple) -> None:
+    def send(message: FromTraining) -> None:
         with send_lock:
             events.send(message)
 
@@ -188,20 +198,19 @@ def child_main(control: Connection, events: Connection, niceness: int) -> None:
     else:
         import_error = None
     try:
-        send(("ready",))
+        send(Ready())
         message = control.recv()
     except (EOFError, OSError):
         return
-    if message[0] != "job":
+    if not isinstance(message, Job):
         return
-    _, config, project_root = message
     if import_error is not None:
-        send(("error", f"PyTorch could not be loaded: {import_error}"))
-        send(("done", {"stopped": "error"}))
+        send(Failed(f"PyTorch could not be loaded: {import_error}"))
+        send(Done({"stopped": "error"}))
         return
-    summary = _run_job(config, project_root, control, send)
+    summary = _run_job(message.config, message.project_root, control, send)
     try:
-        send(("done", summary))
+        send(Done(summary))
     except (OSError, ValueError):
         pass
 
@@ -214,22 +223,34 @@ def _run_job(config: Any, project_root: str, control: Connection, send) -> dict:
 
     class Forward(TrainCallbacks):
         def on_step(self, report):  # noqa: ANN001
-            send(("step", report))
+            send(StepReported(report))
 
         def on_epoch_end(self, report):  # noqa: ANN001
-            send(("epoch", report, time.monotonic()))
+            send(EpochEnded(report, time.monotonic()))
 
         def on_prediction(self, report):  # noqa: ANN001
-            send(("prediction", report))
+            send(PreviewPredicted(report))
 
         def on_notice(self, message):  # noqa: ANN001
-            send(("notice", str(message)))
+            send(Notice(str(message)))
 
         def on_checkpoint(self, path, metrics):  # noqa: ANN001
-            send(("checkpoint", str(path), dict(metrics)))
+            send(CheckpointWritten(str(path), dict(metrics)))
 
     stop = threading.Event()
     holder: dict[str, Any] = {"preview": config.preview_image, "refine": config.refine_edges, "trainer": None}
+
+    def preview(msg: PreviewImage) -> None:
+        holder["preview"] = msg.image_id
+        if holder["trainer"] is not None:
+            holder["trainer"].set_preview_image(msg.image_id)
+
+    def refine(msg: RefineEdges) -> None:
+        holder["refine"] = bool(msg.on)
+        if holder["trainer"] is not None:
+            holder["trainer"].config.refine_edges = holder["refine"]  # read at each preview
+
+    handlers = {Stop: lambda _m: stop.set(), Quit: lambda _m: stop.set(), PreviewImage: preview, RefineEdges: refine}
 
     def listen() -> None:
         while True:
@@ -238,18 +259,7 @@ def _run_job(config: Any, project_root: str, control: Connection, send) -> dict:
             except (EOFError, OSError):  # the GUI is gone: stop, keep the best model
                 stop.set()
                 return
-            if msg[0] in ("stop", "quit"):
-                stop.set()
-            elif msg[0] == "preview":
-                holder["preview"] = msg[1]
-                trainer = holder["trainer"]
-                if trainer is not None:
-                    trainer.set_preview_image(msg[1])
-            elif msg[0] == "refine":
-                holder["refine"] = bool(msg[1])
-                trainer = holder["trainer"]
-                if trainer is not None:
-                    trainer.config.refine_edges = holder["refine"]  # read at each preview
+            dispatch(handlers, msg)
 
     threading.Thread(target=listen, name="fcn-training-control", daemon=True).start()
     summary: dict[str, Any] = {"stopped": "error"}
@@ -264,10 +274,10 @@ def _run_job(config: Any, project_root: str, control: Connection, send) -> dict:
         summary["stopped"] = result.stopped
         summary["checkpoint"] = str(result.checkpoint) if result.checkpoint else None
     except FcnStudioError as exc:
-        send(("error", str(exc)))
+        send(Failed(str(exc)))
     except MemoryError:
-        send(("error", "Out of memory: try a lighter backbone, a smaller batch or fewer images."))
+        send(Failed("Out of memory: try a lighter backbone, a smaller batch or fewer images."))
     except Exception as exc:  # reported, never lost: the GUI shows it and stays usable
         traceback.print_exc()
-        send(("error", f"Training stopped unexpectedly: {exc.__class__.__name__}: {exc}"))
+        send(Failed(f"Training stopped unexpectedly: {exc.__class__.__name__}: {exc}"))
     return summary

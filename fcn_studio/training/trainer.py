@@ -37,8 +37,7 @@ from fcn_studio.errors import FcnStudioError, TrainingError
 from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training.callbacks import CallbackList, EpochReport, PredictionReport, StepReport, TrainCallbacks
 from fcn_studio.training.config import TrainConfig
-from fcn_studio.training.augment import resize_pair
-from fcn_studio.training.dataset import IGNORE, SegmentationDataset, build_datasets, make_loader
+from fcn_studio.training.dataset import SegmentationDataset, build_datasets, make_loader
 from fcn_studio.training.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
 from fcn_studio.training.distributed import setup, teardown
 from fcn_studio.training.evaluation import preview, validate
@@ -50,18 +49,11 @@ from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quic
 from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.training.samples import PaintSummary, SampleSource
 from fcn_studio.training import semi_supervised as semi
-from fcn_studio.training.unlabelled_views import UnlabelledViews
+from fcn_studio.training.run_outputs import RunOutputs
+from fcn_studio.training.trainer_semi import SemiSupervised
 
 #: Training images scored per epoch when there is no validation set (fit, not generalisation).
 TRAIN_EVAL_LIMIT = 16
-#: Self-training: memory for the teacher's label maps, and the time one labelling may take
-#: (share of a time budget; seconds in an open-ended run). 357 CamVid images take about 15 s
-#: on one CPU core at working scale 0.5.
-PSEUDO_MAX_BYTES = 256 << 20
-PSEUDO_MAX_SHARE = 0.05
-PSEUDO_OPEN_S = 20.0
-
-
 @dataclass
 class TrainResult:
     """What a run produced: a JSON-ready ``summary``, the checkpoint path, the (last) model."""
@@ -91,8 +83,12 @@ class _State:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Trainer:
-    """One training run; construct on any thread, call :meth:`run` on the worker thread."""
+class Trainer(SemiSupervised, RunOutputs):
+    """One training run; construct on any thread, call :meth:`run` on the worker thread.
+
+    Two jobs live beside the loop in their own modules, as mixins over the same state: learning
+    from unpainted images (:class:`~fcn_studio.training.trainer_semi.SemiSupervised`) and what
+    the run leaves, its checkpoints and summary (:class:`~fcn_studio.training.run_outputs.RunOutputs`)."""
 
     def __init__(
         self,
@@ -241,104 +237,6 @@ class Trainer:
         """The weights that are scored, previewed and saved: the teacher's when there is one."""
         return self.teacher.model if self.teacher is not None else ckpt.unwrap(self.model)
 
-    def _setup_semi(self) -> None:
-        """Learn from unpainted pixels too when the configuration and the source call for it."""
-        cfg = self.config
-        lister = getattr(self.source, "unlabelled", None)
-        if lister is None or not semi.wanted(cfg.unlabelled, self.paint, cfg.minutes):
-            if cfg.unlabelled == "on":
-                self._notice("no unlabelled images to learn from: training on the painted pixels only")
-            elif cfg.unlabelled == "auto" and lister is not None and semi.wanted("auto", self.paint):
-                self._notice(f"a short run learns from the strokes alone; give it {semi.AUTO_MIN_MINUTES:g} minutes or more "
-                             f"to learn from the {self.paint.unpainted_images} unpainted images too")
-            return
-        self.unlabelled = UnlabelledViews(
-            self.source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range, hflip=cfg.hflip,
-            jitter=cfg.color_jitter, seed=cfg.seed + 7919 * self.dist.rank, cache=self.train_ds.cache,
-        )
-        if not len(self.unlabelled):
-            return
-        self.teacher = semi.EmaTeacher(ckpt.unwrap(self.model), cfg.ema_decay)
-        self.labeller = semi.PseudoLabeller(self.labelset.num_classes, threshold=cfg.pseudo_threshold, floor=cfg.pseudo_floor)
-        self.agreement = semi.Agreement()
-        self.semi_gen = semi.seeded_generator(cfg.seed, self.dist.rank)
-        self.pseudo_pixels = 0
-        self._next_labelling = cfg.pseudo_start
-        self._pseudo_weights: torch.Tensor | None = None
-        self._semi_detail = (
-            f"learning from {len(self.train_ds.samples)} painted + {self.unlabelled.unpainted_images()} unpainted images"
-        )
-        self._notice(self._semi_detail)
-
-    def _semi_weight(self, progress: float | None) -> float:
-        cfg = self.config
-        if cfg.semi_method == "self-training":
-            p = progress if progress is not None else self.state.run_steps / 1000.0  # open-ended: every 200 steps
-            if p >= self._next_labelling:
-                self._label_unpainted()
-                self._next_labelling = p + cfg.pseudo_every
-            return cfg.unlabelled_weight if self.unlabelled.pseudo else 0.0
-        if progress is None:  # open-ended run: ramp over a fixed number of steps
-            return cfg.unlabelled_weight * semi.ramp(self.state.run_steps, 300.0)
-        return cfg.unlabelled_weight * semi.ramp(progress, cfg.ramp_fraction)
-
-    def _label_unpainted(self) -> None:
-        """Self-training: the teacher labels the pool's images (confident, class-balanced pixels).
-
-        Labels are kept at working resolution (a quarter of the pixels on a CPU), at most
-        ``PSEUDO_MAX_BYTES`` of them, and one labelling takes at most ``PSEUDO_MAX_SHARE`` of the
-        run's budget (or ``PSEUDO_OPEN_S`` in an open-ended run): a large project is labelled a
-        random part at a time instead of the run waiting for all of it.
-        """
-        from fcn_studio.inference.predictor import model_logits
-
-        t = time.perf_counter()
-        cfg, views, teacher = self.config, self.unlabelled, self.teacher.model
-        limit_s = PSEUDO_OPEN_S if cfg.minutes is None else max(2.0, PSEUDO_MAX_SHARE * cfg.minutes * 60.0)
-        counts = torch.zeros(self.labelset.num_classes, dtype=torch.float64)
-        maps: dict[str, np.ndarray] = {}
-        used = 0
-        order = views.rng.permutation(len(views.samples))
-        pool = [views.samples[i] for i in order]
-        self._notice(f"the teacher labels the {len(pool)} images for self-training")
-        for sample in pool:
-            if self.stop_requested():
-                raise Stopped
-            if time.perf_counter() - t > limit_s or used > PSEUDO_MAX_BYTES:
-                break
-            try:
-                image = views.cache.get(sample)
-            except FcnStudioError as exc:
-                views.skip(sample, exc)
-                continue
-            small, _ = resize_pair(image, None, self.scale)
-            probs = torch.softmax(model_logits(teacher, small, self.eval_normalizer, scale=1.0, amp=self.amp), 1)
-            painted = torch.full(probs.shape[-2:], IGNORE, dtype=torch.long, device=probs.device)[None]
-            sel = self.labeller.select(probs, painted)
-            target = sel.target[0].to(torch.uint8).cpu().numpy()
-            maps[sample.id] = target
-            used += target.nbytes
-            counts += torch.bincount(sel.target[0][sel.target[0] != IGNORE].cpu(), minlength=len(counts)).double()
-        views.pseudo = maps
-        kept = int(counts.sum())
-        self.pseudo_pixels = kept
-        w = torch.ones_like(counts)
-        present = counts > 0
-        if kept:
-            w[present] = 1.0 / torch.sqrt(counts[present] / kept)
-            w *= kept / float((w * counts).sum())  # mean weight 1 over pseudo-labelled pixels
-        self._pseudo_weights = torch.cat([w.float(), torch.ones(256 - len(w))]).to(self.device)
-        total = sum(m.size for m in maps.values())
-        self._notice(f"self-training labels: {kept / max(total, 1):.0%} of the pixels of {len(maps)} images "
-                     f"({time.perf_counter() - t:.0f} s)")
-
-    @property
-    def _out(self) -> Path | None:
-        return None if self.config.out is None else Path(self.config.out)
-
-    def _out_exists(self) -> bool:
-        return self._out is not None and self._out.is_file()
-
     # -- phases ----------------------------------------------------------------------------------
     def _fast_phase(self) -> None:
         cfg, st = self.config, self.state
@@ -429,29 +327,6 @@ class Trainer:
             self._after_step(loss, lr, images.shape[0] * self.dist.world_size, time.perf_counter() - t, phase="full", progress=p_max)
             t = time.perf_counter()
         return True
-
-    def _unlabelled_batch(self) -> tuple[torch.Tensor, semi.Selection] | None:
-        """The strong view of a batch of unlabelled crops and the teacher's pseudo-labels for it."""
-        if self.config.semi_method == "self-training" and self._pseudo_weights is None:
-            return None  # the teacher has not labelled the pool yet
-        self_training = self.config.semi_method == "self-training"
-        got = self.unlabelled.batch(int(self.config.unlabelled_batch or self.batch_size), labelled_only=self_training)
-        if got is None:
-            return None
-        images, painted = got
-        painted = painted.to(self.device, non_blocking=True).long()
-        if self.config.semi_method == "self-training":
-            weight = self._pseudo_weights[painted]
-            weight = torch.where(painted == IGNORE, torch.zeros_like(weight), weight)
-            sel = semi.Selection(target=painted, weight=weight, kept=int((painted != IGNORE).sum()), unlabelled=0)
-            strong, sel = semi.strong_view(images.to(self.device).float(), sel, self.semi_gen)
-            return self.normalizer(strong), sel
-        with autocast(self.device, self.amp):
-            probs = self.teacher.probabilities(self.normalizer(images))
-        sel = self.labeller.select(probs, painted)
-        strong, sel = semi.strong_view(images.to(self.device).float(), sel, self.semi_gen)
-        self.pseudo_pixels += sel.kept
-        return self.normalizer(strong), sel
 
     def _train_step(self, train_model: nn.Module, images: torch.Tensor, targets: torch.Tensor, semi_weight: float = 0.0) -> float:
         x = self.normalizer(images)
@@ -613,89 +488,6 @@ class Trainer:
                 )
             )
         self._preview()
-
-    def _save_best(self, scores: Scores | None) -> None:
-        """Offer a new best to the writer (rank 0), which writes it now or at the next flush."""
-        self.state.wrote_checkpoint = True
-        if self.dist.is_main:
-            self.writer.offer(self._deployed(), self._summary(scores))
-
-    def _written(self, path: Path, summary: dict[str, Any]) -> None:
-        self.callbacks.on_checkpoint(path, {k: summary.get(k) for k in ("step", "epoch", "miou", "pixel_acc")})
-
-    def _save_resume(self, *, force: bool = False) -> None:
-        st = self.state
-        counters = {"step": st.step, "epoch": st.epoch, "best_miou": st.best, "images_seen": st.images_seen}
-        self.writer.save_resume(self.model, getattr(self, "optimizer", None), counters, force=force)
-
-    def _on_cancel(self) -> None:
-        """Leave a loadable checkpoint: the best so far, or the current weights if none was written."""
-        if self._out is None:
-            return
-        if not self.state.wrote_checkpoint:
-            self._save_best(None)
-        self.writer.flush()
-        self._save_resume(force=True)
-
-    def _summary(self, scores: Scores | None = None) -> dict[str, Any]:
-        st = self.state
-        scores = scores if scores is not None else st.best_scores
-        elapsed = time.perf_counter() - self.t0
-        out: dict[str, Any] = {
-            "step": st.step,
-            "epoch": st.epoch,
-            "stopped": st.stopped,
-            "input_scale": self.scale,
-            "train_loss": _finite(st.last_loss),
-            "seconds": round(elapsed, 3),
-            "images_seen": st.images_seen,
-            "images_per_s": round(st.rate, 4),
-            "device": str(self.device),
-            "world_size": self.dist.world_size,
-            "batch_size": self.batch_size,
-            "crop_size": list(self.crop_size),
-            "metrics_on": self.val_on,
-            "best_miou": None if st.best < 0 else round(st.best, 6),
-            "val_images": len(self.val_ds.samples) if self.val_ds is not None else 0,
-            "train_images": len(self.train_ds.samples),
-            "grow_radius": self.train_ds.grow_radius,
-            "loss": {"kind": self.loss_kind, "class_weights": None if self.class_weights is None else [round(float(w), 4) for w in self.class_weights]},
-            "config": self.config.to_json(),
-            "selection": self._selection(),
-        }
-        if self.teacher is not None:
-            out["unlabelled"] = {
-                "painted_images": len(self.train_ds.samples), "unpainted_images": self.unlabelled.unpainted_images(),
-                "pool_images": len(self.unlabelled), "pseudo_label_pixels": int(self.pseudo_pixels),
-                "teacher_student_agreement": None if math.isnan(self.agreement.value) else round(self.agreement.value, 4),
-                "agreement_pixels": int(self.agreement.pixels), "skipped": dict(self.unlabelled.skipped),
-            }
-        if scores is not None:
-            names = [c.name for c in self.labelset.trainable_classes]
-            out.update(scores.to_json(names))
-        else:
-            out.update(miou=None, pixel_acc=None, per_class_iou=None, validated=False)
-        return out
-
-
-    def _selection(self) -> dict[str, Any]:
-        """What chose the saved weights, and on how many pixels (the run summary reports it)."""
-        keep = getattr(self, "keep", "best")
-        if keep == "last":
-            what = "the teacher's moving average of the weights" if self.teacher is not None else "the weights"
-            basis = f"{what} at the end of the run (no painted image held out, so none is scored to choose by)"
-            pixels = int(self.agreement.pixels) if self.teacher is not None else 0
-            return {"kept": "last", "ema": self.teacher is not None, "basis": basis, "pixels": pixels,
-                    "pixels_are": "unpainted pixels on which teacher and student agreement was measured" if pixels else None}
-        scores = self.state.best_scores
-        return {"kept": "best", "ema": self.teacher is not None,
-                "basis": f"best mIoU on the {self.val_on} images" + (f" ({len(self.val_ds.samples)})" if getattr(self, "val_ds", None) is not None else ""),
-                "pixels": None if scores is None else int(scores.pixels), "pixels_are": "painted pixels scored"}
-
-
-def _finite(v: float) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
-
 
 def train(
     config: TrainConfig,

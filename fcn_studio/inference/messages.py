@@ -1,0 +1,64 @@
+"""The requests and replies between the window and the prediction process: one dataclass per kind.
+
+Like :mod:`fcn_studio.training.messages` (the training process's channel): frozen, picklable
+dataclasses that the child dispatches on by type, in place of tuples read by position.
+Qt-free and torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+
+# -- window -> prediction process ------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadModel:
+    """Load the checkpoint at ``path`` (replacing any model there); answered by :class:`ModelLoaded`."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Predict:
+    """Predict one HxWx3 uint8 image; answered by :class:`Predicted`."""
+
+    image: np.ndarray
+    want_probs: bool = True
+    #: numpy dtype string of the probabilities (``np.dtype(...).str``: picklable, small)
+    probs_dtype: str = np.dtype(np.float16).str
+    refine_edges: bool | None = None
+
+
+@dataclass(frozen=True)
+class Quit:
+    """End the process."""
+
+
+ToPrediction = Union[LoadModel, Predict, Quit]
+
+
+# -- prediction process -> window ------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelLoaded:
+    refine_radius: int
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class Predicted:
+    labels: np.ndarray
+    confidence: np.ndarray | None
+    probs: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The request could not be served; the message says why (the window shows it)."""
+
+    message: str
+
+
+FromPrediction = Union[ModelLoaded, Predicted, Failed]

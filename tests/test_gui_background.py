@@ -1,0 +1,55 @@
+"""The window's one background queue: callbacks on the GUI thread, order kept, queued work droppable."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from fcn_studio.gui.background import Background
+
+pytestmark = pytest.mark.gui
+
+
+def test_results_errors_and_streams_arrive_on_the_gui_thread_in_order(qtbot):
+    bg = Background("fcn-test")
+    gui = threading.get_ident()
+    seen: list = []
+
+    def record(kind):  # noqa: ANN001, ANN202
+        return lambda value: seen.append((kind, value, threading.get_ident() == gui))
+
+    def numbers():  # noqa: ANN202
+        yield 1
+        yield 2
+        return "three"
+
+    def boom():  # noqa: ANN202
+        raise ValueError("bad")
+
+    assert bg.submit(lambda: threading.current_thread().name, record("done"))
+    assert bg.submit(lambda: None, record("none"))  # a bare None result is fine
+    assert bg.submit(boom, record("never"), record("error"))
+    assert bg.stream(numbers, record("item"), record("end"))
+    qtbot.waitUntil(lambda: bg.pending == 0, timeout=10000)
+    assert seen[0][1].startswith("fcn-test")  # the queue's threads carry its name
+    assert [(k, v if not isinstance(v, Exception) else str(v)) for k, v, _ in seen[1:]] == [
+        ("none", None), ("error", "bad"), ("item", 1), ("item", 2), ("end", "three")]
+    assert all(on_gui for _, _, on_gui in seen)
+    bg.shutdown()
+    assert not bg.submit(lambda: 1)
+
+
+def test_clear_drops_jobs_that_have_not_started(qtbot):
+    bg = Background("fcn-test")
+    gate, running = threading.Event(), threading.Event()
+    ran: list[int] = []
+    bg.submit(lambda: (running.set(), gate.wait()))
+    assert running.wait(5)  # the first job runs (a one-thread queue): the others wait behind it
+    for i in range(3):
+        bg.submit(lambda i=i: ran.append(i))
+    assert bg.clear() == 3
+    gate.set()
+    assert bg.wait(5000)
+    qtbot.waitUntil(lambda: bg.pending == 0, timeout=5000)
+    assert ran == []
