@@ -149,7 +149,7 @@ class TrainingSession(QObject):
             self.window.show_error("Cannot start training", str(exc), warning=True)
             self.panel.set_running(False)
             return False
-        self._show_refine_state(config.refine_edges)
+        self._show_refine_state(self.refine_edges())  # the automatic value follows what was painted
         self._remember_choices()
         self.checkpoint_path.parent.mkdir(exist_ok=True)
         self.mode = mode
