@@ -21,7 +21,6 @@ overtake each other), and a busy queue (thumbnails) cannot starve another (an ex
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Generator
@@ -45,11 +44,10 @@ class Background(QObject):
         self.name = name
         self._pool = ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix=name)
         self._delivered.connect(self._deliver)
-        self._queued: set[Future] = set()
+        self._queued: dict[object, Future] = {}
         #: jobs submitted whose last callback has not run yet
         self.pending = 0
         self._closed = False
-        self._lock = threading.Lock()
 
     # -- submitting (GUI thread) -------------------------------------------------------------
     def submit(
@@ -98,21 +96,17 @@ class Background(QObject):
     def _start(self, run: Callable[[Callable[[tuple], None]], None]) -> bool:
         if self._closed:
             return False
-        holder: list[Future] = []
-        delivered, lock = self._delivered, self._lock
+        job = object()  # the job's name in payloads; its Future is only needed here, to cancel
+        delivered = self._delivered
 
         def emit(payload: tuple) -> None:  # a pool thread
-            with lock:
-                job = holder[0]
             try:
                 delivered.emit((job, *payload))
             except RuntimeError:  # the queue was deleted while this job ran: nobody to tell
                 pass
 
-        with self._lock:  # the job may start (and emit) before `holder` is filled otherwise
-            future = self._pool.submit(run, emit)
-            holder.append(future)
-        self._queued.add(future)
+        # Deliveries are queued to the GUI thread, so none is handled before this returns.
+        self._queued[job] = self._pool.submit(run, emit)
         self.pending += 1
         return True
 
@@ -120,7 +114,7 @@ class Background(QObject):
     def _deliver(self, payload: tuple) -> None:
         job, callback, value, last = payload
         if last:
-            self._queued.discard(job)
+            self._queued.pop(job, None)
             self.pending -= 1
         if callback is not None:
             callback(value)
@@ -129,16 +123,16 @@ class Background(QObject):
     def clear(self) -> int:
         """Drop the jobs that have not started (another project opened); returns how many.
         Jobs already running finish and deliver (callers drop stale answers themselves)."""
-        dropped = [job for job in list(self._queued) if job.cancel()]
+        dropped = [job for job, future in list(self._queued.items()) if future.cancel()]
         for job in dropped:
-            self._queued.discard(job)
+            del self._queued[job]
         self.pending -= len(dropped)
         return len(dropped)
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the queued and running jobs end (shutdown, tests); True when all ended.
         Their callbacks run later, from the event loop."""
-        jobs = list(self._queued)
+        jobs = list(self._queued.values())
         _, not_done = futures_wait(jobs, timeout=None if msecs < 0 else msecs / 1000)
         return not not_done
 
