@@ -172,6 +172,9 @@ def test_parameter_groups_partition_the_model() -> None:
         ("mobilenet_v3_large", "fcn8s", {"s8": (40, 8), "s16": (112, 16), "s32": (960, 32)}),
         ("vgg16", "fcn8s", {"pool3": (256, 8), "pool4": (512, 16), "fc7": (4096, 32)}),
         ("vgg16", "fcn32s", {"fc7": (4096, 32)}),
+        ("mobilenet_v3_large", "fcn4s", {"s4": (24, 4), "s8": (40, 8), "s16": (112, 16), "s32": (960, 32)}),
+        ("resnet18", "fcn4s", {"layer1": (64, 4), "layer2": (128, 8), "layer3": (256, 16), "layer4": (512, 32)}),
+        ("vgg16", "fcn4s", {"pool2": (128, 4), "pool3": (256, 8), "pool4": (512, 16), "fc7": (4096, 32)}),
     ],
 )
 def test_features_are_only_what_the_variant_fuses(backbone: str, variant: str, expected: dict) -> None:
@@ -187,7 +190,7 @@ def test_build_model_rejects_unknown_names() -> None:
     with pytest.raises(ValueError, match="unknown backbone"):
         build_model("alexnet", "fcn8s", num_classes=3)
     with pytest.raises(ValueError, match="unknown FCN variant"):
-        build_model("resnet18", "fcn4s", num_classes=3)
+        build_model("resnet18", "fcn2s", num_classes=3)
     with pytest.raises(ValueError, match="num_classes"):
         build_model("resnet18", "fcn8s", num_classes=0)
     with pytest.raises(ValueError, match="coco"):

@@ -24,8 +24,9 @@ def test_lists_every_backbone_and_variant() -> None:
     assert {i.backbone for i in infos} == set(BACKBONES)
     for info in infos:
         assert info.description and info.default_input_size == (360, 480)
-        assert info.output_stride in (8, 16, 32)
+        assert info.output_stride in (4, 8, 16, 32)
     assert get_model_info("vgg16", "fcn8s").output_stride == 8
+    assert get_model_info("mobilenet_v3_large", "fcn4s").output_stride == 4
     assert get_model_info("vgg16", "FCN-16s").name == "vgg16-fcn16s"
     assert get_model_info("fcn_resnet50", None).variant == "tv"
 
@@ -45,4 +46,4 @@ def test_listing_models_does_not_import_torch() -> None:
         "print(json.dumps([n, 'torch' in sys.modules, 'torchvision' in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [14, False, False]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [18, False, False]

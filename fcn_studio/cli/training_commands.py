@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "unpainted images); auto: best when images are held out, else last")
     m = p.add_argument_group("model")
     m.add_argument("--backbone", default=TrainConfig.backbone, choices=BACKBONES)
-    m.add_argument("--variant", default=TrainConfig.variant, help="fcn32s, fcn16s or fcn8s (ignored for torchvision models)")
+    m.add_argument("--variant", default=TrainConfig.variant, help="fcn32s, fcn16s, fcn8s or fcn4s (ignored for torchvision models)")
     m.add_argument("--weights", default="imagenet", help="imagenet, coco, none, or a state-dict file")
     m.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint (step count continues)")
     r = p.add_argument_group("length and recipe")

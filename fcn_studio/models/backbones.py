@@ -1,4 +1,4 @@
-"""Trunks: torchvision classification networks cut into stride-8/16/32 feature extractors.
+"""Trunks: torchvision classification networks cut into stride-4/8/16/32 feature extractors.
 
 Each trunk is built *from* a torchvision classification model (so pretrained weights load
 with torchvision's own state-dict keys first, see :mod:`fcn_studio.models.weights`) and keeps
@@ -21,6 +21,7 @@ VARIANT_STRIDES: dict[str, tuple[int, ...]] = {
     "fcn32s": (32,),
     "fcn16s": (32, 16),
     "fcn8s": (32, 16, 8),
+    "fcn4s": (32, 16, 8, 4),
 }
 
 #: torchvision constructors of the classification networks the FCN trunks come from.
@@ -46,7 +47,7 @@ class _Trunk(nn.Module):
 
 
 class VGGTrunk(_Trunk):
-    """Convolutionalized VGG16 up to fc7; features ``pool3`` (s8), ``pool4`` (s16), ``fc7`` (s32).
+    """Convolutionalized VGG16 up to fc7; features ``pool2`` (s4), ``pool3`` (s8), ``pool4`` (s16), ``fc7`` (s32).
 
     pool5 is zero-padded by 3 before fc6 (the 7x7 convolution from :func:`convolutionalize`),
     so fc7 has pool5's size: stride exactly 32, and skip connections align without the
@@ -56,25 +57,26 @@ class VGGTrunk(_Trunk):
     ImageNet classes) is dropped; the head scores fc7 instead.
     """
 
-    _POOL3, _POOL4 = 16, 23  # indices of the 3rd and 4th max-pool in vgg16().features
+    _POOL2, _POOL3, _POOL4 = 9, 16, 23  # indices of the 2nd, 3rd and 4th max-pool in vgg16().features
 
     def __init__(self, vgg: torchvision.models.VGG, strides: Iterable[int]) -> None:
         super().__init__()
         conv = convolutionalize(vgg, share_weights=True)
         self.features = conv.features
         pools = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
-        if pools[2:4] != [self._POOL3, self._POOL4] or len(pools) != 5:
+        if pools[1:4] != [self._POOL2, self._POOL3, self._POOL4] or len(pools) != 5:
             raise ValueError("VGGTrunk expects torchvision's VGG16 layer layout (no batch norm)")
         # fc6, ReLU, Dropout, fc7, ReLU, Dropout: keep torchvision's indices 0..5, drop fc8.
         self.classifier = nn.Sequential(*list(conv.classifier)[:6])
         self.fc6_pad = nn.ZeroPad2d(self.classifier[0].kernel_size[0] // 2)
         self.specs = (
+            FeatureSpec("pool2", 4, 128),
             FeatureSpec("pool3", 8, 256),
             FeatureSpec("pool4", 16, 512),
             FeatureSpec("fc7", 32, self.classifier[3].out_channels),
         )
         self.outputs = self._select(strides)
-        self._taps = {self._POOL3: "pool3", self._POOL4: "pool4"}
+        self._taps = {self._POOL2: "pool2", self._POOL3: "pool3", self._POOL4: "pool4"}
         self._wanted = frozenset(s.name for s in self.outputs)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
@@ -89,7 +91,7 @@ class VGGTrunk(_Trunk):
 
 
 class ResNetTrunk(_Trunk):
-    """ResNet without avgpool/fc; features ``layer2`` (s8), ``layer3`` (s16), ``layer4`` (s32)."""
+    """ResNet without avgpool/fc; features ``layer1`` (s4), ``layer2`` (s8), ``layer3`` (s16), ``layer4`` (s32)."""
 
     def __init__(self, resnet: torchvision.models.ResNet, strides: Iterable[int]) -> None:
         super().__init__()
@@ -100,31 +102,35 @@ class ResNetTrunk(_Trunk):
             resnet.layer3,
             resnet.layer4,
         )
-        widths = [_out_channels(getattr(resnet, f"layer{i}")) for i in (2, 3, 4)]
+        widths = [_out_channels(getattr(resnet, f"layer{i}")) for i in (1, 2, 3, 4)]
         self.specs = (
-            FeatureSpec("layer2", 8, widths[0]),
-            FeatureSpec("layer3", 16, widths[1]),
-            FeatureSpec("layer4", 32, widths[2]),
+            FeatureSpec("layer1", 4, widths[0]),
+            FeatureSpec("layer2", 8, widths[1]),
+            FeatureSpec("layer3", 16, widths[2]),
+            FeatureSpec("layer4", 32, widths[3]),
         )
         self.outputs = self._select(strides)
         self._wanted = frozenset(s.name for s in self.outputs)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        s8 = self.layer2(self.layer1(x))
+        s4 = self.layer1(x)
+        s8 = self.layer2(s4)
         s16 = self.layer3(s8)
         out: dict[str, Tensor] = {"layer4": self.layer4(s16)}
         if "layer3" in self._wanted:
             out["layer3"] = s16
         if "layer2" in self._wanted:
             out["layer2"] = s8
+        if "layer1" in self._wanted:
+            out["layer1"] = s4
         return out
 
 
 class MobileNetV3Trunk(_Trunk):
-    """MobileNetV3-Large ``features``; taps after the last block at strides 8, 16 and 32.
+    """MobileNetV3-Large ``features``; taps after the last block at strides 4, 8, 16 and 32.
 
-    The tap is the end of each stride's stage (blocks 6 and 12, and the 960-channel conv
+    The tap is the end of each stride's stage (blocks 3, 6 and 12, and the 960-channel conv
     16), i.e. the richest features at that resolution.
     """
 
@@ -133,7 +139,7 @@ class MobileNetV3Trunk(_Trunk):
         self.features = mobilenet.features
         taps = _stage_ends(self.features)
         self.specs = tuple(
-            FeatureSpec(f"s{s}", s, c) for s, (_, c) in sorted(taps.items()) if s in (8, 16, 32)
+            FeatureSpec(f"s{s}", s, c) for s, (_, c) in sorted(taps.items()) if s in (4, 8, 16, 32)
         )
         self.outputs = self._select(strides)
         self._taps = {taps[s.stride][0]: s.name for s in self.outputs}

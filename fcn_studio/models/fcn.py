@@ -1,12 +1,14 @@
 """The FCN head and the model that joins it to a trunk (Long, Shelhamer & Darrell, 2015).
 
-A trunk returns a dict of feature maps at strides 32, 16 and 8. The head scores each with a
+A trunk returns a dict of feature maps at strides 32, 16, 8 (and 4). The head scores each with a
 1x1 convolution, upsamples the coarse scores by 2 with a learned deconvolution, adds the
 next finer scores ("skip fusion"), and finally upsamples to full resolution:
 
     FCN-32s:  score(s32) -> x32
     FCN-16s:  score(s32) -> x2 -> + score(s16) -> x16
     FCN-8s:   score(s32) -> x2 -> + score(s16) -> x2 -> + score(s8) -> x8
+    FCN-4s:   FCN-8s before its x8, then x2 -> + score(s4) -> x4 (one skip further than the
+              paper, for objects a few pixels wide)
 
 Any input size works: :class:`FCN` pads the input at the bottom/right to a multiple of 32,
 so every stride-s map is exactly ``padded / s`` and a x2 deconvolution lands exactly on the
@@ -129,7 +131,7 @@ class FCNHead(nn.Module):
 
 
 class FCN(nn.Module):
-    """A trunk (features at strides 8/16/32) plus an :class:`FCNHead`.
+    """A trunk (features at strides 4/8/16/32) plus an :class:`FCNHead`.
 
     Expects ImageNet-normalised float input (see :attr:`normalization`) of any size and
     returns logits of exactly the input's height and width. For training with a frozen trunk

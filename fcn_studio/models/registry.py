@@ -17,7 +17,7 @@ FCN_BACKBONES: tuple[str, ...] = ("vgg16", "resnet18", "resnet50", "mobilenet_v3
 TORCHVISION_SEGMENTATION: tuple[str, ...] = ("fcn_resnet50", "lraspp_mobilenet_v3_large")
 BACKBONES: tuple[str, ...] = FCN_BACKBONES + TORCHVISION_SEGMENTATION
 #: FCN variants, coarsest first; the number is the stride of the finest skip connection.
-FCN_VARIANTS: tuple[str, ...] = ("fcn32s", "fcn16s", "fcn8s")
+FCN_VARIANTS: tuple[str, ...] = ("fcn32s", "fcn16s", "fcn8s", "fcn4s")
 #: The single "variant" of a torchvision segmentation model.
 TV_VARIANT = "tv"
 
@@ -83,15 +83,19 @@ _PARAMS: dict[tuple[str, str], tuple[int, int]] = {
     ("vgg16", "fcn32s"): (134_260_544, 8_193),
     ("vgg16", "fcn16s"): (134_260_544, 5_650),
     ("vgg16", "fcn8s"): (134_260_544, 5_155),
+    ("vgg16", "fcn4s"): (134_260_544, 5_108),
     ("resnet18", "fcn32s"): (11_176_512, 4_609),
     ("resnet18", "fcn16s"): (11_176_512, 1_810),
     ("resnet18", "fcn8s"): (11_176_512, 1_187),
+    ("resnet18", "fcn4s"): (11_176_512, 1_076),
     ("resnet50", "fcn32s"): (23_508_032, 6_145),
     ("resnet50", "fcn16s"): (23_508_032, 4_114),
     ("resnet50", "fcn8s"): (23_508_032, 3_875),
+    ("resnet50", "fcn4s"): (23_508_032, 3_956),
     ("mobilenet_v3_large", "fcn32s"): (2_971_952, 5_057),
     ("mobilenet_v3_large", "fcn16s"): (2_971_952, 2_114),
     ("mobilenet_v3_large", "fcn8s"): (2_971_952, 1_403),
+    ("mobilenet_v3_large", "fcn4s"): (2_971_952, 1_252),
     ("fcn_resnet50", TV_VARIANT): (32_946_240, 513),
     ("lraspp_mobilenet_v3_large", TV_VARIANT): (3_217_968, 170),
 }
@@ -107,7 +111,8 @@ _BACKBONE_TEXT: dict[str, str] = {
 _VARIANT_TEXT: dict[str, str] = {
     "fcn32s": "FCN-32s (one 32x upsampling of the fc7 scores: coarse boundaries)",
     "fcn16s": "FCN-16s (fuses stride-16 features: sharper)",
-    "fcn8s": "FCN-8s (fuses stride-16 and stride-8 features: sharpest, the usual choice)",
+    "fcn8s": "FCN-8s (fuses stride-16 and stride-8 features: sharp, the usual choice)",
+    "fcn4s": "FCN-4s (also fuses stride-4 features: for thin objects such as poles and signs)",
 }
 
 _TV_TEXT: dict[str, str] = {
