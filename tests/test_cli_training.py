@@ -154,9 +154,12 @@ def test_train_learns_from_images_without_a_mask_unless_told_not_to(tmp_path, ca
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["unlabelled"]["unpainted_images"] == 4 and summary["unlabelled"]["painted_images"] == 2
     assert summary["selection"]["kept"] == "last" and summary["val_images"] == 2  # none held out: scored on the painted ones
-    assert main([*common, "--unlabelled", "off", "--out", str(tmp_path / "off.fcnckpt")]) == 0
+    assert summary["grow_regions"] > 0 and summary["grow_radius"] > 0  # scribbles: grown by default
+    assert main([*common, "--unlabelled", "off", "--grow-regions", "0", "--grow-radius", "3",
+                 "--out", str(tmp_path / "off.fcnckpt")]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "unlabelled" not in summary and summary["selection"]["kept"] == "last"
+    assert summary["grow_regions"] == 0 and summary["grow_radius"] == 3
     assert sorted(p.name for p in masks.iterdir()) == before  # no pseudo-label became a mask
     with pytest.raises(SystemExit):
         main([*common, "--unlabelled", "sometimes", "--out", str(tmp_path / "x.fcnckpt")])

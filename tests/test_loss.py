@@ -98,6 +98,7 @@ def test_auto_loss_settings_follow_the_mask_kind() -> None:
     assert auto.loss_class_weights(dense=True) == "balanced"
     assert auto.loss_class_weights(dense=False) is None
     assert auto.loss_kind(dense=False) == "ce"
+    assert auto.loss_kind(dense=True) == "ohem"
     assert TrainConfig(class_weights="none").loss_class_weights(dense=True) is None
     assert TrainConfig(class_weights=[1.0, 2.0]).loss_class_weights(dense=False) == [1.0, 2.0]
     assert TrainConfig(loss="ohem").loss_kind(dense=True) == "ohem"

@@ -121,6 +121,58 @@ def test_strokes_grow_up_to_the_colour_edge_and_no_further():
     assert grow_strokes(image, target, radius=0) is target
 
 
+def _three_region_scene(k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Three flat colour bands (x < 20k, 20k..40k, >= 40k) of a 30k x 60k image with a little
+    per-pixel noise; strokes: class 0 in the left band, class 1 in the middle band, and class
+    0 *and* 2 in the right band."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((30 * k, 60 * k, 3), np.uint8)
+    image[:, : 20 * k] = (200, 40, 40)
+    image[:, 20 * k : 40 * k] = (40, 200, 40)
+    image[:, 40 * k :] = (40, 40, 200)
+    image = np.clip(image.astype(np.int16) + rng.integers(-6, 7, image.shape, dtype=np.int16), 0, 255).astype(np.uint8)
+    target = np.full(image.shape[:2], 255, np.uint8)
+    target[15 * k, 5 * k : 9 * k] = 0
+    target[15 * k, 25 * k : 29 * k] = 1
+    target[10 * k, 45 * k : 48 * k] = 0
+    target[20 * k, 45 * k : 48 * k] = 2
+    return image, target
+
+
+def _assert_band(band: np.ndarray, cls: int) -> None:
+    """Most of a band took its stroke's class; the rest (the blurred edge, a region of its own)
+    stayed unpainted; no other class leaked in."""
+    assert set(np.unique(band).tolist()) <= {cls, 255}
+    assert (band == cls).mean() > 0.8
+
+
+def test_a_region_touched_by_one_class_takes_it_and_a_contested_one_stays_unpainted():
+    image, target = _three_region_scene()
+    grown = grow_strokes(image, target, radius=0, region_scale=100)
+    _assert_band(grown[:, :20], 0)
+    _assert_band(grown[:, 20:40], 1)
+    right = grown[:, 40:]
+    assert (right[target[:, 40:] == 255] == 255).all()  # two classes disagree: left to the network
+    assert ((grown == target) | (target == 255)).all()  # painted pixels unchanged
+    # off, or nothing painted: the target comes back untouched
+    assert (grow_strokes(image, target, radius=0, region_scale=0) == target).all()
+    empty = np.full_like(target, 255)
+    assert grow_strokes(image, empty, radius=5, region_scale=100) is empty
+
+
+def test_regions_of_a_huge_image_are_found_on_a_reduced_copy():
+    from fcn_studio.training.stroke_growing import REGION_MAX_SIDE, image_regions
+
+    big, target = _three_region_scene(50)  # 1500 x 3000
+    assert max(big.shape[:2]) > REGION_MAX_SIDE
+    regions = image_regions(big, 100)
+    assert regions.shape == big.shape[:2]
+    grown = grow_strokes(big, target, radius=0, region_scale=100)
+    _assert_band(grown[:, :1000], 0)
+    _assert_band(grown[:, 1000:2000], 1)
+    assert (grown[:, 2000:] == 255).mean() > 0.99
+
+
 # -- sources ----------------------------------------------------------------------------------------
 def _domain_scene(rng: np.random.Generator, t: float, hw: tuple[int, int] = (40, 40)) -> tuple[np.ndarray, np.ndarray]:
     """Background green; one disc whose colour goes from red (t=0) to yellow (t=1), halfway to green.
@@ -201,9 +253,9 @@ def test_unpainted_images_teach_what_the_strokes_cannot(tmp_path):  # noqa: ANN0
     source, held_out = _write_domain_project(tmp_path / "data")
     masks_before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "data" / "masks").iterdir()}
     # Stroke growing off on both sides: this measures what the unpainted images add.
-    strokes = train(_toy_config(tmp_path, unlabelled="off", grow_radius=0, out=tmp_path / "a.fcnckpt"), source)
+    strokes = train(_toy_config(tmp_path, unlabelled="off", grow_radius=0, grow_regions=0, out=tmp_path / "a.fcnckpt"), source)
     assert "unlabelled" not in strokes.summary
-    semi_run = train(_toy_config(tmp_path, unlabelled="auto", grow_radius=0, out=tmp_path / "b.fcnckpt"), source)
+    semi_run = train(_toy_config(tmp_path, unlabelled="auto", grow_radius=0, grow_regions=0, out=tmp_path / "b.fcnckpt"), source)
     info = semi_run.summary["unlabelled"]
     assert info["unpainted_images"] == 40 and info["painted_images"] == 4 and info["pseudo_label_pixels"] > 0
     assert semi_run.summary["selection"]["kept"] == "last" and semi_run.summary["selection"]["ema"]
@@ -293,6 +345,8 @@ def test_automatic_holdout_keep_and_growth_follow_the_paint():
     assert TrainConfig(val_fraction=0.25).holdout_fraction(5, dense=False) == 0.25
     assert cfg.stroke_growth(dense=False) > 0 and cfg.stroke_growth(dense=True) == 0.0
     assert TrainConfig(grow_radius=0).stroke_growth(dense=False) == 0.0
+    assert cfg.region_growth(dense=False) > 0 and cfg.region_growth(dense=True) == 0.0
+    assert TrainConfig(grow_regions=0).region_growth(dense=False) == 0.0
     # working scale: half on a CPU whatever the masks (full scale for scribbles was measured and
     # dropped, see TrainConfig.scale), full on a GPU
     assert cfg.working_scale("cpu") == 0.5 and cfg.working_scale("cuda") == 1.0

@@ -258,10 +258,10 @@ def test_gui_runs_leave_one_core_and_lr_defaults_follow_the_start(monkeypatch): 
     assert TrainConfig(weights=None, lr=0.1).peak_lr() == 0.1
 
 
-def test_dense_masks_train_with_balanced_weights_by_default_and_the_summary_says_so(toy, tmp_path):  # noqa: ANN001
+def test_dense_masks_train_with_balanced_weights_and_ohem_by_default_and_the_summary_says_so(toy, tmp_path):  # noqa: ANN001
     summary = train(tiny(tmp_path, max_steps=1), toy).summary
     weights = summary["loss"]["class_weights"]
-    assert summary["loss"]["kind"] == "ce" and len(weights) == 3
+    assert summary["loss"]["kind"] == "ohem" and len(weights) == 3
     assert len(set(weights)) > 1 and sum(weights) / 3 == pytest.approx(1.0, abs=1e-3)  # rarer classes weigh more
-    plain = train(tiny(tmp_path / "plain", max_steps=1, class_weights="none", loss="ohem"), toy).summary
-    assert plain["loss"] == {"kind": "ohem", "class_weights": None}
+    plain = train(tiny(tmp_path / "plain", max_steps=1, class_weights="none", loss="ce"), toy).summary
+    assert plain["loss"] == {"kind": "ce", "class_weights": None}

@@ -97,6 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight rare classes up (auto: balanced for dense masks, none for scribbles)")
     r.add_argument("--loss", default="auto", choices=("auto", *LOSS_KINDS),
                    help="cross-entropy alone, over hard pixels (ohem) or with a Lovász IoU term (auto: by mask kind)")
+    r.add_argument("--grow-regions", type=float, metavar="SCALE",
+                   help="fill the colour regions (Felzenszwalb segmentation at this scale) that strokes of one class touch, "
+                   "for training only; 0 = off (default: 100 for scribbles, off for dense masks)")
+    r.add_argument("--grow-radius", type=float, metavar="PX",
+                   help="then grow strokes up to this many pixels to the nearest colour edge; 0 = off "
+                   "(default: 5 for scribbles, off for dense masks)")
     r.add_argument("--fast", action="store_true", help="first train the heads on cached trunk features (seconds)")
     r.add_argument("--fast-only", action="store_true", help="only the fast head training")
     r.add_argument("--fast-steps", type=int, default=150)
@@ -193,6 +199,7 @@ def _config(args: argparse.Namespace, out: Path | None) -> Any:
         fast_only=args.fast_only, fast_steps=args.fast_steps, seed=args.seed, device=args.device,
         num_threads=args.threads, workers=args.workers, out=out, resume=args.resume, preview_every_s=None,
         val_fraction=args.val_fraction, unlabelled=args.unlabelled, keep=args.keep,
+        grow_regions=args.grow_regions, grow_radius=args.grow_radius,
     ).validate()
 
 

@@ -91,6 +91,7 @@ class SegmentationDataset(Dataset):
         min_length: int = 0,
         cache: ImageCache | None = None,
         grow_radius: float = 0.0,
+        grow_regions: float = 0.0,
     ) -> None:
         self.source = source
         self.train = train
@@ -104,6 +105,7 @@ class SegmentationDataset(Dataset):
         self.epoch = 0
         self.cache = cache or ImageCache()
         self.grow_radius = float(grow_radius)
+        self.grow_regions = float(grow_regions)
         self._grown: dict[str, tuple[int, np.ndarray]] = {}
         self.samples: list[Sample] = []
         self.refresh()
@@ -143,7 +145,7 @@ class SegmentationDataset(Dataset):
                 f"{image.shape[1]}x{image.shape[0]}; a mask must have its image's size"
             )
         target = self._lut[mask]
-        if self.train and self.grow_radius > 0:
+        if self.train and (self.grow_radius > 0 or self.grow_regions > 0):
             target = self._grow(sample.id, image, target)
         return image, target
 
@@ -155,7 +157,7 @@ class SegmentationDataset(Dataset):
         hit = self._grown.get(key)
         if hit is not None and hit[0] == digest:
             return hit[1]
-        grown = grow_strokes(image, target, self.grow_radius)
+        grown = grow_strokes(image, target, self.grow_radius, self.grow_regions)
         self._grown[key] = (digest, grown)
         return grown
 
@@ -251,6 +253,7 @@ def build_datasets(
     val_fraction: float,
     min_length: int,
     grow_radius: float = 0.0,
+    grow_regions: float = 0.0,
 ) -> tuple[SegmentationDataset, SegmentationDataset, str, int]:
     """(train set, validation set, what validation scores, images held out).
 
@@ -271,6 +274,7 @@ def build_datasets(
     train_ds = SegmentationDataset(
         train_src, train=True, scale=scale, crop_size=crop_size, scale_range=scale_range, hflip=hflip,
         color_jitter=color_jitter, seed=seed, min_length=min_length, grow_radius=grow_radius,
+        grow_regions=grow_regions,
     )
     if not train_ds.samples:
         raise TrainingError("nothing left to train on after holding out validation images; paint more images")

@@ -71,6 +71,7 @@ class RunOutputs:
             "val_images": len(self.val_ds.samples) if self.val_ds is not None else 0,
             "train_images": len(self.train_ds.samples),
             "grow_radius": self.train_ds.grow_radius,
+            "grow_regions": self.train_ds.grow_regions,
             "loss": {"kind": self.loss_kind,
                      "class_weights": None if self.class_weights is None else [round(float(w), 4) for w in self.class_weights]},
             "config": self.config.to_json(),

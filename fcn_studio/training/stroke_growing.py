@@ -1,12 +1,18 @@
 """Grow each painted stroke into the colour-homogeneous region around it, for training only.
 
 Scribbles say nothing about where one class ends and the next begins. Before a mask is
-used for training, its strokes are flooded outwards with OpenCV's marker-based watershed
-(the strokes are the markers; the flood advances through low colour gradients first and
-stops where two strokes' floods meet at an edge), and the result is kept only within
-``radius`` pixels of a stroke: far from any stroke the flood is a guess, near it the colour
-edge usually is the boundary. The grown mask exists only in the training batch; the user's
-mask on disk is never changed.
+used for training, its strokes are grown in two ways, each optional:
+
+* **regions** (``region_scale``): the image is cut into Felzenszwalb-Huttenlocher regions
+  (scikit-image's graph-based segmentation, regions that are uniform inside and differ from
+  their neighbours); a region touched by strokes of one class only takes that class, a
+  region touched by two classes or by none stays unpainted. On CamVid strokes (2 % of the
+  pixels) scale 100 labels 45 % of the pixels, 93 % of them correctly (bench/scribbles.py);
+* **a radius** (``radius``): the strokes are flooded outwards with OpenCV's marker-based
+  watershed (the flood advances through low colour gradients first and stops where two
+  floods meet at an edge), kept only within ``radius`` pixels of a stroke.
+
+The grown mask exists only in the training batch; the user's mask on disk is never changed.
 """
 
 from __future__ import annotations
@@ -17,14 +23,27 @@ import numpy as np
 from fcn_studio.data.labelset import UNPAINTED
 
 
-def grow_strokes(image: np.ndarray, target: np.ndarray, radius: float) -> np.ndarray:
-    """``target`` (HxW uint8 class ids, 255 unpainted) with strokes grown up to ``radius`` pixels.
+#: Region segmentation runs on a copy of at most this many pixels on its longer side, so a
+#: 4000x3000 photo costs about what a 1000x750 one does; ``region_scale`` is in those pixels.
+REGION_MAX_SIDE = 1000
+#: Felzenszwalb's smallest region, in pixels of that copy.
+REGION_MIN_SIZE = 20
+
+
+def grow_strokes(image: np.ndarray, target: np.ndarray, radius: float, region_scale: float = 0.0) -> np.ndarray:
+    """``target`` (HxW uint8 class ids, 255 unpainted) with strokes grown into their regions
+    (``region_scale`` > 0) and then up to ``radius`` pixels (> 0).
 
     Painted pixels are never changed; an image with nothing painted, or with everything
     painted, comes back as it is.
     """
     painted = target != UNPAINTED
-    if radius <= 0 or not painted.any() or painted.all():
+    if not painted.any() or painted.all():
+        return target
+    if region_scale > 0 and region_segmentation_available():
+        target = fill_regions(image, target, region_scale)
+        painted = target != UNPAINTED
+    if radius <= 0:
         return target
     markers = np.where(painted, target.astype(np.int32) + 1, 0).astype(np.int32)
     rgb = np.ascontiguousarray(image[..., :3])
@@ -35,4 +54,46 @@ def grow_strokes(image: np.ndarray, target: np.ndarray, radius: float) -> np.nda
     grow = ~painted & near & (flooded > 0)
     out = target.copy()
     out[grow] = (flooded[grow] - 1).astype(np.uint8)
+    return out
+
+
+def region_segmentation_available() -> bool:
+    """Whether scikit-image (the region segmentation) imports; without it only the radius grows."""
+    try:
+        import skimage.segmentation  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def image_regions(image: np.ndarray, scale: float) -> np.ndarray:
+    """HxW int region ids of ``image`` (Felzenszwalb-Huttenlocher, on a copy of at most
+    :data:`REGION_MAX_SIDE` pixels, ids scaled back to full size by nearest neighbour)."""
+    from skimage.segmentation import felzenszwalb  # imported here: only training needs it
+
+    rgb = np.ascontiguousarray(image[..., :3])
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    h, w = rgb.shape[:2]
+    f = min(1.0, REGION_MAX_SIDE / max(h, w))
+    small = rgb if f == 1.0 else cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    regions = felzenszwalb(small, scale=float(scale), sigma=0.8, min_size=REGION_MIN_SIZE).astype(np.int32)
+    if f != 1.0:
+        regions = cv2.resize(regions, (w, h), interpolation=cv2.INTER_NEAREST)
+    return regions
+
+
+def fill_regions(image: np.ndarray, target: np.ndarray, scale: float) -> np.ndarray:
+    """``target`` with every unpainted pixel of a region that strokes of exactly one class touch
+    set to that class (see the module docstring)."""
+    regions = image_regions(image, scale)
+    painted = target != UNPAINTED
+    n = int(regions.max()) + 1
+    votes = np.zeros((n, 256), np.int64)
+    np.add.at(votes, (regions[painted], target[painted]), 1)
+    single = (votes > 0).sum(axis=1) == 1
+    region_class = votes.argmax(axis=1).astype(np.uint8)
+    fill = single[regions] & ~painted
+    out = target.copy()
+    out[fill] = region_class[regions[fill]]
     return out

@@ -227,6 +227,7 @@ class Trainer(SemiSupervised, RunOutputs):
             hflip=cfg.hflip, color_jitter=cfg.color_jitter, seed=cfg.seed, val_fraction=fraction,
             min_length=self.batch_size * self.dist.world_size * cfg.min_epoch_steps,
             grow_radius=cfg.stroke_growth(self.paint.dense if self.paint is not None else True),
+            grow_regions=cfg.region_growth(self.paint.dense if self.paint is not None else True),
         )
         if held:
             self._notice(f"holding out {held} of {held + len(train_ds.samples)} painted images for validation")
