@@ -216,7 +216,7 @@ class TrainConfig:
         if not 0 < self.pseudo_floor <= 1 or not 0 < self.pseudo_threshold <= 1 or not 0 <= self.ema_decay < 1:
             raise bad("pseudo-label thresholds must be within 0..1 and the teacher's decay within 0..1")
         if self.unlabelled_weight < 0 or (self.grow_radius or 0) < 0 or (self.grow_regions or 0) < 0 or not 0 <= self.ramp_fraction <= 1:
-            raise bad("unlabelled weight and grow radius must not be negative, ramp fraction within 0..1")
+            raise bad("unlabelled weight, grow radius and grow regions must not be negative, ramp fraction within 0..1")
         if self.unlabelled_batch is not None and int(self.unlabelled_batch) < 1:
             raise bad(f"unlabelled batch must be at least 1, got {self.unlabelled_batch}")
         if self.val_fraction is not None and not 0 <= self.val_fraction < 1:

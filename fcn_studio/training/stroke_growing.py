@@ -17,6 +17,8 @@ The grown mask exists only in the training batch; the user's mask on disk is nev
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -46,10 +48,7 @@ def grow_strokes(image: np.ndarray, target: np.ndarray, radius: float, region_sc
     if radius <= 0:
         return target
     markers = np.where(painted, target.astype(np.int32) + 1, 0).astype(np.int32)
-    rgb = np.ascontiguousarray(image[..., :3])
-    if rgb.dtype != np.uint8:
-        rgb = np.clip(rgb, 0, 255).astype(np.uint8)
-    flooded = cv2.watershed(rgb[..., ::-1].copy(), markers)  # BGR; -1 on the lines between floods
+    flooded = cv2.watershed(_rgb8(image)[..., ::-1].copy(), markers)  # BGR; -1 on the lines between floods
     near = cv2.distanceTransform((~painted).astype(np.uint8), cv2.DIST_L2, 3) <= radius
     grow = ~painted & near & (flooded > 0)
     out = target.copy()
@@ -57,6 +56,13 @@ def grow_strokes(image: np.ndarray, target: np.ndarray, radius: float, region_sc
     return out
 
 
+def _rgb8(image: np.ndarray) -> np.ndarray:
+    """The image's first three channels as contiguous uint8, what OpenCV and scikit-image take."""
+    rgb = np.ascontiguousarray(image[..., :3])
+    return rgb if rgb.dtype == np.uint8 else np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+@functools.cache
 def region_segmentation_available() -> bool:
     """Whether scikit-image (the region segmentation) imports; without it only the radius grows."""
     try:
@@ -71,9 +77,7 @@ def image_regions(image: np.ndarray, scale: float) -> np.ndarray:
     :data:`REGION_MAX_SIDE` pixels, ids scaled back to full size by nearest neighbour)."""
     from skimage.segmentation import felzenszwalb  # imported here: only training needs it
 
-    rgb = np.ascontiguousarray(image[..., :3])
-    if rgb.dtype != np.uint8:
-        rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    rgb = _rgb8(image)
     h, w = rgb.shape[:2]
     f = min(1.0, REGION_MAX_SIDE / max(h, w))
     small = rgb if f == 1.0 else cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
@@ -89,8 +93,7 @@ def fill_regions(image: np.ndarray, target: np.ndarray, scale: float) -> np.ndar
     regions = image_regions(image, scale)
     painted = target != UNPAINTED
     n = int(regions.max()) + 1
-    votes = np.zeros((n, 256), np.int64)
-    np.add.at(votes, (regions[painted], target[painted]), 1)
+    votes = np.bincount(regions[painted] * 256 + target[painted], minlength=n * 256).reshape(n, 256)
     single = (votes > 0).sum(axis=1) == 1
     region_class = votes.argmax(axis=1).astype(np.uint8)
     fill = single[regions] & ~painted

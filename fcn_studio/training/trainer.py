@@ -221,13 +221,13 @@ class Trainer(SemiSupervised, RunOutputs):
     def _datasets(self) -> tuple[SegmentationDataset, SegmentationDataset, str]:
         cfg = self.config
         self.crop_size = tuple(cfg.crop_size) if cfg.crop_size is not None else ((384, 384) if self.device.type == "cuda" else (192, 192))
-        fraction = cfg.holdout_fraction(len(self._painted_samples), self.paint.dense if self.paint is not None else True)
+        dense = self.paint.dense if self.paint is not None else True
+        fraction = cfg.holdout_fraction(len(self._painted_samples), dense)
         train_ds, val_ds, on, held = build_datasets(
             self.source, self.val_source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range,
             hflip=cfg.hflip, color_jitter=cfg.color_jitter, seed=cfg.seed, val_fraction=fraction,
             min_length=self.batch_size * self.dist.world_size * cfg.min_epoch_steps,
-            grow_radius=cfg.stroke_growth(self.paint.dense if self.paint is not None else True),
-            grow_regions=cfg.region_growth(self.paint.dense if self.paint is not None else True),
+            grow_radius=cfg.stroke_growth(dense), grow_regions=cfg.region_growth(dense),
         )
         if held:
             self._notice(f"holding out {held} of {held + len(train_ds.samples)} painted images for validation")
