@@ -21,8 +21,11 @@ def thin_mean(per_class: list[float | None]) -> float:
 def main(folder: str) -> int:
     rows = ["| trunk | variant | mIoU | thin-class IoU | pole / sign / fence / ped. / bicyclist | train img/s | infer img/s | steps |",
             "|---|---|---|---|---|---|---|---|"]
-    runs = [json.loads(p.read_text())["fcn-studio"] for p in Path(folder).glob("*.json")]
-    order = {"fcn32s": 0, "fcn16s": 1, "fcn8s": 2}
+    files = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
+    runs = [f["fcn-studio"] for f in files]
+    protocols = {f["setup"].get("protocol", "same-drive (written before protocols were named)") for f in files}
+    print("Protocol: " + ", ".join(sorted(protocols)) + "\n")
+    order = {"fcn32s": 0, "fcn16s": 1, "fcn8s": 2, "fcn4s": 3}
     for r in sorted(runs, key=lambda r: (r["recipe"]["backbone"], order.get(r["recipe"]["variant"], 9))):
         pc = r["per_class_iou"]
         backbone, variant = r["recipe"]["backbone"], r["recipe"]["variant"]

@@ -15,6 +15,9 @@ dense labels of CamVid's val images (11 classes, void ignored):
 
 The remaining train images sit in the images folder without masks, as in a real project, so
 fcn-studio's default (which learns from unpainted images) sees them; the peers ignore them.
+Under the default ``--protocol unseen-drive`` (see bench/camvid.py) the strokes and that
+unpainted pool come only from the 163 train frames of other drives than val's (``0016E5``),
+so nothing of the scored drive is seen, painted or not; ``same-drive`` is the old protocol.
 Two tasks: the 11 classes, and road vs not road from the same strokes.
 
     python bench/scribbles.py --methods fcn-studio --sizes 10 --tasks camvid11 --minutes 10
@@ -39,7 +42,10 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from camvid import DATA, build_peer, evaluate, load_split, reference_predict, train_fcn_studio, train_reference  # noqa: E402
+from camvid import (  # noqa: E402
+    DATA, PROTOCOLS, add_protocol_argument, build_peer, evaluate, load_split, protocol_setup, reference_predict,
+    train_fcn_studio, train_names, train_reference,
+)
 
 from fcn_studio.data.labelset import LabelSet  # noqa: E402
 
@@ -156,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override fcn-studio's TrainConfig")
+    add_protocol_argument(ap)
     args = ap.parse_args(argv)
     if not (args.data / "classes.json").exists():
         print(f"camvid not found at {args.data}", file=sys.stderr)
@@ -164,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from camvid import parse_sets
 
-    full = load_split(args.data, "train")
+    pool = train_names(args.data, args.protocol)  # strokes and the unpainted images come only from these
+    print(f"protocol {args.protocol}: {len(pool)} train images ({PROTOCOLS[args.protocol]})", flush=True)
+    full = load_split(args.data, "train", names=pool)
     val = load_split(args.data, "val", args.val_limit)
     results: dict = {}
     for n in [int(s) for s in args.sizes.split(",")]:
@@ -212,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                       + " ".join(f"{nm[:5]}={v}" for nm, v in per_class.items()), flush=True)
     results["setup"] = {"minutes": args.minutes, "threads": args.threads, "val_images": len(val), "fraction": args.fraction,
                         "train_images_present": len(full), "seed": args.seed, "overrides": args.set, "torch": torch.__version__,
-                        "affinity": sorted(os.sched_getaffinity(0)), "loadavg_end": os.getloadavg()[0]}
+                        "affinity": sorted(os.sched_getaffinity(0)), "loadavg_end": os.getloadavg()[0]} | protocol_setup(args.data, args.protocol)
     text = json.dumps(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,13 @@ PEERS = ("lraspp", "skimage-rf")
 
 def main(paths: list[str]) -> int:
     results: dict = {}
+    protocols = set()
     for p in paths:
         data = json.loads(Path(p).read_text())
-        data.pop("setup", None)
+        setup = data.pop("setup", {})
+        protocols.add(f"{setup.get('protocol', 'same-drive')}: {setup.get('protocol_means', 'all train frames (written before protocols were named)')}")
         results.update(data)
+    print("Protocol " + "; ".join(sorted(protocols)) + (" (files of different protocols: do not compare)" if len(protocols) > 1 else ""))
     rows = sorted({tuple(k.split(":")[:2]) for k in results}, key=lambda r: (r[0] != "camvid11", int(r[1])))
     for task, n in rows:
         methods = {k.split(":")[2]: v for k, v in results.items() if k.startswith(f"{task}:{n}:")}
