@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m fcn_studio --demo $(DEMO) $(ARGS)
 
+# The versions line first: a failure report then says what the suite ran on.
 test: $(STAMP)
+	@$(PY) -m fcn_studio.versions
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 bench: $(STAMP)

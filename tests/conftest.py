@@ -1,8 +1,19 @@
-"""Shared fixtures. Qt runs offscreen; nothing here touches the network."""
+"""Shared fixtures. Qt runs offscreen; nothing here touches the network.
+
+The suite runs on the CPU on every machine, a GPU machine included (``CUDA_VISIBLE_DEVICES``
+is emptied before torch loads): tests that train and then look at the result, or repeat a
+run and compare, would otherwise meet bf16 autocast and cuDNN's own algorithm choices there.
+GPU runs are measured in bench/ instead; ``FCN_STUDIO_TEST_GPU=1`` leaves the GPUs visible.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+
+if not os.environ.get("FCN_STUDIO_TEST_GPU"):
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +40,27 @@ def torch_one_thread():  # noqa: ANN201
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def deterministic_torch() -> Iterator[None]:
+    """One thread and ``torch.use_deterministic_algorithms(True)`` inside, the previous settings after.
+
+    For fixtures that train a model and then assert what it predicts: the same seed then gives
+    the same arithmetic on every run of one machine. Across machines, CPUs and torch versions the
+    numbers still move a little, which is why such assertions keep a clear margin (measured
+    values are written beside each) or use a model whose answer is known (tests/known_models.py).
+    """
+    import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture

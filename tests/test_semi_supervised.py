@@ -17,6 +17,7 @@ from fcn_studio.training import semi_supervised as semi
 from fcn_studio.training.dataset import IGNORE
 from fcn_studio.training.samples import NoMask, PaintSummary
 from fcn_studio.training.stroke_growing import grow_strokes
+from conftest import deterministic_torch
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
@@ -253,14 +254,16 @@ def test_unpainted_images_teach_what_the_strokes_cannot(tmp_path):  # noqa: ANN0
     source, held_out = _write_domain_project(tmp_path / "data")
     masks_before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "data" / "masks").iterdir()}
     # Stroke growing off on both sides: this measures what the unpainted images add.
-    strokes = train(_toy_config(tmp_path, unlabelled="off", grow_radius=0, grow_regions=0, out=tmp_path / "a.fcnckpt"), source)
+    with deterministic_torch():
+        strokes = train(_toy_config(tmp_path, unlabelled="off", grow_radius=0, grow_regions=0, out=tmp_path / "a.fcnckpt"), source)
+        semi_run = train(_toy_config(tmp_path, unlabelled="auto", grow_radius=0, grow_regions=0, out=tmp_path / "b.fcnckpt"), source)
     assert "unlabelled" not in strokes.summary
-    semi_run = train(_toy_config(tmp_path, unlabelled="auto", grow_radius=0, grow_regions=0, out=tmp_path / "b.fcnckpt"), source)
     info = semi_run.summary["unlabelled"]
     assert info["unpainted_images"] == 40 and info["painted_images"] == 4 and info["pseudo_label_pixels"] > 0
     assert semi_run.summary["selection"]["kept"] == "last" and semi_run.summary["selection"]["ema"]
     a, b = _miou(strokes.model, held_out, source.labelset), _miou(semi_run.model, held_out, source.labelset)
-    # Measured: 0.42 from the strokes alone, 0.62 with the unpainted images (seeded, step-limited, CPU).
+    # Measured (seeded, step-limited, CPU): 0.42-0.45 from the strokes alone, 0.62-0.70 with the
+    # unpainted images (1 and 2 threads, two machines): the bounds keep 0.07 and more below that.
     assert b > a + 0.12, (a, b)
     assert b > 0.55, (a, b)
     # Pseudo-labels stayed in the batches: the masks folder is exactly as it was.

@@ -17,7 +17,7 @@ from fcn_studio.training import FolderSource, TrainCallbacks, TrainConfig, train
 from fcn_studio.training.metrics import score_arrays
 from fcn_studio.inference.predictor import Predictor
 from fcn_studio.training.toydata import make_scenes, write_folder
-from conftest import Recorder
+from conftest import Recorder, deterministic_torch
 
 
 
@@ -27,37 +27,46 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")  # see conftest.py
 
 @pytest.fixture(scope="module")
 def trained(torch_one_thread, tmp_path_factory):  # noqa: ANN001, ANN201
+    """100 steps at lr 0.02, seeded, deterministic, one thread: mIoU 0.935-0.940 on the training
+    scenes (1 and 2 threads, CPU), against 0.917-0.931 after the 60 steps at 5e-3 it ran before,
+    so the assertions below keep a margin of 0.08 and more."""
     root = tmp_path_factory.mktemp("toy")
     images, masks, classes = write_folder(root, n=4, hw=(64, 96), seed=0)
     cfg = TrainConfig(
-        backbone="resnet18", variant="fcn8s", weights=None, epochs=None, max_steps=60, batch_size=4,
+        backbone="resnet18", variant="fcn8s", weights=None, epochs=None, max_steps=100, batch_size=4,
         crop_size=(64, 64), scale=1.0, num_threads=1, val_fraction=0, preview_every_s=None,
-        min_epoch_steps=10, out=root / "toy.fcnckpt", seed=0,
-        # Unweighted: this asserts the model can fit the shapes in 60 steps; the dense default's
-        # balanced weights trade a little big-class IoU for the small ones (0.88 here).
+        min_epoch_steps=10, out=root / "toy.fcnckpt", seed=0, lr=0.02, device="cpu",
+        # Unweighted: this asserts the model can fit the shapes; the dense default's balanced
+        # weights trade a little big-class IoU for the small ones.
         class_weights="none",
     )
     rec = Recorder()
-    result = train(cfg, FolderSource(images, masks, LabelSet.load(classes)), rec)
+    with deterministic_torch():
+        result = train(cfg, FolderSource(images, masks, LabelSet.load(classes)), rec)
     return {"root": root, "images": images, "masks": masks, "classes": classes, "result": result, "rec": rec}
+
+
+def _miou_on_training_scenes(predictor: Predictor) -> float:
+    scenes = make_scenes(4, (64, 96), seed=0)
+    labels = np.concatenate([predictor.predict(rgb, want_probs=False).labels for rgb, _ in scenes])
+    truth = np.concatenate([lab for _, lab in scenes])
+    return score_arrays(truth, labels, 3).miou
 
 
 def test_tiny_model_overfits_synthetic_shapes(trained):  # noqa: ANN001
     predictor = Predictor.from_checkpoint(trained["result"].checkpoint, device="cpu")
-    scenes = make_scenes(4, (64, 96), seed=0)
-    labels = np.concatenate([predictor.predict(rgb, want_probs=False).labels for rgb, _ in scenes])
-    truth = np.concatenate([lab for _, lab in scenes])
-    assert score_arrays(truth, labels, 3).miou > 0.9
-    # the checkpoint is the best-scoring epoch, and remembers how it was trained
+    assert _miou_on_training_scenes(predictor) > 0.85  # measured 0.935-0.940; untrained 0.26
+    # no painted image is held out, so the checkpoint is the last epoch's weights, and says so
     summary = predictor.meta.summary
-    best = max(trained["rec"].epochs, key=lambda r: r.miou)
-    assert summary["step"] == best.step and summary["miou"] == pytest.approx(best.miou, abs=1e-6)
+    last = trained["rec"].epochs[-1]
+    assert summary["selection"]["kept"] == "last"
+    assert summary["step"] == last.step == 100 and summary["miou"] == pytest.approx(last.miou, abs=1e-6)
     assert summary["input_scale"] == 1.0 and summary["metrics_on"] == "training"
 
 
 def test_reports_hold_plain_numbers_and_cpu_arrays(trained):  # noqa: ANN001
     rec = trained["rec"]
-    assert [r.step for r in rec.steps] == list(range(1, 61))
+    assert [r.step for r in rec.steps] == list(range(1, 101))
     for r in rec.steps:
         assert all(isinstance(getattr(r, f), (int, float, str, type(None))) for f in ("loss", "lr", "images_per_s", "eta_s", "step", "epoch"))
     first, last = rec.steps[0], rec.steps[-1]
@@ -74,7 +83,14 @@ def test_prediction_outputs_are_consistent(trained):  # noqa: ANN001
     assert pred.probs.shape == (3, 70, 100) and pred.probs.dtype == np.float16
     assert pred.labels.shape == (70, 100) and pred.labels.dtype == np.uint8
     np.testing.assert_allclose(pred.probs.astype(np.float32).sum(0), 1.0, atol=2e-3)
-    np.testing.assert_array_equal(pred.labels, pred.probs.argmax(0))
+    # Prediction's rule: labels are the argmax of the float32 probabilities; in float16 the
+    # label's probability is the largest stored one (a near-tie may round to an exact tie)
+    np.testing.assert_array_equal(np.take_along_axis(pred.probs, pred.labels[None].astype(np.int64), 0)[0], pred.probs.max(0))
+    exact = predictor.predict(rgb, probs_dtype=np.float32)
+    assert exact.probs.dtype == np.float32
+    np.testing.assert_array_equal(exact.labels, pred.labels)  # the storage type never changes a label
+    np.testing.assert_array_equal(np.take_along_axis(exact.probs, exact.labels[None].astype(np.int64), 0)[0], exact.probs.max(0))
+    np.testing.assert_array_equal(exact.confidence, exact.probs.max(0))
     np.testing.assert_allclose(pred.confidence, pred.probs.max(0).astype(np.float32), atol=1e-3)
     ent = pred.entropy()
     assert ent.shape == (70, 100) and (ent >= 0).all() and (ent <= np.log(3) + 1e-3).all()
@@ -84,9 +100,10 @@ def test_tiled_inference_matches_whole_image(trained):  # noqa: ANN001
     """Tiles aligned to stride 32 with 64 px margins, blended, against one whole-image pass.
 
     Not bit-identical: a ResNet's receptive field exceeds the margin, so a tile border still
-    leaks a little. Measured on this model: labels agree on 99.9 % of the pixels, probabilities
-    differ by 0.001 on average and 0.07 at most (at a few pixels on object boundaries); the
-    bounds below leave room for other seeds and CPUs.
+    leaks a little. Measured on this model (1 and 2 threads): labels agree on 99.98-99.99 % of
+    the pixels, probabilities differ by 0.0001 on average and 0.010-0.013 at most (at a few
+    pixels on object boundaries); the bounds below are 10-20 times that. (A less trained model,
+    60 steps at 5e-3, leaked up to 0.19: a tile border moves an unsure pixel more.)
     """
     predictor = Predictor.from_checkpoint(trained["result"].checkpoint, device="cpu", tile=192, margin=64)
     rng = np.random.default_rng(3)
@@ -99,8 +116,8 @@ def test_tiled_inference_matches_whole_image(trained):  # noqa: ANN001
     tiled = predictor.predict(image, probs_dtype=np.float32, force_tiles=True)
     agree = (whole.labels == tiled.labels).mean()
     diff = np.abs(whole.probs - tiled.probs)
-    assert agree > 0.99, agree
-    assert diff.mean() < 0.01 and diff.max() < 0.25, (diff.mean(), diff.max())
+    assert agree > 0.998, agree
+    assert diff.mean() < 0.002 and diff.max() < 0.2, (diff.mean(), diff.max())
 
 
 def test_tiles_cover_every_pixel_once_and_are_aligned():
@@ -149,11 +166,14 @@ def test_cli_predict_and_evaluate_on_the_trained_checkpoint(trained, tmp_path, c
     assert mask.shape == (64, 96) and set(np.unique(mask)) <= {0, 1, 2}
 
     argv = ["evaluate", "--checkpoint", ckpt, "--images", str(trained["images"]), "--masks", str(trained["masks"]),
-            "--classes", str(trained["classes"]), "--no-progress"]
+            "--classes", str(trained["classes"]), "--no-progress", "--device", "cpu"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["miou"] > 0.9 and set(result["per_class_iou"]) == {"background", "box", "disc"}
-    assert 0.9 < result["pixel_acc"] <= 1
+    assert set(result["per_class_iou"]) == {"background", "box", "disc"}
+    # evaluate scores what the predictor predicts (the same scenes, here scored directly) ...
+    assert result["miou"] == pytest.approx(_miou_on_training_scenes(Predictor.from_checkpoint(ckpt, device="cpu")), abs=1e-6)
+    # ... and that is a model that fits them (measured 0.935-0.940)
+    assert result["miou"] > 0.85 and 0.9 < result["pixel_acc"] <= 1
 
 
 def test_cli_evaluate_refuses_a_label_set_of_another_size(trained, tmp_path, capsys):  # noqa: ANN001
@@ -178,3 +198,28 @@ def test_one_entropy_for_the_predictor_and_the_window():
     np.testing.assert_allclose(entropy(probs, normalized=True), [[0.0, 1.0]], atol=1e-6)
     pred = Prediction(labels=np.zeros((1, 2), np.uint8), confidence=np.ones((1, 2), np.float32), probs=probs)
     np.testing.assert_array_equal(pred.entropy(), nats)
+
+
+def test_labels_follow_the_float32_scores_where_float16_rounds_a_near_tie_to_a_tie():
+    """Prediction's rule on a model whose answer is known: road scores 1e-4 per unit of red above
+    the threshold, so road's probability is 0.5 + ~2.5e-5 and background's 0.5 - ~2.5e-5, which
+    float16 stores as the same 0.5. Labels still say road; argmax of the stored probs would not."""
+    from known_models import expected_labels, red_threshold_model
+
+    model = red_threshold_model(2)
+    with torch.no_grad():
+        s4 = model.head.score["layer1"]
+        s4.weight[1, 0] = 1e-4
+        s4.bias.zero_()
+    from fcn_studio.data.labelset import load_preset
+
+    predictor = Predictor(model, load_preset("road"), device="cpu")
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:, 32:, 0] = 200  # road on the right half
+    want, sure = expected_labels(rgb)
+    pred = predictor.predict(rgb, probs_dtype=np.float16)
+    np.testing.assert_array_equal(pred.labels[sure], want[sure])
+    road = sure & (want == 1)
+    assert road.any() and (pred.probs[0][road] == pred.probs[1][road]).all()  # ties once stored
+    assert (pred.probs.argmax(0)[road] == 0).all()  # so argmax over them is not the label
+    np.testing.assert_array_equal(np.take_along_axis(pred.probs, pred.labels[None].astype(np.int64), 0)[0], pred.probs.max(0))

@@ -13,6 +13,15 @@ class Prediction:
 
     ``probs`` ``K x H x W`` (float16 or float32; None when not asked for), ``labels`` HxW
     uint8 class ids, ``confidence`` HxW float32 (the winning class's probability).
+
+    The rule for labels and stored probabilities: ``labels`` and ``confidence`` are the
+    argmax and max of the float32 probabilities, computed before ``probs`` is rounded to its
+    storage type. So ``labels == probs.argmax(0)`` holds exactly for float32 ``probs``; for
+    float16 two classes closer than float16's step can round to the same value, and argmax
+    then picks the lower id where ``labels`` may hold the other. What always holds is that the
+    label's stored probability is the largest stored one (rounding to nearest never reverses an
+    order, it can only make a tie): ``np.take_along_axis(probs, labels[None], 0)[0] ==
+    probs.max(0)``. Compare labels with float16 probabilities that way, never by argmax.
     """
 
     labels: np.ndarray
