@@ -82,9 +82,9 @@ def red_threshold_checkpoint(path: Path, labelset: LabelSet) -> Path:
 def expected_labels(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rule's labels of an HxWx3 image, and the pixels where the model must give exactly them."""
     labels = (rgb[..., 0].astype(np.int32) > RED_THRESHOLD).astype(np.uint8)
-    # away from every class boundary ...
-    sure = ~ndimage.binary_dilation(labels != ndimage.grey_erosion(labels, size=3), iterations=MARGIN)
-    sure &= ~ndimage.binary_dilation(labels != ndimage.grey_dilation(labels, size=3), iterations=MARGIN)
+    # away from every class boundary (pixels with a neighbour of the other class) ...
+    boundary = ndimage.grey_dilation(labels, size=3) != ndimage.grey_erosion(labels, size=3)
+    sure = ~ndimage.binary_dilation(boundary, iterations=MARGIN)
     # ... and from the bottom and right borders, where the zero padding (red above the threshold) is near
     sure[-MARGIN:, :] = False
     sure[:, -MARGIN:] = False
