@@ -65,6 +65,7 @@ def test_fine_tune_live_layers_accept_predict_all_export_reopen(window, qtbot, t
 
     # the heatmap class and opacity change instantly, without new inference
     layers.set_visible("heatmap", True)
+
     def heat(k: int) -> np.ndarray:
         return np.clip(layers.probs[k].astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
 
