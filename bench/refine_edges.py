@@ -1,13 +1,14 @@
 """Does snapping predictions to image edges help? CamVid, trained on dense masks and on scribbles.
 
-    .venv/bin/python bench/refine_edges.py [--minutes 5] [--images 40] [--val-limit 40] [--threads 1]
+    .venv/bin/python bench/refine_edges.py [--minutes 5] [--images 40] [--val-limit 40] [--threads 1] [--protocol unseen-drive]
 
 Trains fcn-studio's default recipe (random init, as ``bench/camvid.py``) twice for
 ``--minutes`` each: on every dense CamVid training mask, and on ``--images`` images scribbled
 at 2% of their pixels (``bench/scribbles.py``'s strokes). Each model then predicts the val
 images once, and the same probabilities are scored raw and after
 ``inference.refine.edge_refine`` with windows of 0.5, 1 and 2 score-grid cells (the app uses
-1). Last line: JSON with mIoU and per-class IoU of every variant.
+1). Trained on the drives val does not show by default (``--protocol``, see bench/camvid.py).
+Last line: JSON with mIoU and per-class IoU of every variant.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from camvid import DATA, load_split, train_fcn_studio  # noqa: E402
+from camvid import DATA, add_protocol_argument, load_split, protocol_setup, train_fcn_studio, train_names  # noqa: E402
 from scribbles import scribble, write_scribble_folder  # noqa: E402
 
 from fcn_studio.data.labelset import LabelSet  # noqa: E402
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-limit", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    add_protocol_argument(ap)
     args = ap.parse_args(argv)
     if not (args.data / "classes.json").exists():
         print(f"camvid not found at {args.data}", file=sys.stderr)
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     labelset = LabelSet.load(args.data / "classes.json")
     val = load_split(args.data, "val", args.val_limit)
-    full = load_split(args.data, "train")
+    names = train_names(args.data, args.protocol)
+    full = load_split(args.data, "train", names=names)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(full))
     scribbled = [(n, rgb, scribble(lab, rng, 0.02)) for n, rgb, lab in (full[i] for i in order[: args.images])]
@@ -65,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     for training in ("dense", "scribbles"):
         with tempfile.TemporaryDirectory() as tmp:
             if training == "dense":
-                source = FolderSource(args.data / "train", args.data / "trainannot", labelset)
+                source = FolderSource(args.data / "train", args.data / "trainannot", labelset, ids=[Path(n).stem for n in names])
             else:
-                source = write_scribble_folder(Path(tmp), scribbled, args.data / "classes.json")
+                source = write_scribble_folder(Path(tmp), scribbled, names, args.data / "classes.json")
             predictor, stats = train_fcn_studio(source, minutes=args.minutes, overrides={}, seed=args.seed)
         probs = [predictor.predict(rgb, want_probs=True, refine_edges=False).probs for _, rgb, _ in val]
         truths = [lab for _, _, lab in val]
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         results[training] = row
         print(f"{training:9s} raw mIoU {row['raw']['miou']:.4f}  " + "  ".join(
             f"{c:g} cell(s) {row[f'cells_{c:g}']['miou']:.4f}" for c in CELLS), flush=True)
-    print(json.dumps({"minutes": args.minutes, "images": args.images, "val_images": len(val), "threads": args.threads, **results}))
+    print(json.dumps({"minutes": args.minutes, "images": args.images, "val_images": len(val), "threads": args.threads,
+                      "setup": protocol_setup(args.data, args.protocol), **results}))
     return 0
 
 
