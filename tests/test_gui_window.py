@@ -11,6 +11,7 @@ from PySide6.QtTest import QTest
 from fcn_studio.data.demo import create_demo_project
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.data.project import Project
+from fcn_studio.gui.recent import recent_projects
 from fcn_studio.gui.launch import make_app
 from fcn_studio.gui.main_window import MainWindow
 
@@ -147,7 +148,7 @@ def test_switch_images_export_close_and_reopen(window, qtbot, tmp_path, settings
     np.testing.assert_array_equal(again.load_mask(first), painted)
     assert again.entry(first).painted > 0
     # the reopened window comes back with its recent project remembered
-    assert str(root) in (settings.value("recent_projects") or [])
+    assert str(root) in recent_projects(settings)  # a list, not a string to search in
 
 
 def test_brush_size_keys_and_mask_toggle(window, qtbot):

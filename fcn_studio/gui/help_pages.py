@@ -1,18 +1,19 @@
 """The Help menu's pages: *About* (versions and device, for bug reports) and *Getting started*.
 
-Versions are read from package metadata, never by importing torch: the window's process
-does not load torch (training and predictions run in child processes).
+PySide6's version is the imported module's own (it may be installed as PySide6-Essentials);
+torch's and the others' come from package metadata, never by importing torch: the window's
+process does not load torch (training and predictions run in child processes).
 """
 
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from fcn_studio import __version__
+from fcn_studio.versions import version_of
 
 GETTING_STARTED = """
 <h3>Getting started</h3>
@@ -46,25 +47,19 @@ SHORTCUTS = [
 ]
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def versions() -> dict[str, str]:
-    """fcn-studio, Python, Qt/PySide6, torch and torchvision versions (metadata only)."""
+    """fcn-studio, Python, Qt/PySide6, torch and torchvision versions (torch's from metadata only)."""
+    import PySide6
     from PySide6 import QtCore
 
     return {
         "fcn-studio": __version__,
         "Python": platform.python_version(),
-        "PySide6": _version("PySide6"),
+        "PySide6": PySide6.__version__,  # the module's own: installed as PySide6 or PySide6-Essentials
         "Qt": QtCore.qVersion(),
-        "torch": _version("torch"),
-        "torchvision": _version("torchvision"),
-        "pyqtgraph": _version("pyqtgraph"),
+        "torch": version_of("torch"),
+        "torchvision": version_of("torchvision"),
+        "pyqtgraph": version_of("pyqtgraph"),
         "System": f"{platform.system()} {platform.release()} ({platform.machine()})",
     }
 

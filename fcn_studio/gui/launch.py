@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from fcn_studio.data.project import Project
 from fcn_studio.errors import FcnStudioError
+from fcn_studio.gui.recent import recent_projects
 from fcn_studio.gui.theme import apply_theme, icon
 
 
@@ -40,7 +41,7 @@ def choose_project(project: Path | None, demo: Path | None, settings: QSettings)
         return Project.open(project)
     if demo is not None:
         return create_demo_project(demo)
-    for recent in settings.value("recent_projects") or []:
+    for recent in recent_projects(settings):
         try:
             return Project.open(recent)
         except FcnStudioError:

@@ -32,11 +32,11 @@ from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.image_list import ImageListPanel
 from fcn_studio.gui.layers_panel import LayersPanel
 from fcn_studio.gui import file_menu, help_pages, project_edits
+from fcn_studio.gui.recent import remember_project
 from fcn_studio.gui.status_bar import StatusBar
 from fcn_studio.gui.tool_settings import add_tool_settings
 from fcn_studio.session import MASK, SessionModel
 
-MAX_RECENT = 8
 WARM_UP_DELAY_MS = 1500
 
 
@@ -421,11 +421,9 @@ class MainWindow(QMainWindow):
 
     # -- settings, drag and drop, closing --------------------------------------------------
     def _remember_recent(self, root: Path) -> None:
-        recent = [r for r in (self.settings.value("recent_projects") or []) if r != str(root)]
-        recent.insert(0, str(root))
-        self.settings.setValue("recent_projects", recent[:MAX_RECENT])
+        recent = remember_project(self.settings, root)
         self.recent_menu.clear()
-        for r in recent[:MAX_RECENT]:
+        for r in recent:
             act = QAction(r, self)
             act.triggered.connect(lambda _=False, r=r: self.open_project(r))
             self.recent_menu.addAction(act)
