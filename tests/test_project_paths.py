@@ -157,3 +157,31 @@ def test_a_new_project_in_a_folder_with_a_linked_masks_folder_is_refused(tmp_pat
     os.symlink(outside, root / "masks")
     with pytest.raises(ProjectError, match="masks/"):
         Project.create(root, "road")
+
+
+def test_a_masks_folder_that_is_a_dangling_link_is_named_with_where_it_points(project, tmp_path, capsys):  # noqa: ANN001
+    """Issue 27 item 12: a bare FileExistsError from the store, "File exists (D/masks)" from import."""
+    image_id = project.images[0].id
+    gone = project.root / "masks_moved_away"
+    for child in (project.root / "masks").iterdir():
+        child.unlink()
+    (project.root / "masks").rmdir()
+    os.symlink(gone, project.root / "masks")  # inside the project, but not there
+    want = r"masks/ in project .* is a link to .*masks_moved_away, which does not exist"
+    with pytest.raises(ProjectError, match=want):
+        project.save_mask(image_id, _painted(project, image_id))
+    with pytest.raises(ProjectError, match=want):
+        Project.open(project.root)
+
+    from fcn_studio.cli import main
+
+    masks = tmp_path / "to_import"
+    masks.mkdir()
+    Image.fromarray(_painted(project, image_id)).save(masks / f"{image_id}.png")
+    assert main(["import", "--project", str(project.root), "--masks", str(masks)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "masks_moved_away, which does not exist" in err[0] and "Traceback" not in err[0]
+
+    os.unlink(project.root / "masks")  # what the message says to do: then the folder comes back
+    reopened = Project.open(project.root)
+    assert reopened.save_mask(image_id, _painted(reopened, image_id))

@@ -37,7 +37,7 @@ from psygnal import Signal
 from fcn_studio.data.atomic import atomic_write_text, stale_temp_files
 from fcn_studio.data.labelset import LabelSet, load_preset
 from fcn_studio.data.project_masks import MaskStamp, MaskStore, stamp_from_json
-from fcn_studio.data.safe_paths import move_without_overwriting, resolve_inside
+from fcn_studio.data.safe_paths import move_without_overwriting, resolve_folder, resolve_inside
 from fcn_studio.errors import FcnStudioError, ProjectError
 
 PROJECT_FILE = "project.json"
@@ -431,9 +431,9 @@ class Project(MaskStore):
 
 
 def _check_folders(root: Path) -> None:
-    """Refuse a project whose own folders are links leading outside it (raises ProjectError)."""
+    """Refuse a project whose own folders are links leading outside it or to nothing (raises ProjectError)."""
     for name in PROJECT_FOLDERS:
-        resolve_inside(root, name)
+        resolve_folder(root, name)
 
 
 def _bring(src: Path, dst: Path, mode: AddMode) -> None:

@@ -44,6 +44,8 @@ def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) 
         last = i == len(parts) - 1
         if not os.path.islink(path):
             continue
+        if not last and not os.path.exists(path):
+            raise dangling_link_error(root, "/".join(parts[: i + 1]) + "/", path)
         root_real = root_real or os.path.realpath(root)
         target = os.path.realpath(path)
         if is_inside(target, root_real):
@@ -58,6 +60,23 @@ def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) 
             f"and writes inside the project folder. Replace the link with a real {kind} (move its contents in)"
         )
     return Path(root).joinpath(*parts)
+
+
+def resolve_folder(root: Path, name: str) -> Path:
+    """:func:`resolve_inside` for one of the project's own folders, which may also not be a
+    link to nothing: ``mkdir`` on such a link fails with a bare "File exists"."""
+    path = resolve_inside(root, name)
+    if os.path.islink(path) and not os.path.exists(path):
+        raise dangling_link_error(root, f"{name}/", path)
+    return path
+
+
+def dangling_link_error(root: Path, shown: str, path: Path) -> ProjectError:
+    """The message for a folder of the project that is a link to something that is not there."""
+    return ProjectError(
+        f"{shown} in project {root} is a link to {os.readlink(path)}, which does not exist (moved, deleted or "
+        "not mounted); restore what it points to, or remove the link and fcn-studio makes the folder again"
+    )
 
 
 def move_without_overwriting(src: Path, folder: Path) -> Path:
