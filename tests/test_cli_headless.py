@@ -416,3 +416,33 @@ def test_as_a_real_command_every_stderr_line_is_one_message(messy_folder, checkp
     assert sum("warning: Image size" in ln for ln in lines) == 1  # Pillow's bomb warning, as one line
     assert sum("skipped" in ln for ln in lines) == len(bad)
     assert _last_json(proc.stdout)["written"] == len(good)
+
+
+def test_a_mask_goes_to_the_image_of_its_own_file_name_and_one_that_fits_several_is_refused(tmp_path, capsys):  # noqa: ANN001
+    """Issue 27 item 11: plain.png, plain.bmp and plain.jpg become plain, plain_2 and plain_3; the
+    mask plain.png went to the image from plain.bmp, rc 0."""
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    for i, ext in enumerate(["png", "bmp", "jpg"]):
+        Image.fromarray(_scene(i)[0]).save(images / f"plain.{ext}")
+    truth = _scene(0)[1]  # the scene saved as plain.png
+    Image.fromarray(truth, mode="L").save(masks / "plain.png")
+    Image.fromarray(truth, mode="L").save(masks / "plain_mask.png")  # fits all three: no way to tell
+
+    proj = tmp_path / "proj"
+    assert main(["new", str(proj), "--labelset", "road", "--images", str(images)]) == 0
+    capsys.readouterr()
+    rc = main(["import", "--project", str(proj), "--masks", str(masks), "--format", "id"])
+    captured = capsys.readouterr()
+    report = _last_json(captured.out)
+    assert rc == 0  # a mask no image can be told for is reported, as an unmatched one always was
+    assert "unmatched plain_mask.png: its name fits several images" in captured.err
+    rows = {r["mask"]: r for r in report["rows"]}
+    project = Project.open(proj)
+    source = {e.id: Path(e.source).name for e in project.images}
+    assert rows["plain.png"]["status"] == "imported" and source[rows["plain.png"]["image"]] == "plain.png"
+    assert rows["plain_mask.png"]["status"] == "unmatched" and rows["plain_mask.png"]["image"] is None
+    painted = [e.id for e in project.images if e.painted > 0]
+    assert [source[i] for i in painted] == ["plain.png"]
+    np.testing.assert_array_equal(project.load_mask(painted[0]), truth)

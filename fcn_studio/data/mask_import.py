@@ -12,8 +12,12 @@ matched to an image by name (:func:`pair_by_name`), case-insensitively:
   ``_gt``, ``_labelIds`` / ``_gtFine_labelIds`` (Cityscapes, whose images end ``_leftImg8bit``);
 * KITTI road: image ``um_000012`` <- masks ``um_road_000012`` (preferred) or ``um_lane_000012``.
 
-When several masks match one image the closest match wins (exact, then suffix, then KITTI road,
-then lane) and the others are reported as skipped.
+A mask whose file name is an image's original file name, extension and all (``plain.png`` for
+the image imported from ``plain.png``), belongs to that image before any other rule. Otherwise a
+mask whose name fits several images (``plain.png`` when the project holds images from
+``plain.bmp`` and ``plain.jpg``) is refused with a message, never guessed. When several masks
+match one image the closest match wins (exact, then suffix, then KITTI road, then lane) and the
+others are reported as skipped.
 
 :func:`import_masks` reads each matched mask with :func:`~fcn_studio.data.masks.read_mask`
 against the image's size and the project's label set; a refused mask (wrong size, unknown ids
@@ -148,25 +152,40 @@ def image_keys(entry: ImageEntry) -> list[tuple[str, int]]:
     return name_keys(names)
 
 
-def pair_by_name(images: Mapping[str, Sequence[str]], files: Sequence[Path]) -> tuple[dict[str, Path], list[ImportRow]]:
+def pair_by_name(
+    images: Mapping[str, Sequence[str]], files: Sequence[Path], file_names: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[dict[str, Path], list[ImportRow]]:
     """Pair mask files with images named ``{image id: [names, best first]}``.
 
+    ``file_names`` (``{image id: [file names with extension]}``, e.g. the file it was imported
+    from) are matched whole, before the names: the mask ``plain.png`` goes to the image from
+    ``plain.png`` even when images from ``plain.bmp`` and ``plain.jpg`` share its stem. A mask
+    whose name fits several images otherwise is refused, never guessed.
     Returns ``({image id: mask path}, rows for the unmatched and skipped files)``.
     """
     index: dict[str, list[tuple[int, str]]] = {}
     for image_id, names in images.items():
         for key, rank in name_keys(names):
             index.setdefault(key, []).append((rank, image_id))
+    whole: dict[str, set[str]] = {}
+    for image_id, names in (file_names or {}).items():
+        for name in names:
+            if name:
+                whole.setdefault(name.casefold(), set()).add(image_id)
     rows: list[ImportRow] = []
     candidates: dict[str, list[tuple[tuple[int, int, str], Path]]] = {}
     for path in files:
         found: ImportRow | tuple[str, tuple[int, int, str]] | None = None
+        exact = whole.get(path.name.casefold(), set())
+        if len(exact) == 1:
+            candidates.setdefault(next(iter(exact)), []).append(((-1, -1, path.name), path))
+            continue
         for key, mask_rank in mask_keys(path.stem):
             hits = index.get(key)
             if not hits:
                 continue
             best = min(rank for rank, _ in hits)
-            ids = sorted({i for rank, i in hits if rank == best})
+            ids = sorted({i for _, i in hits})
             if len(ids) > 1:
                 found = ImportRow(path.name, None, "unmatched", f"its name fits several images ({', '.join(ids)}); rename it to one image's name")
             else:
@@ -190,10 +209,11 @@ def pair_by_name(images: Mapping[str, Sequence[str]], files: Sequence[Path]) -> 
 
 def match_masks(images: list[ImageEntry], files: list[Path]) -> tuple[dict[str, Path], list[ImportRow]]:
     """Pair mask files with project images: ``({image id: mask path}, rows for unmatched/skipped files)``."""
-    names = {}
+    names, file_names = {}, {}
     for e in images:
         names[e.id] = [e.id, Path(e.file).stem, *([Path(e.source).stem] if e.source else [])]
-    return pair_by_name(names, files)
+        file_names[e.id] = [Path(e.source).name if e.source else "", Path(e.file).name]
+    return pair_by_name(names, files, file_names)
 
 
 def list_image_files(folder: str | Path) -> list[Path]:

@@ -352,7 +352,7 @@ def match_masks(images_dir: Path, masks_dir: Path) -> tuple[list[tuple[Path, Pat
 
     images = list_image_files(images_dir)
     masks = list_image_files(masks_dir)
-    plan, _ = pair_by_name({str(p): [p.stem] for p in images}, masks)
+    plan, _ = pair_by_name({str(p): [p.stem] for p in images}, masks, {str(p): [p.name] for p in images})
     pairs = [(p, plan[str(p)]) for p in images if str(p) in plan]
     unmatched = [p for p in images if str(p) not in plan]
     used = set(plan.values())
