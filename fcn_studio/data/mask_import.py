@@ -14,8 +14,8 @@ matched to an image by name (:func:`pair_by_name`), case-insensitively:
 
 A mask whose file name is an image's original file name, extension and all (``plain.png`` for
 the image imported from ``plain.png``), belongs to that image before any other rule. Otherwise a
-mask whose name fits several images (``plain.png`` when the project holds images from
-``plain.bmp`` and ``plain.jpg``) is refused with a message, never guessed. When several masks
+mask whose name fits several images (``plain_mask.png`` when the project holds images from
+``plain.png``, ``plain.bmp`` and ``plain.jpg``) is refused with a message, never guessed. When several masks
 match one image the closest match wins (exact, then suffix, then KITTI road, then lane) and the
 others are reported as skipped.
 

@@ -63,8 +63,8 @@ def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) 
 
 
 def resolve_folder(root: Path, name: str) -> Path:
-    """:func:`resolve_inside` for one of the project's own folders, which may also not be a
-    link to nothing: ``mkdir`` on such a link fails with a bare "File exists"."""
+    """:func:`resolve_inside` for one of the project's own folders, refusing also a link to
+    nothing there (``mkdir`` on such a link fails with a bare "File exists")."""
     path = resolve_inside(root, name)
     if os.path.islink(path) and not os.path.exists(path):
         raise dangling_link_error(root, f"{name}/", path)
