@@ -46,4 +46,4 @@ def test_listing_models_does_not_import_torch() -> None:
         "print(json.dumps([n, 'torch' in sys.modules, 'torchvision' in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [18, False, False]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [22, False, False]

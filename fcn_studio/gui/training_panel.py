@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_studio.gui.theme import icon
+from fcn_studio.models.packaged_weights import PACKAGED_IMAGENET, packaged_imagenet_path
 from fcn_studio.models.registry import NO_WEIGHTS
 from fcn_studio.training.choices import CHECKPOINT, DEFAULT_EPOCHS, IMAGENET, TrainingChoices, default_start
 from fcn_studio.session import SessionModel
@@ -60,7 +61,9 @@ def torch_hub_checkpoints() -> Path:
 
 
 def imagenet_on_disk(backbone: str) -> bool:
-    """Whether torchvision's ImageNet file for ``backbone`` seems cached (no torch import)."""
+    """Whether ``backbone``'s ImageNet file is installed (a pip package) or in torchvision's cache (no torch import)."""
+    if backbone in PACKAGED_IMAGENET:
+        return packaged_imagenet_path(backbone) is not None
     folder = torch_hub_checkpoints()
     return folder.is_dir() and any(folder.glob(f"{backbone}-*.pth"))
 
@@ -275,7 +278,9 @@ class TrainingPanel(QWidget):
         current = self.weights.currentData()
         self.weights.clear()
         cached = imagenet_on_disk(self.backbone.currentData() or "")
-        self.weights.addItem("ImageNet (on disk)" if cached else "ImageNet (needs a download)", IMAGENET)
+        installed = (self.backbone.currentData() or "") in PACKAGED_IMAGENET
+        on_disk = "ImageNet (installed)" if installed else "ImageNet (on disk)"
+        self.weights.addItem(on_disk if cached else "ImageNet (needs a download)", IMAGENET)
         self.weights.addItem("Last checkpoint", CHECKPOINT)
         self.weights.addItem("Random init", NO_WEIGHTS)
         default = current or default_start(cached)

@@ -1,4 +1,4 @@
-"""Models: FCN-32s/16s/8s (and 4s) on VGG16, ResNet and MobileNet trunks, checkpoints and export.
+"""Models: FCN-32s/16s/8s (and 4s) on VGG16, ResNet, MobileNet and EfficientNet-Lite trunks, checkpoints and export.
 
 Importing this package is cheap: torch and torchvision load on first use of a name that
 needs them (PEP 562 lazy attributes), so the GUI can read :func:`list_models` first.

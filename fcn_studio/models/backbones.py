@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 import torchvision
 from torch import Tensor, nn
 
+from fcn_studio.models.efficientnet_lite import EfficientNetLite, efficientnet_lite0
 from fcn_studio.models.fc_to_conv import convolutionalize
 from fcn_studio.models.fcn import FeatureSpec
 
@@ -30,6 +31,7 @@ CLASSIFIERS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": torchvision.models.resnet18,
     "resnet50": torchvision.models.resnet50,
     "mobilenet_v3_large": torchvision.models.mobilenet_v3_large,
+    "efficientnet_lite0": efficientnet_lite0,
 }
 
 
@@ -154,6 +156,42 @@ class MobileNetV3Trunk(_Trunk):
         return out
 
 
+class EfficientNetLiteTrunk(_Trunk):
+    """EfficientNet-Lite without pool and FC; taps at the end of each stride's last stage.
+
+    Strides 4, 8 and 16 are the outputs of the last block at that stride (24, 40 and 112
+    channels for Lite0); stride 32 is the 1280-channel head convolution, the layer the
+    classifier's FC reads (as VGG's fc7 is for VGG). Parameter names are the classifier's
+    (``_conv_stem``, ``_blocks.N...``, ``_conv_head``), so ImageNet files load unchanged.
+    """
+
+    def __init__(self, net: EfficientNetLite, strides: Iterable[int]) -> None:
+        super().__init__()
+        self.stem_pad, self._conv_stem, self._bn0 = net.stem_pad, net._conv_stem, net._bn0
+        self._blocks = net._blocks
+        self._conv_head, self._bn1, self.act = net._conv_head, net._bn1, net.act
+        last: dict[int, tuple[int, int]] = {}
+        for index, stride, channels in net.stage_ends:
+            last[stride] = (index, channels)  # later stages at the same stride win
+        self.specs = (
+            *(FeatureSpec(f"s{s}", s, last[s][1]) for s in (4, 8, 16)),
+            FeatureSpec("head", 32, self._conv_head.out_channels),
+        )
+        self.outputs = self._select(strides)
+        self._taps = {last[s.stride][0]: s.name for s in self.outputs if s.stride != 32}
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        x = self.act(self._bn0(self._conv_stem(self.stem_pad(x))))
+        out: dict[str, Tensor] = {}
+        for i, block in enumerate(self._blocks):
+            x = block(x)
+            name = self._taps.get(i)
+            if name is not None:
+                out[name] = x
+        out["head"] = self.act(self._bn1(self._conv_head(x)))
+        return out
+
+
 def _out_channels(stage: nn.Module) -> int:
     """Output width of a ResNet stage: its widest convolution (the last 1x1 / downsample)."""
     return max(m.out_channels for m in stage.modules() if isinstance(m, nn.Conv2d))
@@ -180,4 +218,6 @@ def make_trunk(backbone: str, classifier: nn.Module, strides: Iterable[int]) -> 
         return ResNetTrunk(classifier, strides)  # type: ignore[arg-type]
     if backbone == "mobilenet_v3_large":
         return MobileNetV3Trunk(classifier, strides)  # type: ignore[arg-type]
+    if backbone == "efficientnet_lite0":
+        return EfficientNetLiteTrunk(classifier, strides)  # type: ignore[arg-type]
     raise ValueError(f"no FCN trunk for backbone {backbone!r}; choose one of {', '.join(CLASSIFIERS)}")

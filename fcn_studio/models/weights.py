@@ -30,6 +30,7 @@ from torchvision.models import (
 from torchvision.models.segmentation import FCN_ResNet50_Weights, LRASPP_MobileNet_V3_Large_Weights
 
 from fcn_studio.errors import CheckpointError, WeightsUnavailableError
+from fcn_studio.models.packaged_weights import PACKAGED_IMAGENET, packaged_imagenet_path
 from fcn_studio.models.safe_load import safe_load
 
 #: Seconds to wait for the download server before declaring the machine offline.
@@ -73,6 +74,8 @@ def cache_path(weights: WeightsEnum) -> Path:
 
 def is_cached(backbone: str, name: str = "imagenet") -> bool:
     """Whether ``weights=name`` would load without the network (for the GUI to show)."""
+    if name == "imagenet" and backbone in PACKAGED_IMAGENET:
+        return packaged_imagenet_path(backbone) is not None
     return cache_path(named_weights(backbone, name)).is_file()
 
 

