@@ -74,7 +74,7 @@ def test_rejects_linear_that_does_not_fold() -> None:
 
 @pytest.fixture(scope="module")
 def heatmapper(conv_vgg: nn.Module) -> ImageNetHeatmapper:
-    return ImageNetHeatmapper(net=conv_vgg)
+    return ImageNetHeatmapper(net=conv_vgg, classifier="vgg16")
 
 
 def test_heatmap_grid_topk_and_upsampling(heatmapper: ImageNetHeatmapper) -> None:

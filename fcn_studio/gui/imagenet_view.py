@@ -1,7 +1,8 @@
 """The classic FCN demonstration: an ImageNet classifier, convolutionalized, as heatmaps.
 
-VGG16's fully connected layers become convolutions, so an image larger than 224x224 gives
-a grid of 1000-class scores (6x6 for 384x384). The dialog lists the image's top classes and
+The classifier's pooling and fully connected layers become convolutions (EfficientNet-Lite0,
+whose weights come installed: a 7x7 average pool and a 1x1 convolution), so an image larger
+than 224x224 gives a grid of 1000-class scores (6x6 for 384x384). The dialog lists the image's top classes and
 overlays the coarse map of the chosen one, upsampled bilinearly. Inference runs off the UI
 thread; choosing another class only re-upsamples the stored grid.
 """
@@ -42,7 +43,7 @@ class ImageNetView(QDialog):
 
     def __init__(self, image: np.ndarray, weights: str | None = "imagenet", parent=None):
         super().__init__(parent)
-        self.setWindowTitle("ImageNet heatmaps — VGG16, convolutionalized")
+        self.setWindowTitle("ImageNet heatmaps — EfficientNet-Lite0, convolutionalized")
         self.resize(1100, 640)
         self.image = np.ascontiguousarray(image)
         self.result = None
@@ -110,10 +111,15 @@ class ImageNetView(QDialog):
         self.result = result
         gh, gw = result.grid_shape
         h, w = self.image.shape[:2]
-        source = "ImageNet weights" if weights else "random weights: the map shows the mechanics, not meaning"
+        source = (
+            "EfficientNet-Lite0's ImageNet weights (installed with the app)"
+            if weights
+            else "random weights: the map shows the mechanics, not meaning"
+        )
         self.info.setText(
-            f"Class-score grid: {gh}x{gw} for this {w}x{h} image (one score per 32-pixel step, each "
-            f"seeing a 224-pixel window), upsampled bilinearly. {source}."
+            f"Class-score grid: {gh}x{gw} for this {w}x{h} image: the classifier's global pool became "
+            f"a 7x7 pool and its fully connected layer a 1x1 convolution, so it slides in 32-pixel "
+            f"steps, each score pooled over a 224-pixel window; upsampled bilinearly. {source}."
         )
         self.top.clear()
         for index, name, p in result.top_classes:

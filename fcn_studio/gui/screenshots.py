@@ -151,17 +151,18 @@ def training_shot(out: Path, app: QApplication, tmp: Path) -> Path:
 
 
 def imagenet_shot(out: Path, app: QApplication, tmp: Path) -> Path:
-    """The ImageNet heatmap dialog on a 384x384 crop (6x6 grid). Without the ImageNet file on
-    disk it runs with random weights and says so in the dialog."""
-    from fcn_studio.data.demo import generate_scene
+    """The ImageNet heatmap dialog on a real photograph (scikit-image's cat, 384x384: a 6x6
+    grid), with EfficientNet-Lite0's installed ImageNet weights."""
+    from PIL import Image
+    from skimage.data import chelsea
+
     from fcn_studio.gui.imagenet_view import ImageNetView
     from fcn_studio.gui.self_test import wait_for
-    from fcn_studio.gui.training_panel import imagenet_on_disk
 
     import numpy as np
 
-    rgb, _ = generate_scene(np.random.default_rng(3), (384, 384))
-    view = ImageNetView(rgb, weights="imagenet" if imagenet_on_disk("vgg16") else None)
+    rgb = np.asarray(Image.fromarray(chelsea()).resize((384, 384), Image.BILINEAR))
+    view = ImageNetView(rgb, weights="imagenet")
     view.show()
     wait_for(view.computed, 180000, "the ImageNet grid")
     view.top.setCurrentRow(0)
