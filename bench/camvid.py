@@ -1,9 +1,15 @@
 """CamVid in a fixed wall-clock budget: fcn-studio's default recipe versus torchvision's reference.
 
 Every method gets the same budget (``--minutes``, default 10 per method), the same machine,
-random initialisation (no pretrained weights anywhere) and is scored the same way: mIoU over
-the 11 classes on CamVid's 101 val images at their full 480x360 resolution, void (11)
-ignored.
+and is scored the same way: mIoU over the 11 classes on CamVid's 101 val images at their full
+480x360 resolution, void (11) ignored. Methods:
+
+* ``fcn-studio``: the app's default (EfficientNet-Lite0 FCN-4s from the ImageNet weights pip
+  installs, the app's recipe);
+* ``fcn-studio-random``: the default before that trunk (MobileNetV3 FCN-4s, random init);
+* ``lite0-ce``: the same pretrained FCN trained with plain cross-entropy in the reference
+  loop (AdamW 1e-3, half scale): the floor pretraining alone gives;
+* the reference recipe's own models, from random init (below).
 
 Which frames train is the *protocol* (``--protocol``, recorded in the JSON):
 
@@ -79,6 +85,17 @@ def train_names(root: Path, protocol: str = DEFAULT_PROTOCOL) -> list[str]:
     return [n for n in names if protocol == "same-drive" or not n.startswith(VAL_DRIVE)]
 
 
+def dev_names(root: Path, count: int) -> list[str]:
+    """``count`` train frames of val's drive, evenly spaced: where settings are tuned.
+
+    The unseen-drive protocol never trains on them, and they are not val: choosing settings by
+    them leaves the val score an honest figure for a drive nothing was chosen on.
+    """
+    names = sorted(p.name for p in (root / "train").glob(f"{VAL_DRIVE}_*.png"))
+    step = max(1, len(names) // max(1, count))
+    return names[::step][:count]
+
+
 def protocol_setup(root: Path, protocol: str) -> dict:
     """What the result JSON says of the protocol: its name, meaning and the frames per drive."""
     names = train_names(root, protocol)
@@ -141,9 +158,49 @@ class ReferenceTransform:
         return np.ascontiguousarray(rgb[y : y + c, x : x + c]), np.ascontiguousarray(lab[y : y + c, x : x + c])
 
 
+class PretrainedFCN(torch.nn.Module):
+    """fcn-studio's EfficientNet-Lite0 FCN-4s from ImageNet, as a plain model for the reference loop.
+
+    Takes this file's ImageNet-normalised input (``normalize``) and re-normalises it to the
+    trunk's own; returns ``{"out": logits}`` like torchvision's models. In eval mode it sees
+    the image at ``scale`` (half, as it trains) and upsamples the logits back.
+    """
+
+    def __init__(self, num_classes: int, scale: float = 0.5) -> None:
+        super().__init__()
+        from fcn_studio.models.builder import build_model
+
+        self.net = build_model("efficientnet_lite0", "fcn4s", num_classes=num_classes, weights="imagenet")
+        mean, std = (torch.tensor(self.net.normalization[k]).view(1, 3, 1, 1) * 255 for k in ("mean", "std"))
+        self.register_buffer("shift", (MEAN - mean) / std)
+        self.register_buffer("gain", STD / std)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> dict:
+        x = x * self.gain + self.shift
+        if self.training or self.scale == 1:
+            return {"out": self.net(x)}
+        h, w = x.shape[-2:]
+        small = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False, antialias=True)
+        return {"out": F.interpolate(self.net(small), size=(h, w), mode="bilinear", align_corners=False)}
+
+
+#: Peers trained with the reference loop, and the loop's settings for each: torchvision's own
+#: recipe (SGD 0.02, full scale) for its models; for the pretrained floor (c) the settings of
+#: the issue's quick probe: AdamW 1e-3, half scale (short side 180, 192 crops).
+PLAIN_CE = "lite0-ce"
+REFERENCE_SETTINGS: dict[str, dict] = {
+    "lraspp": {},
+    "fcn_resnet50": {},
+    PLAIN_CE: {"optimizer": "adamw", "lr": 1e-3, "base": 180, "crop": 192},
+}
+
+
 def build_peer(name: str, num_classes: int = 11) -> torch.nn.Module:
     from torchvision.models.segmentation import fcn_resnet50, lraspp_mobilenet_v3_large
 
+    if name == PLAIN_CE:
+        return PretrainedFCN(num_classes)
     if name == "lraspp":
         return lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes)
     if name == "fcn_resnet50":
@@ -161,13 +218,21 @@ def train_reference(
     crop: int = 360,
     lr: float = 0.02,
     seed: int = 0,
+    optimizer: str = "sgd",
 ) -> dict:
-    """Train ``model`` (returns {"out": logits}) with the reference recipe for ``minutes``."""
+    """Train ``model`` (returns {"out": logits}) with the reference recipe for ``minutes``.
+
+    ``optimizer="adamw"`` (weight decay 1e-2) is for the pretrained floor, which the
+    reference's SGD at 0.02 would wreck.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tf = ReferenceTransform(base, crop, rng)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    if optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    else:
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
     model.train()
     budget = minutes * 60.0
     t0 = time.perf_counter()
@@ -227,13 +292,29 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
+#: (b): fcn-studio's default before the pretrained trunk: MobileNetV3 FCN-4s from random init.
+RANDOM_INIT = {"backbone": "mobilenet_v3_large", "variant": "fcn4s", "weights": None}
+
+
+def studio_overrides(method: str, overrides: dict) -> dict:
+    """TrainConfig overrides of an fcn-studio method name: ``fcn-studio`` (the defaults),
+    ``fcn-studio-random`` (b), ``fcn-studio-strokes`` (unpainted images ignored)."""
+    out = dict(overrides)
+    if method.endswith("-random"):
+        out = RANDOM_INIT | out
+    if method.endswith("-strokes"):
+        out["unlabelled"] = "off"
+    return out
+
+
 def train_fcn_studio(source, *, minutes: float, overrides: dict, seed: int = 0) -> tuple[object, dict]:  # noqa: ANN001
-    """fcn-studio's default recipe (random init) on a sample source; returns (predictor, stats)."""
+    """fcn-studio's default recipe (from ImageNet since the pretrained trunk; ``overrides`` can
+    change it) on a sample source; returns (predictor, stats)."""
     from fcn_studio.training import TrainConfig, train
     from fcn_studio.inference.predictor import Predictor
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(weights=None, epochs=None, minutes=minutes, seed=seed, val_fraction=0.0,
+        cfg = TrainConfig(epochs=None, minutes=minutes, seed=seed, val_fraction=0.0,
                           out=Path(tmp) / "m.fcnckpt", preview_every_s=None, checkpoint_every_s=1e9)
         cfg = cfg.replace(**overrides)
         result = train(cfg, source)
@@ -241,7 +322,7 @@ def train_fcn_studio(source, *, minutes: float, overrides: dict, seed: int = 0) 
     predictor = Predictor(result.model, source.labelset, scale=s["input_scale"], device="cpu")
     stats = {"steps": s["step"], "images": s["images_seen"], "train_s": s["seconds"],
              "images_per_s": s["images_seen"] / max(s["seconds"], 1e-9), "final_loss": s["train_loss"],
-             "recipe": {k: cfg.to_json()[k] for k in ("backbone", "variant", "batch_size", "crop_size", "scale", "lr", "optimizer", "schedule")}
+             "recipe": {k: cfg.to_json()[k] for k in ("backbone", "variant", "weights", "batch_size", "crop_size", "scale", "lr", "optimizer", "schedule")}
              | {"input_scale": s["input_scale"], "peak_lr": cfg.peak_lr(), "crop": s["crop_size"], "batch": s["batch_size"]},
              "selection": s.get("selection"), "unlabelled": s.get("unlabelled")}
     return predictor, stats
@@ -251,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget per method")
-    ap.add_argument("--methods", default="fcn-studio,lraspp,fcn_resnet50")
+    ap.add_argument("--methods", default="fcn-studio,lraspp,fcn_resnet50",
+                    help="fcn-studio, fcn-studio-random, lite0-ce, lraspp, fcn_resnet50")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     ap.add_argument("--val-limit", type=int, help="score only the first N val images (quick looks)")
     ap.add_argument("--seed", type=int, default=0)
@@ -271,15 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
         load0 = os.getloadavg()[0]
-        if method == "fcn-studio":
+        if method.startswith("fcn-studio"):
             from fcn_studio.training.samples import FolderSource
 
             source = FolderSource(args.data / "train", args.data / "trainannot", labelset, ids=[Path(n).stem for n in names])
-            predictor, stats = train_fcn_studio(source, minutes=args.minutes, overrides=parse_sets(args.set), seed=args.seed)
+            overrides = studio_overrides(method, parse_sets(args.set))
+            predictor, stats = train_fcn_studio(source, minutes=args.minutes, overrides=overrides, seed=args.seed)
             scores, infer = evaluate(lambda rgb: predictor.predict(rgb, want_probs=False).labels, val)
         else:
             model = build_peer(method)
-            stats = train_reference(model, train_set, minutes=args.minutes, seed=args.seed)
+            stats = train_reference(model, train_set, minutes=args.minutes, seed=args.seed, **REFERENCE_SETTINGS[method])
             scores, infer = evaluate(reference_predict(model), val)
         results[method] = stats | {"miou": scores.miou, "pixel_acc": scores.pixel_acc, "infer_images_per_s": infer,
                                    "per_class_iou": [None if np.isnan(v) else round(float(v), 4) for v in scores.per_class_iou],

@@ -6,7 +6,14 @@ never crosses a boundary), until about 2 % of the image's pixels are painted; ev
 is unpainted (255). Every method sees exactly the same painted pixels and is scored on the
 dense labels of CamVid's val images (11 classes, void ignored):
 
-* ``fcn-studio``: the default recipe (random init, the same wall-clock budget);
+* ``fcn-studio``: the default recipe (EfficientNet-Lite0 from the ImageNet weights pip
+  installs, the same wall-clock budget); ``fcn-studio-random``: the default before it
+  (MobileNetV3, random init); ``fcn-studio-strokes``: the default with unpainted images ignored;
+* ``lite0-ce``: the same pretrained FCN trained on the strokes alone with plain
+  cross-entropy (AdamW, half scale, bench/camvid.py's reference loop): what pretraining alone gives;
+* ``convpaint``: the napari-convpaint method on the same trunk: frozen multi-layer features
+  (strides 4, 8, 16) upsampled to the pixels, plus gradient-boosted trees (scikit-learn's
+  HistGradientBoostingClassifier) fitted on the painted pixels; trains to completion;
 * ``skimage-rf``: scikit-image's trainable segmenter, ``multiscale_basic_features`` plus a
   random forest (``skimage.future.fit_segmenter`` / ``predict_segmenter``), as in its
   gallery example; it trains to completion (its time is reported, not capped);
@@ -43,8 +50,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from camvid import (  # noqa: E402
-    DATA, PROTOCOLS, add_protocol_argument, build_peer, evaluate, load_split, protocol_setup, reference_predict,
-    train_fcn_studio, train_names, train_reference,
+    DATA, PROTOCOLS, REFERENCE_SETTINGS, add_protocol_argument, dev_names, build_peer, evaluate, load_split, protocol_setup,
+    reference_predict, studio_overrides, train_fcn_studio, train_names, train_reference,
 )
 
 from fcn_studio.data.labelset import LabelSet  # noqa: E402
@@ -117,6 +124,67 @@ def skimage_rf(train: list, val: list, threads: int) -> tuple[dict, object]:
     return {"train_s": seconds, "steps": 0, "images": len(train), "images_per_s": len(train) / seconds}, predict
 
 
+def convpaint(train: list, threads: int, *, scale: float = 0.5, max_pixels: int = 200_000, seed: int = 0):  # noqa: ANN201
+    """napari-convpaint's method on the pretrained trunk: (stats, predict).
+
+    Features: the frozen EfficientNet-Lite0 trunk's maps at strides 4, 8 and 16 (24 + 40 + 112
+    channels) and the image's own colour, all bilinearly upsampled to the image at ``scale``
+    (the working resolution fcn-studio uses on a CPU); a HistGradientBoostingClassifier is
+    fitted on the painted pixels (at most ``max_pixels``, drawn at random), and predicts every
+    pixel of a new image at that scale; labels are resized to the image with nearest neighbour.
+    """
+    import torch.nn.functional as F
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from fcn_studio.models.builder import build_model
+
+    net = build_model("efficientnet_lite0", "fcn4s", num_classes=1, weights="imagenet").eval()  # taps s4..s32
+    mean = torch.tensor(net.normalization["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(net.normalization["std"]).view(1, 3, 1, 1)
+    taps = ("s4", "s8", "s16")
+
+    def features(rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        sh, sw = round(h * scale), round(w * scale)
+        x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255
+        x = F.interpolate(x, size=(sh, sw), mode="bilinear", align_corners=False, antialias=True)
+        with torch.inference_mode():
+            maps = net.forward_features((x - mean) / std)
+            up = [F.interpolate(maps[t], size=(sh + (-sh % 32), sw + (-sw % 32)), mode="bilinear",
+                                align_corners=False)[..., :sh, :sw] for t in taps]
+        stack = torch.cat([x, *up], 1)[0]
+        return stack.permute(1, 2, 0).reshape(sh * sw, -1).numpy()
+
+    def small_labels(lab: np.ndarray) -> np.ndarray:
+        h, w = lab.shape
+        return np.asarray(Image.fromarray(lab).resize((round(w * scale), round(h * scale)), Image.NEAREST)).reshape(-1)
+
+    t = time.perf_counter()
+    X, y = [], []
+    for _, rgb, scrib in train:
+        lab = small_labels(scrib)
+        keep = lab != 255
+        X.append(features(rgb)[keep])
+        y.append(lab[keep])
+    X, y = np.concatenate(X), np.concatenate(y)
+    rng = np.random.default_rng(seed)
+    if len(y) > max_pixels:
+        pick = rng.choice(len(y), max_pixels, replace=False)
+        X, y = X[pick], y[pick]
+    clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, early_stopping=False, random_state=seed)
+    clf.fit(X, y)
+    seconds = time.perf_counter() - t
+
+    def predict(rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        sh, sw = round(h * scale), round(w * scale)
+        small = clf.predict(features(rgb)).astype(np.uint8).reshape(sh, sw)
+        return np.asarray(Image.fromarray(small).resize((w, h), Image.NEAREST))
+
+    return {"train_s": seconds, "steps": int(clf.n_iter_), "images": len(train), "images_per_s": len(train) / seconds,
+            "painted_pixels_used": int(len(y))}, predict
+
+
 ROAD = 3  # CamVid's "Road" class id
 
 
@@ -155,10 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="10,40", help="numbers of scribbled training images")
     ap.add_argument("--tasks", default="camvid11,road", help="camvid11 (11 classes) and/or road (road vs not road)")
     ap.add_argument("--methods", default="fcn-studio,skimage-rf,lraspp",
-                    help="fcn-studio (default recipe), fcn-studio-strokes (unpainted images ignored), skimage-rf, lraspp")
+                    help="fcn-studio (default recipe), fcn-studio-random, fcn-studio-strokes (unpainted images "
+                         "ignored), lite0-ce, convpaint, skimage-rf, lraspp")
     ap.add_argument("--fraction", type=float, default=0.02, help="share of pixels painted per image (1 = the dense masks of the same images)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val-limit", type=int, help="score only the first N val images (quick looks only)")
+    ap.add_argument("--dev", type=int, metavar="N",
+                    help="score on N train frames of val's drive instead of val (for tuning; unseen-drive only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override fcn-studio's TrainConfig")
@@ -174,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     pool = train_names(args.data, args.protocol)  # strokes and the unpainted images come only from these
     print(f"protocol {args.protocol}: {len(pool)} train images ({PROTOCOLS[args.protocol]})", flush=True)
     full = load_split(args.data, "train", names=pool)
-    val = load_split(args.data, "val", args.val_limit)
+    if args.dev:
+        if args.protocol != "unseen-drive":
+            ap.error("--dev needs --protocol unseen-drive (else those frames are trained on)")
+        val = load_split(args.data, "train", names=dev_names(args.data, args.dev))
+    else:
+        val = load_split(args.data, "val", args.val_limit)
     results: dict = {}
     for n in [int(s) for s in args.sizes.split(",")]:
         rng = np.random.default_rng([args.seed, n])  # the same strokes whichever methods or tasks run
@@ -191,18 +267,19 @@ def main(argv: list[str] | None = None) -> int:
             painted = float(np.mean([(s != 255).mean() for _, _, s in train]))
             for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
                 if method.startswith("fcn-studio"):
-                    overrides = parse_sets(args.set)
-                    if method == "fcn-studio-strokes":
-                        overrides["unlabelled"] = "off"
+                    overrides = studio_overrides(method, parse_sets(args.set))
                     with tempfile.TemporaryDirectory() as tmp:
                         source = write_scribble_folder(Path(tmp), train, [f[0] for f in full], labelset_json)
                         predictor, stats = train_fcn_studio(source, minutes=args.minutes, overrides=overrides, seed=args.seed)
                     predict = lambda rgb: predictor.predict(rgb, want_probs=False).labels  # noqa: E731
                 elif method == "skimage-rf":
                     stats, predict = skimage_rf(train, val_t, args.threads)
+                elif method == "convpaint":
+                    stats, predict = convpaint(train, args.threads, seed=args.seed)
                 else:
                     model = build_peer(method, num_classes=k)
-                    stats = train_reference(model, train, minutes=args.minutes, seed=args.seed)
+                    stats = train_reference(model, train, minutes=args.minutes, seed=args.seed,
+                                            **REFERENCE_SETTINGS[method])
                     predict = reference_predict(model)
                 scores, infer = evaluate(predict, val_t, num_classes=k)
                 key = f"{task}:{n}:{method}"
@@ -220,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                       + (f"snapped {results[key]['miou_snapped']:.4f}  " if "miou_snapped" in results[key] else "")
                       + " ".join(f"{nm[:5]}={v}" for nm, v in per_class.items()), flush=True)
     results["setup"] = {"minutes": args.minutes, "threads": args.threads, "val_images": len(val), "fraction": args.fraction,
+                        "scored_on": f"dev: {len(val)} train frames of the val drive" if args.dev else "val",
                         "train_images_present": len(full), "seed": args.seed, "overrides": args.set, "torch": torch.__version__,
                         "affinity": sorted(os.sched_getaffinity(0)), "loadavg_end": os.getloadavg()[0]} | protocol_setup(args.data, args.protocol)
     text = json.dumps(results)

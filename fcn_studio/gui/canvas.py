@@ -102,7 +102,13 @@ class Canvas(QGraphicsView):
         editor.mask_replaced.connect(self._on_mask_replaced)
         editor.region_changed.connect(self._on_region_changed)
         editor.brush_radius_changed.connect(lambda _: self._update_brush_outline())
-        editor.project_changed.connect(lambda project: self.set_labelset(project.labelset))
+        editor.project_changed.connect(self._on_project_changed)
+
+    def _on_project_changed(self, project) -> None:  # noqa: ANN001
+        """Another project: its classes, and none of the old project's image until one of its own loads
+        (an empty project showed the previous project's image and mask, issue 27 item 7)."""
+        self.set_labelset(project.labelset)
+        self.show_nothing()
 
     # -- layers ----------------------------------------------------------------------------
     def _on_mask_replaced(self) -> None:

@@ -57,11 +57,22 @@ def swatch_icon(color: RGB, size: int = 16) -> QIcon:
     return QIcon(pixmap)
 
 
-def class_key(labelset: LabelSet, class_id: int) -> int | None:
-    """The number key (1-9) that picks ``class_id``: its place among the trainable classes."""
-    for n, c in enumerate(labelset.trainable_classes[:9], start=1):
+#: (shortcut, what the class list shows) for the n-th trainable class: 1-9, then 0 for the
+#: tenth, then Shift with 1-9 and 0 for the 11th-20th (CamVid's 11 classes all get a key).
+CLASS_KEYS: tuple[tuple[str, str], ...] = (
+    *((str(n), str(n)) for n in range(1, 10)),
+    ("0", "0"),
+    *((f"Shift+{n}", f"⇧{n}") for n in range(1, 10)),
+    ("Shift+0", "⇧0"),
+)
+
+
+def class_key(labelset: LabelSet, class_id: int) -> str | None:
+    """The key that picks ``class_id`` as the list shows it ("3", "0", "⇧1"), from its place
+    among the trainable classes; None past the 20th."""
+    for (_, shown), c in zip(CLASS_KEYS, labelset.trainable_classes, strict=False):
         if c.id == class_id:
-            return n
+            return shown
     return None
 
 
@@ -86,7 +97,7 @@ class ClassesPanel(QWidget):
 
         self.list = QListWidget()
         self.list.setAccessibleName("Classes")
-        self.list.setToolTip("Click a class to paint with it; keys 1-9 pick the first nine")
+        self.list.setToolTip("Click a class to paint with it; the key shown picks it (1-9, 0, then Shift+1…)")
         self.status = QLabel()
         self.status.setWordWrap(True)
 
@@ -186,7 +197,7 @@ class ClassesPanel(QWidget):
         if ignored:
             tip += "; painted pixels of this class are skipped by training and metrics"
         elif key:
-            tip += f"; press {key} to paint with it"
+            tip += f"; press {key.replace('⇧', 'Shift+')} to paint with it"
         item.setToolTip(tip)
         return item
 
@@ -206,8 +217,8 @@ class ClassesPanel(QWidget):
         return False
 
     def select_class_by_number(self, n: int) -> bool:
-        """Key ``n`` (1-9) picks the n-th trainable class (id ``n - 1``); False if there is none."""
-        if self.labelset is None or not 1 <= n <= self.labelset.num_classes:
+        """The n-th key of :data:`CLASS_KEYS` picks the n-th trainable class; False if there is none."""
+        if self.labelset is None or not 1 <= n <= len(self.labelset.trainable_classes):
             return False
         return self.select_class(self.labelset.trainable_classes[n - 1].id)
 

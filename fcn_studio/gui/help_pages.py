@@ -19,7 +19,7 @@ GETTING_STARTED = """
 <h3>Getting started</h3>
 <ol>
 <li><b>Add images</b>: File &rarr; Add images or Add folder, or drop them on the window.</li>
-<li><b>Pick a class</b> in the Classes list (keys 1-9, the number shown beside each class).</li>
+<li><b>Pick a class</b> in the Classes list (the key shown beside each class: 1-9, 0, then Shift+1-9).</li>
 <li><b>Paint a few strokes</b> of every class: Brush (B), Fill (F), Magic wand (W) for regions of one
 colour, Polygon (P). Shift+drag or the Eraser (E) erases; Ctrl+Z undoes. The brush size is in the
 toolbar (or [ and ]). Strokes save themselves.</li>
@@ -38,7 +38,7 @@ and the model itself (File &rarr; Export model) as ONNX or TorchScript.</li>
 #: Help > Keyboard shortcuts, one line per group of keys.
 SHORTCUTS = [
     "B brush, E eraser (Shift+drag erases too), F fill, W magic wand (colour fill), P polygon, I pick class",
-    "[ and ] brush size (the Size box in the toolbar too); 1-9 choose the class shown with that number; M show/hide mask",
+    "[ and ] brush size (the Size box in the toolbar too); 1-9, 0 and Shift+1-9 choose the class shown with that key; M show/hide mask",
     "Untick a class in the list to hide it in the mask and prediction layers",
     "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",
     "D / PgDown next image, A / PgUp previous image",

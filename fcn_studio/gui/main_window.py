@@ -27,7 +27,7 @@ from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.actions import Actions, build_actions
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.canvas import Canvas
-from fcn_studio.gui.classes_panel import ClassesPanel
+from fcn_studio.gui.classes_panel import CLASS_KEYS, ClassesPanel
 from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.image_list import ImageListPanel
 from fcn_studio.gui.layers_panel import LayersPanel
@@ -87,8 +87,8 @@ class MainWindow(QMainWindow):
         self.status.addWidget(self.cancel_button)
         self.progress_changed.connect(self._show_progress)
         self._class_shortcuts = [
-            QShortcut(QKeySequence(str(n)), self, activated=lambda n=n: self.classes_panel.select_class_by_number(n))
-            for n in range(1, 10)
+            QShortcut(QKeySequence(sequence), self, activated=lambda n=n: self.classes_panel.select_class_by_number(n))
+            for n, (sequence, _) in enumerate(CLASS_KEYS, start=1)
         ]
         self.layers_panel.add_layer(MASK, "Painted mask", key_hint="M")
         self.actions_.toggle_mask.setChecked(self.session.visible(MASK))
@@ -226,6 +226,9 @@ class MainWindow(QMainWindow):
             self.show_error("Opened with repairs", "\n".join(project.warnings), warning=True)
         if project.images:
             self.image_list.select(project.images[0].id)
+        else:
+            self.prediction_layers.clear()
+            self.status.showMessage("This project has no images yet: File → Add images… or Add folder…")
         self.project_opened.emit(project)
 
     def open_project(self, root: str | Path) -> bool:
@@ -265,7 +268,10 @@ class MainWindow(QMainWindow):
     def _on_image_loaded(self, image_id: str) -> None:
         entry = self.project.entry(image_id)
         self.status.showMessage(f"{entry.file}  ({entry.width}x{entry.height})", 4000)
-        self.canvas.setFocus()
+        # Keys go where the eye is: after a click or an arrow key in the image list, the list
+        # keeps the keys (arrows, Home/End move in it); opened any other way, the canvas takes them.
+        if not self.image_list.view.hasFocus():
+            self.canvas.setFocus()
 
     # -- slots for actions -----------------------------------------------------------------
     def set_tool(self, name: str) -> None:

@@ -41,17 +41,30 @@ class RasterItem(QGraphicsItem):
         self.set_array(array, color_table)
 
     def set_array(self, array: np.ndarray, color_table: list[int] | None = None) -> None:
+        """Show ``array``; without ``color_table`` an indexed array keeps the item's colours.
+
+        (A new QImage starts grey: the heatmap drew in grey under its colour bar whenever the
+        class was switched, until the next prediction brought a table again.)
+        """
         if getattr(self, "_array", None) is None or self._array.shape[:2] != array.shape[:2]:
             self.prepareGeometryChange()
+        if color_table is not None:
+            self._color_table = list(color_table)
         self._array = array
-        self._image = qimage_from_array(array, color_table)
+        self._image = qimage_from_array(array, getattr(self, "_color_table", None))
         self.update()
+
+    @property
+    def color_table(self) -> list[int] | None:
+        """The colours an indexed array is drawn with (None: grey levels)."""
+        return getattr(self, "_color_table", None)
 
     @property
     def array(self) -> np.ndarray:
         return self._array
 
     def set_color_table(self, color_table: list[int]) -> None:
+        self._color_table = list(color_table)
         self._image.setColorTable(color_table)
         self.update()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QSpinBox, QToolBar, QWidget, QHBoxLayout
 
+from fcn_studio.gui.focus import click_to_focus
 from fcn_studio.gui.canvas import Canvas
 from fcn_studio.gui.editor import MaskEditor
 
@@ -48,6 +49,7 @@ def add_tool_settings(toolbar: QToolBar, editor: MaskEditor, canvas: Canvas) -> 
         wand.tolerance = int(v)
 
     tolerance.valueChanged.connect(set_tolerance)
+    click_to_focus(brush, tolerance)
     toolbar.addWidget(_labelled(
         "Tolerance", tolerance,
         "Magic wand (W): how far, per colour channel (0-255), a pixel's colour may be from the clicked one and still be filled",

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fcn_studio.gui.focus import click_to_focus
 from fcn_studio.gui.theme import icon
 from fcn_studio.models.packaged_weights import PACKAGED_IMAGENET, packaged_imagenet_path
 from fcn_studio.models.registry import NO_WEIGHTS
@@ -157,6 +158,9 @@ class TrainingPanel(QWidget):
         )
         form.addRow("Learn from", self.unlabelled)
         outer.addLayout(form)
+        # digits pick classes unless Length was clicked into (issue 27 item 4)
+        click_to_focus(self.backbone, self.variant, self.length_kind, self.epochs, self.minutes, self.weights,
+                       self.unlabelled)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)

@@ -8,11 +8,14 @@ predictions when the user moves to another image, and runs "Predict all" in the 
 from __future__ import annotations
 
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog
 
 from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOINT, checkpoint_candidates
@@ -33,6 +36,44 @@ def uncertainty_text(entry) -> str:
     return f"uncertainty {float(value):.2f}" if isinstance(value, (int, float)) else "no score yet"
 
 
+class ScreenFirst:
+    """Priority of the image on screen over Predict all, between two threads.
+
+    The GUI thread counts an on-screen prediction in (:meth:`enter_queue`) when it queues it;
+    the job leaves when it has run (``with``). Predict all calls :meth:`wait_clear` before each
+    image, so at most the one image it is predicting stands between the user and their image.
+    """
+
+    def __init__(self) -> None:
+        self._pending = 0
+        self._cond = threading.Condition()
+
+    def enter_queue(self) -> None:
+        with self._cond:
+            self._pending += 1
+
+    def __enter__(self) -> "ScreenFirst":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
+
+    def leave(self) -> None:
+        with self._cond:
+            self._pending = max(0, self._pending - 1)
+            self._cond.notify_all()
+
+    def wait_clear(self, give_up: Callable[[], bool], poll_s: float = 0.1) -> None:
+        """Return when no on-screen prediction is queued (or ``give_up()`` says so)."""
+        with self._cond:
+            while self._pending and not give_up():
+                self._cond.wait(poll_s)
+
+
+#: Milliseconds after the last change of a training choice before project.json is written.
+CHOICES_SAVE_DELAY_MS = 800
+
+
 class TrainingSession(QObject):
     prediction_shown = Signal(str)  # image id whose prediction is now on screen
     predict_all_done = Signal(object)  # summary dict
@@ -49,6 +90,10 @@ class TrainingSession(QObject):
         self._predictor: Any = None
         self._loading_predictor = False
         self._predict = Background("fcn-predict", self)
+        #: Predict all's queue: beside the on-screen predictions, which it lets go first
+        self._batch = Background("fcn-predict-all", self)
+        self._batch_running = False
+        self._screen_first = ScreenFirst()
         self._stop_predict_all = False
         self._last_report_step: int | None = None
         #: The user's "snap to image edges" choice; None: automatic (on for scribbled projects)
@@ -76,6 +121,12 @@ class TrainingSession(QObject):
         self.controller.finished.connect(self._on_finished)
         window.editor.image_loaded.connect(self._on_image_shown)
         self._generation = 0  # bumped when another project opens: late model loads are dropped
+        # Choices are the project's as soon as they are made, not only when a run starts (a
+        # Length set and the window closed was forgotten, issue 27 item 9); written a moment
+        # after the last change, so a spin box held down writes once.
+        self._save_choices = QTimer(self, singleShot=True, interval=CHOICES_SAVE_DELAY_MS)
+        self._save_choices.timeout.connect(self._write_choices)
+        window.session.choices_changed.connect(self._choices_changed)
         self.show_project()
 
     # -- projects -------------------------------------------------------------------------------
@@ -105,6 +156,17 @@ class TrainingSession(QObject):
     def _remember_choices(self) -> None:
         """Keep the panel's choices in project.json (saved with the project)."""
         self.project.extra["training"] = self.window.session.choices.to_json()
+
+    def _choices_changed(self, _choices: object) -> None:
+        if self.project.extra.get("training") != self.window.session.choices.to_json():
+            self._remember_choices()
+            self._save_choices.start()
+
+    def _write_choices(self) -> None:
+        try:
+            self.project.save()
+        except (FcnStudioError, OSError) as exc:  # said, and kept in memory for the next save
+            self.window.status.showMessage(f"Could not save the training choices: {exc}", 8000)
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -239,7 +301,7 @@ class TrainingSession(QObject):
                 return
             self._loading_predictor = False
             self.window.session.set_checkpoint(path)
-            self.panel.predict_all.setEnabled(True)
+            self.panel.predict_all.setEnabled(not self._batch_running)
             self.panel.save_ckpt.setEnabled(True)
             if self.window.editor.image_id and self.layers.image_id != self.window.editor.image_id:
                 self._predict_current()
@@ -268,7 +330,8 @@ class TrainingSession(QObject):
         refine = self.refine_edges()
 
         def run():
-            pred = self._predictor.predict(image, want_probs=True, refine_edges=refine)
+            with self._screen_first:  # Predict all waits while this runs
+                pred = self._predictor.predict(image, want_probs=True, refine_edges=refine)
             return PreparedPrediction(image_id, pred.probs, pred.labels)
 
         def done(prepared) -> None:
@@ -279,7 +342,9 @@ class TrainingSession(QObject):
                 self.panel.accept.setEnabled(True)
                 self.prediction_shown.emit(pid)
 
-        self._predict.submit(run, done, lambda exc: self.window.status.showMessage(f"Prediction failed: {exc}", 8000))
+        self._screen_first.enter_queue()
+        if not self._predict.submit(run, done, lambda exc: self.window.status.showMessage(f"Prediction failed: {exc}", 8000)):
+            self._screen_first.leave()  # the window is closing: nothing will run
 
     def accept_prediction(self, only_unpainted: bool = False) -> bool:
         editor = self.window.editor
@@ -291,23 +356,41 @@ class TrainingSession(QObject):
         return editor.replace_mask(new.astype(np.uint8), "Accept prediction")
 
     def predict_all(self) -> None:
-        """Predict every image off the UI thread; write predictions/<id>.png and an uncertainty score."""
+        """Predict every image off the UI thread; write predictions/<id>.png and an uncertainty score.
+
+        The batch runs on its own queue, one image per call to the prediction process, and
+        steps aside whenever the image on screen needs a prediction (:meth:`_predict_current`):
+        the user reviews while 2000 images are predicted, instead of waiting behind all of
+        them. The button stays disabled until the batch ends; a cancelled batch says how many
+        images it did predict (their predictions are kept).
+        """
         project = self.project
         if self._predictor is None and not self._loading_predictor:
             self.window.show_error("No model yet", "Fine-tune first, or load a model.", warning=True)
             return
+        if self._batch_running:
+            return
         from fcn_studio.data.masks import write_indexed_png
 
         self._stop_predict_all = False
+        self._batch_running = True
+        self.panel.predict_all.setEnabled(False)
         self.window._start_progress("Predicting")
         entries = list(project.images)
         refine = self.refine_edges()
+        generation = self._generation
+
+        def stopped() -> bool:
+            return self._stop_predict_all or self.window._stop_requested or generation != self._generation
 
         def run():
-            predictor = self._predictor  # loaded by now: the queue runs in order
             done = 0
+            while self._predictor is None and self._loading_predictor and not stopped():
+                time.sleep(0.05)  # the model is still loading
+            predictor = self._predictor
             for entry in entries:
-                if self._stop_predict_all or self.window._stop_requested:
+                self._screen_first.wait_clear(stopped)
+                if stopped() or predictor is None:
                     break
                 pred = predictor.predict(project.load_image(entry.id), want_probs=True, refine_edges=refine)
                 out = project.path_of(entry.prediction)
@@ -317,20 +400,31 @@ class TrainingSession(QObject):
                 entry.extra["uncertainty"] = round(float(entropy(pred.probs, normalized=True).mean()), 5)
                 done += 1
                 self.window.report_progress(done, len(entries))
-            project.save()
-            return {"predicted": done, "total": len(entries)}
+            if done:
+                project.save()
+            return {"predicted": done, "total": len(entries), "stopped": done < len(entries)}
+
+        def end() -> None:
+            self._batch_running = False
+            self.panel.predict_all.setEnabled(self._predictor is not None or self._loading_predictor)
+            self.window._end_progress()
 
         def finished(summary) -> None:
-            self.window._end_progress()
+            end()
             self.window.image_list.refresh()
-            self.window.status.showMessage(f"Predicted {summary['predicted']} of {summary['total']} images", 6000)
+            done, total = summary["predicted"], summary["total"]
+            if summary["stopped"]:
+                text = f"Predict all stopped: {done} of {total} images predicted (their predictions are kept)"
+            else:
+                text = f"Predicted all {total} images"
+            self.window.status.showMessage(text, 8000)
             self.predict_all_done.emit(summary)
 
         def failed(exc: BaseException) -> None:
-            self.window._end_progress()
+            end()
             self.window.show_error("Predict all stopped", str(exc))
 
-        self._predict.submit(run, finished, failed)
+        self._batch.submit(run, finished, failed)
 
     def _sort_by_uncertainty(self, on: bool) -> None:
         key = (lambda e: -float(e.extra.get("uncertainty", -1.0))) if on else None
@@ -372,5 +466,6 @@ class TrainingSession(QObject):
         self._stop_predict_all = True
         self.controller.wait()
         self._predict.shutdown()
+        self._batch.shutdown()
         self._remote.close()
 

@@ -1,0 +1,191 @@
+"""The window in everyday use, round 2 (issue 27): keys that go where the eye is and the defects
+a new user met. Each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from fcn_studio.data.demo import create_demo_project
+from fcn_studio.data.project import Project
+from fcn_studio.gui.classes_panel import class_key
+from fcn_studio.gui.launch import make_app
+from fcn_studio.gui.main_window import MainWindow
+from fcn_studio.gui.prediction_layers import HEATMAP_CMAP, colormap_table
+
+pytestmark = pytest.mark.gui
+
+
+def _open(qtbot, project, tmp_path) -> MainWindow:  # noqa: ANN001
+    make_app()
+    win = MainWindow(project, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitUntil(lambda: win.editor.image_id is not None, timeout=30000)
+    qtbot.waitUntil(lambda: win.canvas.image_item is not None, timeout=30000)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):  # noqa: ANN001
+    project = create_demo_project(tmp_path / "demo", n_images=4, n_labelled=1, seed=5, size=(120, 160))
+    return _open(qtbot, project, tmp_path)
+
+
+def _wheel(widget, notches: int = 1) -> None:  # noqa: ANN001
+    at = QPointF(widget.rect().center())
+    event = QWheelEvent(at, QPointF(widget.mapToGlobal(at.toPoint())), QPoint(0, 0), QPoint(0, 120 * notches),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_arrows_home_and_end_move_in_the_image_list_after_a_click(window, qtbot):  # noqa: ANN001
+    """Item 3: after clicking an image in the list, Down panned the canvas instead."""
+    win = window
+    view = win.image_list.view
+    ids = [e.id for e in win.project.images]
+    second = view.visualRect(view.model().index(1, 0)).center()
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=second)
+    assert win.editor.image_id == ids[1]
+    assert QApplication.focusWidget() is view
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        QTest.keyClick(view, Qt.Key.Key_Down)
+    assert win.editor.image_id == ids[2] and QApplication.focusWidget() is view
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        QTest.keyClick(view, Qt.Key.Key_End)
+    assert win.editor.image_id == ids[-1]
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        QTest.keyClick(view, Qt.Key.Key_Home)
+    assert win.editor.image_id == ids[0]
+
+
+def test_number_keys_pick_classes_unless_a_box_was_clicked_into(window, qtbot):  # noqa: ANN001
+    """Item 4: the wheel over Length focused it, and then "2" set Length to 2.00."""
+    win = window
+    win.activateWindow()
+    minutes = win.training_panel.minutes
+    before = minutes.value()
+    win.canvas.setFocus()
+    _wheel(minutes)  # the pointer passes over the panel, scrolling
+    assert minutes.value() == before and QApplication.focusWidget() is not minutes
+    QTest.keyClick(QApplication.focusWidget() or win, Qt.Key.Key_2)
+    assert win.classes_panel.active_class == win.project.labelset.trainable_classes[1].id
+    assert minutes.value() == before
+    # clicked into, the box takes the digits
+    QTest.mouseClick(minutes.lineEdit(), Qt.MouseButton.LeftButton)
+    assert QApplication.focusWidget() in (minutes, minutes.lineEdit())
+    minutes.lineEdit().selectAll()
+    QTest.keyClicks(minutes.lineEdit(), "4")
+    minutes.interpretText()
+    assert minutes.value() == 4.0
+
+
+def test_every_one_of_eleven_classes_has_a_key_and_shows_it(qtbot, tmp_path):  # noqa: ANN001
+    """Item 5: with 11 classes, Pedestrian and Bicyclist had no key."""
+    project = Project.create(tmp_path / "camvid", "camvid11")
+    Image.fromarray(np.zeros((60, 80, 3), np.uint8)).save(tmp_path / "a.png")
+    project.add_images([tmp_path / "a.png"])
+    win = _open(qtbot, project, tmp_path)
+    win.activateWindow()
+    win.canvas.setFocus()
+    classes = project.labelset.trainable_classes
+    assert len(classes) == 11
+    keys = [(Qt.Key.Key_1 + i, Qt.KeyboardModifier.NoModifier) for i in range(9)]
+    keys += [(Qt.Key.Key_0, Qt.KeyboardModifier.NoModifier), (Qt.Key.Key_1, Qt.KeyboardModifier.ShiftModifier)]
+    shown = [class_key(project.labelset, c.id) for c in classes]
+    assert shown == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "⇧1"]
+    panel = win.classes_panel
+    for c, (key, mod), label in zip(reversed(classes), reversed(keys), reversed(shown), strict=True):
+        QTest.keyClick(win.canvas, key, mod)
+        assert panel.active_class == c.id, c.name
+        row = next(i for i in range(panel.list.count()) if panel.list.item(i).data(Qt.ItemDataRole.UserRole) == c.id)
+        assert panel.list.item(row).text().startswith(f"{label}  {c.name}")
+
+
+def test_switching_the_heatmap_class_keeps_its_colours(window):  # noqa: ANN001
+    """Item 6: the heatmap was drawn in grey under a viridis colour bar after a class change."""
+    win = window
+    image_id = win.editor.image_id
+    h, w = win.editor.image.shape[:2]
+    k = win.project.labelset.num_classes
+    probs = np.random.default_rng(0).random((k, h, w)).astype(np.float32)
+    probs /= probs.sum(0, keepdims=True)
+    layers = win.prediction_layers
+    layers.set_prediction(image_id, probs)
+    viridis = colormap_table(HEATMAP_CMAP)
+    assert layers.item("heatmap").color_table == viridis
+    layers.set_heat_class(1)
+    item = layers.item("heatmap")
+    assert item.color_table == viridis
+    assert item._image.colorTable() == viridis  # what is drawn  # noqa: SLF001
+
+
+def test_a_new_empty_project_shows_none_of_the_old_image(window, qtbot, tmp_path):  # noqa: ANN001
+    """Item 7: File > New project on an empty folder kept showing the previous image and mask."""
+    win = window
+    assert win.canvas.image_item.isVisible()
+    Project.create(tmp_path / "empty", "road")
+    assert win.open_project(tmp_path / "empty")
+    assert win.editor.image is None
+    assert not win.canvas.image_item.isVisible() and not win.canvas.mask_item.isVisible()
+    assert "no images" in win.status.currentMessage()
+
+
+def test_training_choices_are_kept_without_a_run(qtbot, tmp_path):  # noqa: ANN001
+    """Item 9: Length 2.5 and close, without training: forgotten on reopen."""
+    project = create_demo_project(tmp_path / "demo", n_images=2, n_labelled=1, seed=1, size=(60, 80))
+    win = _open(qtbot, project, tmp_path)
+    win.training_panel.minutes.setValue(2.5)
+    qtbot.waitUntil(lambda: json.loads((project.root / "project.json").read_text())
+                    .get("training", {}).get("minutes") == 2.5, timeout=5000)
+    win.close()
+    again = _open(qtbot, Project.open(project.root), tmp_path)
+    assert again.training_panel.minutes.value() == 2.5
+
+
+def test_predict_all_lets_the_image_on_screen_go_first_and_says_what_it_did(qtbot, tmp_path):  # noqa: ANN001
+    """Item 1: the on-screen prediction waited behind the whole batch, the button stayed enabled,
+    and after Cancel the status said "Predicted 0 of N" although predictions were written."""
+    import torch
+
+    from fcn_studio.models.builder import build_model
+    from fcn_studio.models.checkpoint import save_checkpoint
+
+    project = create_demo_project(tmp_path / "demo", n_images=60, n_labelled=1, seed=3, size=(240, 320))
+    win = _open(qtbot, project, tmp_path)
+    session = win.training
+    torch.manual_seed(0)
+    model = build_model("resnet18", "fcn8s", num_classes=project.labelset.num_classes, weights=None).eval()
+    session.load_checkpoint(save_checkpoint(tmp_path / "m.fcnckpt", model, labelset=project.labelset, backbone="resnet18",
+                                            variant="fcn8s", normalization=model.normalization,
+                                            summary={"input_scale": 1.0}))
+    qtbot.waitUntil(lambda: session._predictor is not None and win.training_panel.predict_all.isEnabled(),  # noqa: SLF001
+                    timeout=60000)
+    progress: list[int] = []
+    win.progress_changed.connect(lambda done, total: progress.append(done))
+    session.predict_all()
+    assert not win.training_panel.predict_all.isEnabled()  # no second batch on top of this one
+    qtbot.waitUntil(lambda: len(progress) >= 3, timeout=60000)
+    target = project.images[40].id
+    at_click = progress[-1]
+    with qtbot.waitSignal(session.prediction_shown, timeout=30000,
+                          check_params_cb=lambda image_id: image_id == target):
+        win.image_list.select(target)
+    assert progress[-1] - at_click <= 3, (at_click, progress[-1])  # not behind the 57 others
+    assert win.training_panel.accept.isEnabled()
+    with qtbot.waitSignal(session.predict_all_done, timeout=60000) as done:
+        win.cancel_button.click()
+    summary = done.args[0]
+    written = len(list((project.root / "predictions").glob("*.png")))
+    assert summary["stopped"] and 0 < summary["predicted"] == written < 60
+    assert f"{written} of 60 images predicted" in win.status.currentMessage()
+    assert win.training_panel.predict_all.isEnabled()
