@@ -319,7 +319,8 @@ def train_fcn_studio(source, *, minutes: float, overrides: dict, seed: int = 0) 
         cfg = cfg.replace(**overrides)
         result = train(cfg, source)
     s = result.summary
-    predictor = Predictor(result.model, source.labelset, scale=s["input_scale"], device="cpu")
+    predictor = Predictor(result.model, source.labelset, scale=s["input_scale"], device="cpu",
+                          working_pixels=s.get("working_pixels"))
     stats = {"steps": s["step"], "images": s["images_seen"], "train_s": s["seconds"],
              "images_per_s": s["images_seen"] / max(s["seconds"], 1e-9), "final_loss": s["train_loss"],
              "recipe": {k: cfg.to_json()[k] for k in ("backbone", "variant", "weights", "batch_size", "crop_size", "scale", "lr", "optimizer", "schedule")}

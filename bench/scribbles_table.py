@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-PEERS = ("lraspp", "skimage-rf")
+PEERS = ("fcn-studio-random", "lite0-ce", "convpaint", "lraspp", "skimage-rf")
 
 
 def main(paths: list[str]) -> int:

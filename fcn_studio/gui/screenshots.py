@@ -19,7 +19,6 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from fcn_studio.models.registry import NO_WEIGHTS  # noqa: E402
 
 
 def settle(ms: int = 300) -> None:
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def training_shot(out: Path, app: QApplication, tmp: Path) -> Path:
-    """Fine-tune on the demo (random init: no downloads here) and grab the window mid-training,
+    """Fine-tune on the demo (the panel's start: the installed ImageNet trunk) and grab the window mid-training,
     with the live loss and mIoU curves and the heatmap of 'road' over an unpainted image."""
     from fcn_studio.data.demo import create_demo_project
     from fcn_studio.gui.main_window import MainWindow
@@ -130,7 +129,6 @@ def training_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     window.image_list.select(target)
     wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
     panel = window.training_panel
-    panel.weights.setCurrentIndex(panel.weights.findData(NO_WEIGHTS))
     panel.length_kind.setCurrentText("minutes")
     panel.minutes.setValue(3.0)  # still running when the picture is taken, at 75 s
     window.layers_panel.rows["heatmap"].checkbox.setChecked(True)
@@ -175,7 +173,7 @@ def imagenet_shot(out: Path, app: QApplication, tmp: Path) -> Path:
 
 def scribbles_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     """The demo's first minute as a user lives it: strokes on three images, Fine-tune with the
-    panel's defaults (random init, 1 minute), then an image nobody painted, with the
+    panel's defaults (EfficientNet-Lite0 from ImageNet, 1 minute), then an image nobody painted, with the
     segmentation snapped to its edges."""
     from fcn_studio.data.demo import create_demo_project
     from fcn_studio.gui.main_window import MainWindow
@@ -193,8 +191,6 @@ def scribbles_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     target = project.images[5].id
     window.image_list.select(target)
     wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
-    panel = window.training_panel
-    panel.weights.setCurrentIndex(panel.weights.findData(NO_WEIGHTS))
     window.layers_panel.rows["prediction"].checkbox.setChecked(True)
     window.layers_panel.rows["heatmap"].checkbox.setChecked(False)
     window.layers_panel.rows["prediction"].slider.setValue(55)

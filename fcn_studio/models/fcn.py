@@ -159,6 +159,18 @@ class FCN(nn.Module):
         self.output_stride = head.specs[-1].stride
         self.normalization = {k: [float(v) for v in vals] for k, vals in normalization.items()}
 
+    #: Keep the trunk's BatchNorm layers in eval mode while training (their ImageNet statistics
+    #: and a few images' batches of 4 crops: see ``TrainConfig.trunk_bn``).
+    frozen_trunk_bn: bool = False
+
+    def train(self, mode: bool = True) -> "FCN":
+        super().train(mode)
+        if mode and self.frozen_trunk_bn:
+            for m in self.trunk.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
     def forward_features(self, x: Tensor) -> dict[str, Tensor]:
         """Trunk features of ``x`` padded to a multiple of 32 (only those the head uses)."""
         pad_h = -x.shape[-2] % self.pad_multiple

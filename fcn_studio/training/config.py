@@ -133,6 +133,10 @@ class TrainConfig:
     lr: float | None = None
     #: Learning rate of the (pretrained) trunk relative to ``lr``.
     trunk_lr_mult: float = 1.0
+    #: The trunk's BatchNorm statistics: ``"train"`` (updated from each batch, as usual),
+    #: ``"frozen"`` (kept as loaded: ImageNet's for a pretrained start; scale and shift still
+    #: learn), or ``"auto"`` (see :meth:`trunk_bn_frozen`).
+    trunk_bn: str = "auto"
     #: None: 1e-2 for AdamW (decoupled decay), 1e-4 for SGD.
     weight_decay: float | None = None
     schedule: str = "onecycle"
@@ -210,6 +214,8 @@ class TrainConfig:
             raise bad(f"scale range must be 0 < low <= high, got {self.scale_range}")
         if self.semi_method not in SEMI_METHODS:
             raise bad(f"semi_method {self.semi_method!r}; choose one of {', '.join(SEMI_METHODS)}")
+        if self.trunk_bn not in ("auto", "train", "frozen"):
+            raise bad(f"trunk_bn {self.trunk_bn!r}; choose one of auto, train, frozen")
         if self.keep not in KEEP:
             raise bad(f"keep {self.keep!r}; choose one of {', '.join(KEEP)}")
         if self.unlabelled not in UNLABELLED:
@@ -239,6 +245,12 @@ class TrainConfig:
         if self.fast_only and not self.fast_mode:
             self.fast_mode = True
         return self
+
+    def trunk_bn_frozen(self) -> bool:
+        """``trunk_bn``, with auto resolved: frozen for a learned start (weights or a checkpoint)."""
+        if self.trunk_bn == "auto":
+            return self.weights is not None or self.resume is not None
+        return self.trunk_bn == "frozen"
 
     def peak_lr(self) -> float:
         """``lr``, or its automatic value (see the field)."""

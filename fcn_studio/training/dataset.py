@@ -22,7 +22,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torch.utils.data.distributed import DistributedSampler
 
+from PIL import Image
+
 from fcn_studio.data.labelset import LabelSet
+from fcn_studio.data.working_size import scale_for, working_pixels
 from fcn_studio.errors import FcnStudioError, TrainingError
 from fcn_studio.training.augment import augment, resize_pair
 from fcn_studio.training.samples import Sample, SampleSource, split_validation
@@ -107,8 +110,20 @@ class SegmentationDataset(Dataset):
         self.grow_radius = float(grow_radius)
         self.grow_regions = float(grow_regions)
         self._grown: dict[str, tuple[int, np.ndarray]] = {}
+        #: Training images' working size in pixels (data.working_size): each image is scaled to
+        #: about this size, so images of other sizes are seen at the scale of the others.
+        self.working_pixels: int | None = None
         self.samples: list[Sample] = []
         self.refresh()
+
+    def scale_of(self, hw: tuple[int, int]) -> float:
+        """The working scale of an image of size ``hw`` (``scale`` for the median size)."""
+        return scale_for(hw, self.scale, self.working_pixels)
+
+    def measure_working_size(self) -> int | None:
+        """Set :attr:`working_pixels` from the sizes of this set's images (headers only); returns it."""
+        self.working_pixels = working_pixels((sample_hw(s) for s in self.samples), self.scale)
+        return self.working_pixels
 
     @property
     def labelset(self) -> LabelSet:
@@ -169,15 +184,27 @@ class SegmentationDataset(Dataset):
                 image,
                 target,
                 rng=rng,
-                base_scale=self.scale,
+                base_scale=self.scale_of(image.shape[:2]),
                 scale_range=self.scale_range,
                 crop_hw=self.crop_size,
                 hflip=self.hflip,
                 jitter=self.color_jitter,
             )
             return _chw(image), torch.from_numpy(target)
-        small, _ = resize_pair(image, None, self.scale)
+        small, _ = resize_pair(image, None, self.scale_of(image.shape[:2]))
         return _chw(np.ascontiguousarray(small)), torch.from_numpy(target), index
+
+
+def sample_hw(sample: Sample) -> tuple[int, int]:
+    """(height, width) of a sample's image: recorded, else read from the file's header."""
+    if sample.hw is not None:
+        return (int(sample.hw[0]), int(sample.hw[1]))
+    try:
+        with Image.open(sample.image_path) as im:
+            w, h = im.size
+        return (int(h), int(w))
+    except OSError:
+        return (0, 0)  # unreadable: left out of the median; loading it says why
 
 
 def _chw(image: np.ndarray) -> torch.Tensor:
@@ -279,4 +306,5 @@ def build_datasets(
     if not train_ds.samples:
         raise TrainingError("nothing left to train on after holding out validation images; paint more images")
     val_ds = SegmentationDataset(val_src, train=False, scale=scale, seed=seed, cache=train_ds.cache)
+    val_ds.working_pixels = train_ds.measure_working_size()  # both sets at the training images' size
     return train_ds, val_ds, on, len(held)

@@ -18,6 +18,7 @@ from fcn_studio.training.device import Normalizer
 from fcn_studio.training.distributed import DistContext
 from fcn_studio.training.fast_mode import Stopped
 from fcn_studio.training.metrics import ConfusionMatrix, Scores
+from fcn_studio.data.working_size import scale_for
 from fcn_studio.inference.predictor import model_logits
 
 
@@ -31,6 +32,7 @@ def validate(
     dist: DistContext,
     limit: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    pixels: int | None = None,
 ) -> Scores:
     """Confusion-matrix scores of ``model`` on the dataset's whole images (split over ranks).
 
@@ -46,7 +48,7 @@ def validate(
             if not dist.enabled and should_stop is not None and should_stop():
                 raise Stopped
             image, target = dataset.load(i)
-            logits = model_logits(model, image, normalizer, scale=scale, amp=amp)
+            logits = model_logits(model, image, normalizer, scale=scale_for(image.shape[:2], scale, pixels), amp=amp)
             cm.update(torch.from_numpy(target).to(logits.device), logits.argmax(1)[0])
         cm.reduce_(dist.all_reduce_)
         return cm.compute()
@@ -54,12 +56,16 @@ def validate(
         model.train(was_training)
 
 
-def preview(model: nn.Module, image: np.ndarray, *, normalizer: Normalizer, scale: float, amp: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities K x H x W float16, labels H x W uint8) of one image, as CPU numpy arrays."""
+def preview(
+    model: nn.Module, image: np.ndarray, *, normalizer: Normalizer, scale: float, amp: bool, pixels: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities K x H x W float16, labels H x W uint8) of one image, as CPU numpy arrays.
+
+    ``pixels``: the training images' working size (data.working_size), None for ``scale`` as is."""
     was_training = model.training
     model.eval()
     try:
-        probs = torch.softmax(model_logits(model, image, normalizer, scale=scale, amp=amp), 1)[0]
+        probs = torch.softmax(model_logits(model, image, normalizer, scale=scale_for(image.shape[:2], scale, pixels), amp=amp), 1)[0]
         return probs.to(torch.float16).cpu().numpy(), probs.argmax(0).to(torch.uint8).cpu().numpy()
     finally:
         model.train(was_training)

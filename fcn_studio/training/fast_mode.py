@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fcn_studio.data.working_size import scale_for
 from fcn_studio.training.augment import resize_pair
 from fcn_studio.training.dataset import IGNORE, SegmentationDataset
 from fcn_studio.training.device import Normalizer, autocast
@@ -54,8 +55,10 @@ class HeadTrainer:
         scale: float,
         amp: bool,
         class_weights: torch.Tensor | None,
+        pixels: int | None = None,
     ) -> None:
         self.model = model
+        self.pixels = pixels
         self.device = device
         self.normalizer = normalizer
         self.cache = cache
@@ -74,7 +77,7 @@ class HeadTrainer:
             if should_stop():
                 raise Stopped
             image, target = dataset.load(i)
-            image, target = resize_pair(image, target, self.scale)
+            image, target = resize_pair(image, target, scale_for(image.shape[:2], self.scale, self.pixels))
             assert target is not None
             hw = (int(image.shape[0]), int(image.shape[1]))
             key = (sample.id, str(sample.image_path), hw, tag)

@@ -58,6 +58,8 @@ class RunOutputs:
             "epoch": st.epoch,
             "stopped": st.stopped,
             "input_scale": self.scale,
+            # the training images' working size: other sizes are predicted at this one's scale
+            "working_pixels": self.train_ds.working_pixels,
             "train_loss": finite(st.last_loss),
             "seconds": round(elapsed, 3),
             "images_seen": st.images_seen,

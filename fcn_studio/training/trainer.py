@@ -46,6 +46,7 @@ from fcn_studio.training.feature_cache import FeatureCache
 from fcn_studio.training.loss import class_weight_tensor, segmentation_loss
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
+from fcn_studio.data.working_size import scale_for
 from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.training.samples import PaintSummary, SampleSource
 from fcn_studio.training import semi_supervised as semi
@@ -167,6 +168,8 @@ class Trainer(SemiSupervised, RunOutputs):
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         quicken_batchnorm(model)
+        if hasattr(model, "frozen_trunk_bn"):
+            model.frozen_trunk_bn = cfg.trunk_bn_frozen()
         model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -243,7 +246,7 @@ class Trainer(SemiSupervised, RunOutputs):
         cfg, st = self.config, self.state
         head = HeadTrainer(
             self.model, device=self.device, normalizer=self.eval_normalizer, cache=self.feature_cache,
-            scale=self.scale, amp=self.amp, class_weights=self.class_weights,
+            scale=self.scale, amp=self.amp, class_weights=self.class_weights, pixels=self.train_ds.working_pixels,
         )
         computed = head.prepare(self.train_ds, self.stop_requested)
         self._notice(f"fast mode: trunk features of {len(head.items)} images ready ({computed} computed, {len(head.items) - computed} cached)")
@@ -457,9 +460,11 @@ class Trainer(SemiSupervised, RunOutputs):
             self._notice(f"cannot show a live prediction of {image_id}: {exc}")
             return
         model = self._deployed()
-        probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp)
+        pixels = self.train_ds.working_pixels
+        probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
         if self.config.refine_edges:
-            labels, _, probs = edge_refine(image, probs, radius=model_radius(model, self.scale), want_probs=True)
+            radius = model_radius(model, scale_for(image.shape[:2], self.scale, pixels))
+            labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
         self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------
@@ -467,6 +472,7 @@ class Trainer(SemiSupervised, RunOutputs):
         return validate(
             self._deployed(), self.val_ds, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp,
             dist=self.dist, limit=TRAIN_EVAL_LIMIT if self.val_on == "training" else None, should_stop=self.stop_requested,
+            pixels=self.val_ds.working_pixels,
         )
 
     def _end_of_epoch(self, *, phase: str) -> None:

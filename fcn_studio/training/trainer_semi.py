@@ -13,6 +13,7 @@ import time
 import numpy as np
 import torch
 
+from fcn_studio.data.working_size import scale_for
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training import semi_supervised as semi
@@ -49,6 +50,7 @@ class SemiSupervised:
         self.unlabelled = UnlabelledViews(
             self.source, scale=self.scale, crop_size=self.crop_size, scale_range=cfg.scale_range, hflip=cfg.hflip,
             jitter=cfg.color_jitter, seed=cfg.seed + 7919 * self.dist.rank, cache=self.train_ds.cache,
+            pixels=self.train_ds.working_pixels,
         )
         if not len(self.unlabelled):
             return
@@ -105,7 +107,7 @@ class SemiSupervised:
             except FcnStudioError as exc:
                 views.skip(sample, exc)
                 continue
-            small, _ = resize_pair(image, None, self.scale)
+            small, _ = resize_pair(image, None, scale_for(image.shape[:2], self.scale, self.train_ds.working_pixels))
             probs = torch.softmax(model_logits(teacher, small, self.eval_normalizer, scale=1.0, amp=self.amp), 1)
             painted = torch.full(probs.shape[-2:], IGNORE, dtype=torch.long, device=probs.device)[None]
             sel = self.labeller.select(probs, painted)

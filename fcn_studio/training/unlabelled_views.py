@@ -18,6 +18,7 @@ import torch
 
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.errors import FcnStudioError
+from fcn_studio.data.working_size import scale_for
 from fcn_studio.training.augment import augment
 from fcn_studio.training.dataset import ImageCache, target_lut
 from fcn_studio.training.samples import NoMask, Sample
@@ -37,8 +38,10 @@ class UnlabelledViews:
         jitter: float,
         seed: int,
         cache: ImageCache | None = None,
+        pixels: int | None = None,
     ) -> None:
         self.source = source
+        self.pixels = pixels
         self.scale = float(scale)
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.scale_range = scale_range
@@ -79,7 +82,8 @@ class UnlabelledViews:
                 pseudo = cv2.resize(pseudo, (w, h), interpolation=cv2.INTER_NEAREST)
             target = np.where(target == UNPAINTED, pseudo, target)  # painted pixels win
         return augment(
-            image, target, rng=self.rng, base_scale=self.scale, scale_range=self.scale_range, crop_hw=self.crop_size,
+            image, target, rng=self.rng, base_scale=scale_for((h, w), self.scale, self.pixels), scale_range=self.scale_range,
+            crop_hw=self.crop_size,
             hflip=self.hflip, jitter=self.jitter, label_aware=False,
         )
 
