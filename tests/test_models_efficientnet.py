@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import warnings
 import sys
 from pathlib import Path
 
@@ -157,5 +158,15 @@ def test_a_checkpoint_of_this_trunk_predicts_and_exports_at_two_sizes(tmp_path, 
         assert got.shape == (1, 2, h, w)
         assert float(np.abs(want).max()) > 1e-3
         assert float(np.abs(got - want).max()) <= 1e-4
+    script = tmp_path / "lite.pt"
+    assert main(["export-model", "--checkpoint", str(ckpt), "--format", "torchscript", "--out", str(script),
+                 "--trace-size", "64x64"]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated upstream
+        scripted = torch.jit.load(str(script))
+    for h, w in [(45, 70), (96, 128)]:
+        x = torch.randn(1, 3, h, w)
+        with torch.no_grad():
+            assert float((scripted(x) - model(x)).abs().max()) <= 1e-4
     stored = json.loads(session.get_modelmeta().custom_metadata_map["normalization"])
     assert stored["mean"] == pytest.approx(LITE_NORMALIZATION["mean"]) and stored["std"] == pytest.approx(LITE_NORMALIZATION["std"])

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fcn_studio.data.labelset import UNPAINTED as UNPAINTED_VALUE
+
 Box = tuple[int, int, int, int]  # y0, x0, y1, x1 (half-open)
 
 
@@ -74,8 +76,14 @@ def segment_box(p0: tuple[float, float], p1: tuple[float, float], radius: float,
     return clip_box((int(np.floor(y0)) - r, int(np.floor(x0)) - r, int(np.ceil(y1)) + r + 1, int(np.ceil(x1)) + r + 1), shape)
 
 
-def stamp_segment(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: int) -> Box | None:
+def stamp_segment(
+    mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: int,
+    *, only_unpainted: bool = False,
+) -> Box | None:
     """Paint a round brush along the segment p0 -> p1 (x, y in pixels); returns the box touched.
+
+    ``only_unpainted`` leaves painted pixels as they are (a stroke along a boundary fills the
+    gap without eating the neighbouring class).
 
     The cost is proportional to the segment's area, never to the mask's size, which keeps
     strokes smooth on 8000x8000 masks.
@@ -97,6 +105,8 @@ def stamp_segment(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, fl
         d2 = (xx - (ax + t * dx)) ** 2 + (yy - (ay + t * dy)) ** 2
     inside = d2 <= radius * radius + 0.25
     region = mask[y0:y1, x0:x1]
+    if only_unpainted:
+        inside &= region == UNPAINTED_VALUE
     region[inside] = value
     return box
 
@@ -129,17 +139,17 @@ def _fill_region(mask: np.ndarray, region: np.ndarray, rect: tuple[int, int, int
     return Edit((ry, rx, ry + rh, rx + rw), old, view.copy())
 
 
-def colour_fill(mask: np.ndarray, image: np.ndarray, x: int, y: int, value: int, tolerance: int) -> Edit | None:
-    """The magic wand: give ``value`` to the 4-connected region of *image* colour within
-    ``tolerance`` (per channel, 0-255) of the colour at (x, y); None if nothing changes.
+def colour_region(image: np.ndarray, x: int, y: int, tolerance: int) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The magic wand's region: (cv2.floodFill region with a 1-px border, bounding rect x, y, w, h)
+    of the 4-connected pixels within ``tolerance`` (per channel, 0-255) of the colour at (x, y).
 
     Each pixel is compared with the seed's colour, not its neighbour's, so a soft gradient
-    does not leak across the whole image. Like :func:`flood_fill`, only the box is kept.
+    does not leak across the whole image. None outside the image or for a non-uint8 image.
     """
     import cv2
 
-    h, w = mask.shape
-    if not (0 <= x < w and 0 <= y < h) or image.shape[:2] != (h, w):
+    h, w = image.shape[:2]
+    if not (0 <= x < w and 0 <= y < h):
         return None
     pixels = np.ascontiguousarray(image[..., :3] if image.ndim == 3 else image)
     if pixels.dtype != np.uint8:
@@ -149,7 +159,24 @@ def colour_fill(mask: np.ndarray, image: np.ndarray, x: int, y: int, value: int,
     diff = (t, t, t) if pixels.ndim == 3 else t
     flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
     _, _, _, rect = cv2.floodFill(pixels, region, (int(x), int(y)), 0, diff, diff, flags)
-    edit = _fill_region(mask, region, rect, value)
+    return region, rect
+
+
+def region_inside(region: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
+    """The bool pixels of a :func:`colour_region` within its bounding rect (a view)."""
+    rx, ry, rw, rh = rect
+    return region[ry + 1 : ry + rh + 1, rx + 1 : rx + rw + 1].view(bool)
+
+
+def colour_fill(mask: np.ndarray, image: np.ndarray, x: int, y: int, value: int, tolerance: int) -> Edit | None:
+    """The magic wand: give ``value`` to the :func:`colour_region` at (x, y); None if nothing
+    changes. Like :func:`flood_fill`, only the box is kept for undo."""
+    if image.shape[:2] != mask.shape:
+        return None
+    found = colour_region(image, x, y, tolerance)
+    if found is None:
+        return None
+    edit = _fill_region(mask, found[0], found[1], value)
     return edit if edit.changed else None
 
 
@@ -185,13 +212,15 @@ class StrokeRecorder:
         self.box: Box | None = None
         self._pieces: list[tuple[Box, np.ndarray]] = []
 
-    def paint(self, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: int) -> Box | None:
+    def paint(
+        self, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: int, *, only_unpainted: bool = False
+    ) -> Box | None:
         box = segment_box(p0, p1, radius, self.mask.shape[:2])
         if box is None:
             return None
         y0, x0, y1, x1 = box
         self._pieces.append((box, self.mask[y0:y1, x0:x1].copy()))
-        stamp_segment(self.mask, p0, p1, radius, value)
+        stamp_segment(self.mask, p0, p1, radius, value, only_unpainted=only_unpainted)
         self.box = union(self.box, box)
         return box
 

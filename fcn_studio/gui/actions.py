@@ -28,6 +28,7 @@ class Actions(NamedTuple):
     zoom_in: QAction
     zoom_out: QAction
     toggle_mask: QAction
+    only_unpainted: QAction
     next_image: QAction
     previous_image: QAction
     brush_bigger: QAction
@@ -109,6 +110,9 @@ def build_actions(win) -> Actions:
         zoom_in=make_action(win, "Zoom &in", win.canvas_zoom_in, QKeySequence.StandardKey.ZoomIn, "zoom_in"),
         zoom_out=make_action(win, "Zoom &out", win.canvas_zoom_out, QKeySequence.StandardKey.ZoomOut, "zoom_out"),
         toggle_mask=make_action(win, "Show &mask", win.set_mask_visible, "M", "mask", "Show or hide the painted mask (M)", checkable=True),
+        only_unpainted=make_action(win, "Paint only &unpainted pixels", win.set_only_unpainted, "U", None,
+                                   "The brush leaves painted pixels as they are: fill gaps along a boundary (U)",
+                                   checkable=True),
         next_image=make_action(win, "&Next image", win.next_image, ["D", "PgDown"]),
         previous_image=make_action(win, "&Previous image", win.previous_image, ["A", "PgUp"]),
         brush_bigger=make_action(win, "Bigger brush", lambda: win.scale_brush(1.25), "]"),

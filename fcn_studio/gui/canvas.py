@@ -7,10 +7,13 @@ changing it never touches pixels.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
+from fcn_studio.data.paint import colour_region, region_inside
+from fcn_studio.data.display_adjust import DisplayAdjust
 from fcn_studio.data.labelset import LabelSet
 from fcn_studio.data.overlay import class_rgba
 from fcn_studio.gui.editor import MaskEditor
@@ -42,10 +45,16 @@ def _is_popup_open(widget) -> bool:
         return False
 
 
+#: Milliseconds between magic-wand previews while the pointer moves (a 12-megapixel flood fill
+#: takes tens of milliseconds; at most one per interval keeps the pointer fluid).
+WAND_PREVIEW_MS = 60
+
+
 class Canvas(QGraphicsView):
     cursor_moved = Signal(int, int)  # image pixel under the mouse (-1, -1 outside)
     zoom_changed = Signal(float)
     tool_changed = Signal(str)
+    status_message = Signal(str)  # a short note for the status bar (the wand's preview share)
 
     def __init__(self, editor: MaskEditor, parent=None, session: SessionModel | None = None):
         super().__init__(parent)
@@ -69,6 +78,8 @@ class Canvas(QGraphicsView):
         self.setAcceptDrops(False)  # drops go to the main window
 
         self.image_item: RasterItem | None = None
+        #: brightness/contrast/gamma of what is shown (never of the data: data.display_adjust)
+        self.display_adjust = DisplayAdjust()
         self.mask_item: RasterItem | None = None
         self._overlays: dict[str, QGraphicsItem] = {}
         self.hidden_classes: frozenset[int] = frozenset()
@@ -84,6 +95,11 @@ class Canvas(QGraphicsView):
         inner = QPen(QColor(0, 0, 0), 0, Qt.PenStyle.DashLine)
         inner.setCosmetic(True)
         self._brush_inner.setPen(inner)
+        #: what the magic wand would fill at the pointer (tinted in the active class's colour)
+        self.wand_preview: RasterItem | None = None
+        self._wand_request: tuple[float, float, int] | None = None
+        self._wand_timer = QTimer(self, singleShot=True, interval=WAND_PREVIEW_MS)
+        self._wand_timer.timeout.connect(self._show_wand_preview)
         self.polygon_preview = QGraphicsPathItem()
         ppen = QPen(QColor(255, 220, 0), 0)
         ppen.setCosmetic(True)
@@ -121,7 +137,7 @@ class Canvas(QGraphicsView):
             assert self.mask_item is not None
             self.mask_item.setVisible(self.mask_visible)
         if self.image_item is None:
-            self.image_item = RasterItem(ed.image)
+            self.image_item = RasterItem(self.display_adjust.apply(ed.image))
             self.image_item.setZValue(0)
             self.scene().addItem(self.image_item)
             self.mask_item = RasterItem(ed.mask, mask_color_table(ed.project.labelset, self.hidden_classes))
@@ -130,12 +146,18 @@ class Canvas(QGraphicsView):
             self.mask_item.setVisible(self.mask_visible)
             self.scene().addItem(self.mask_item)
         else:
-            self.image_item.set_array(ed.image)
+            self.image_item.set_array(self.display_adjust.apply(ed.image))
             assert self.mask_item is not None
             self.mask_item.set_array(ed.mask, mask_color_table(ed.project.labelset, self.hidden_classes))
         self._fit_scene_rect(self.zoom)
         if first or self._fit_mode:
             self.fit_to_window()
+
+    def set_display_adjust(self, adjust: DisplayAdjust) -> None:
+        """Show the image with other brightness/contrast/gamma (its pixels stay as they are)."""
+        self.display_adjust = adjust
+        if self.image_item is not None and self.editor.image is not None:
+            self.image_item.set_array(adjust.apply(self.editor.image))
 
     def show_nothing(self) -> None:
         """No image left to show (the last one was removed)."""
@@ -245,10 +267,56 @@ class Canvas(QGraphicsView):
         if self.tool.name == name:
             return
         self.tool.cancel(self)
+        self.clear_wand_preview()
         self.tool = self.tools[name]
         self.viewport().setCursor(self.tool.cursor)
         self._update_brush_outline()
         self.tool_changed.emit(name)
+
+    # -- magic wand preview ------------------------------------------------------------------------
+    def request_wand_preview(self, x: float, y: float, tolerance: int) -> None:
+        """Show, a moment after the pointer rests, the region a wand click at (x, y) would fill."""
+        self._wand_request = (x, y, int(tolerance))
+        if not self._wand_timer.isActive():
+            self._wand_timer.start()
+
+    def _show_wand_preview(self) -> None:
+        ed = self.editor
+        if self._wand_request is None or ed.image is None or ed.mask is None or self.tool.name != "wand":
+            return
+        x, y, tolerance = self._wand_request
+        found = colour_region(ed.image, int(x), int(y), tolerance)
+        if found is None:
+            self.clear_wand_preview()
+            return
+        region, rect = found
+        inside = np.ascontiguousarray(region_inside(region, rect)).view(np.uint8)
+        colour = self._active_colour()
+        table = [QColor(0, 0, 0, 0).rgba(), QColor(*colour, 150).rgba()] + [0] * 254
+        if self.wand_preview is None or self.wand_preview.scene() is None:
+            self.wand_preview = RasterItem(inside, table)
+            self.wand_preview.setZValue(900)
+            self.scene().addItem(self.wand_preview)
+        else:
+            self.wand_preview.set_array(inside, table)
+        self.wand_preview.setPos(rect[0], rect[1])
+        self.wand_preview.setVisible(True)
+        share = int(inside.sum()) / max(1, ed.mask.size)
+        self.wand_preview_share = share
+        self.status_message.emit(f"Magic wand: a click here fills {share:.0%} of the image at tolerance {tolerance}")
+
+    def clear_wand_preview(self) -> None:
+        self._wand_request = None
+        self._wand_timer.stop()
+        if self.wand_preview is not None:
+            self.wand_preview.setVisible(False)
+
+    def _active_colour(self) -> tuple[int, int, int]:
+        ed = self.editor
+        for c in ed.project.labelset.classes:
+            if c.id == ed.active_class:
+                return tuple(c.color)  # type: ignore[return-value]
+        return (255, 255, 0)
 
     def show_polygon(self, points: list[tuple[float, float]]) -> None:
         path = QPainterPath()
@@ -294,6 +362,12 @@ class Canvas(QGraphicsView):
             self.tool.press(self, pos, event.modifiers())
             event.accept()
             return
+        if event.button() == Qt.MouseButton.RightButton and self.tool.shows_brush and self.editor.mask is not None:
+            # right-drag erases with the brush or eraser, as in most paint programs
+            self._buttons_down = True
+            self.tool.press(self, self._scene_pos(event), event.modifiers() | Qt.KeyboardModifier.ShiftModifier)
+            event.accept()
+            return
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -319,7 +393,7 @@ class Canvas(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self._space_down else self.tool.cursor)
             event.accept()
             return
-        if event.button() == Qt.MouseButton.LeftButton and self._buttons_down:
+        if event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton) and self._buttons_down:
             self._buttons_down = False
             self.tool.release(self, self._scene_pos(event))
             event.accept()
@@ -363,6 +437,7 @@ class Canvas(QGraphicsView):
 
     def leaveEvent(self, event) -> None:  # noqa: N802
         self.brush_outline.setVisible(False)
+        self.clear_wand_preview()
         self.cursor_moved.emit(-1, -1)
         super().leaveEvent(event)
 

@@ -65,6 +65,9 @@ class MaskEditor(QObject):
         self.image: np.ndarray | None = None
         self.mask: np.ndarray | None = None
         self._active_class = 0
+        #: the brush paints only pixels nobody painted yet (Edit → Paint only unpainted pixels)
+        self.only_unpainted = False
+        self._stroke_protects = False
         self._brush_radius = 8.0
         self._stroke: StrokeRecorder | None = None
         self._stroke_value = 0
@@ -189,6 +192,7 @@ class MaskEditor(QObject):
             return
         self._stroke = StrokeRecorder(self.mask)
         self._stroke_value = UNPAINTED if erase else self._active_class
+        self._stroke_protects = self.only_unpainted and not erase
         self._last_point = (x, y)
         self._paint_to(x, y)
 
@@ -198,7 +202,8 @@ class MaskEditor(QObject):
 
     def _paint_to(self, x: float, y: float) -> None:
         assert self._stroke is not None and self._last_point is not None
-        box = self._stroke.paint(self._last_point, (x, y), self._brush_radius, self._stroke_value)
+        box = self._stroke.paint(self._last_point, (x, y), self._brush_radius, self._stroke_value,
+                                 only_unpainted=self._stroke_protects)
         self._last_point = (x, y)
         if box is not None:
             self.region_changed.emit(box)

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.image_list = ImageListPanel()
         self.classes_panel = ClassesPanel()
         self.layers_panel = LayersPanel(self.session)
+        self.layers_panel.image_adjust.changed.connect(self.canvas.set_display_adjust)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("images", "Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("classes", "Classes", self.classes_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
         edit = bar.addMenu("&Edit")
         edit.addActions([a.undo, a.redo])
         edit.addSeparator()
+        edit.addAction(a.only_unpainted)
         self.clear_mask_action = edit.addAction("&Clear mask", self.clear_mask)
         self.clear_mask_action.setToolTip("Make every pixel of this image 'not painted' (undoable)")
         self.remove_images_action = edit.addAction("&Remove image(s) from project…", self.remove_selected_images)
@@ -194,6 +196,10 @@ class MainWindow(QMainWindow):
             "scribbles (the network has not seen where boundaries are); switch it off to keep thin objects."
         )
         self.layers_panel.extra_layout.insertWidget(2, self.snap_edges)
+        self.prediction_outlines = QCheckBox("Prediction as outlines")
+        self.prediction_outlines.setToolTip("Draw only the boundaries of the predicted classes, so the image shows through")
+        self.prediction_outlines.toggled.connect(self.prediction_layers.set_outlines)
+        self.layers_panel.extra_layout.insertWidget(3, self.prediction_outlines)
         self.training = TrainingSession(self, self.training_panel, self.prediction_layers, self)
         self.snap_edges.setChecked(self.training.refine_edges())
         self.snap_edges.toggled.connect(self.training.set_refine_edges)
@@ -211,6 +217,7 @@ class MainWindow(QMainWindow):
         self.editor.save_failed.connect(lambda msg: self.show_error("Could not save", msg))
         self.editor.saved.connect(lambda image_id: self.image_list.refresh(image_id))
         self.canvas.cursor_moved.connect(self._on_cursor)
+        self.canvas.status_message.connect(lambda text: self.status.showMessage(text, 4000))
         self.canvas.zoom_changed.connect(self.status.show_zoom)
 
     # -- project ---------------------------------------------------------------------------
@@ -277,6 +284,10 @@ class MainWindow(QMainWindow):
     def set_tool(self, name: str) -> None:
         self.canvas.set_tool(name)
         self.actions_.tools[name].setChecked(True)
+
+    def set_only_unpainted(self, on: bool) -> None:
+        self.editor.only_unpainted = bool(on)
+        self.status.showMessage("The brush paints only unpainted pixels" if on else "The brush paints over everything", 3000)
 
     def scale_brush(self, factor: float) -> None:
         self.editor.set_brush_radius(self.editor.brush_radius * factor)

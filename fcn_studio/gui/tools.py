@@ -39,7 +39,7 @@ class Tool:
 
 class BrushTool(Tool):
     name, label, shortcut, icon = "brush", "Brush", "B", "brush"
-    tip = "Paint the active class (B). Size: [ and ]. Hold Shift to erase."
+    tip = "Paint the active class (B). Size: [ and ]. Right-drag or hold Shift to erase."
     shows_brush = True
     cursor = Qt.CursorShape.BlankCursor
     erase = False
@@ -80,7 +80,15 @@ class MagicWandTool(Tool):
     tolerance = 24
 
     def press(self, canvas, pos, modifiers):
+        canvas.clear_wand_preview()
         canvas.editor.colour_fill(pos.x(), pos.y(), self.tolerance)
+
+    def move(self, canvas, pos, buttons_down):
+        if not buttons_down:  # show what a click here would fill
+            canvas.request_wand_preview(pos.x(), pos.y(), self.tolerance)
+
+    def cancel(self, canvas):
+        canvas.clear_wand_preview()
 
 
 class PolygonTool(Tool):

@@ -301,6 +301,9 @@ class TrainingSession(QObject):
                 return
             self._loading_predictor = False
             self.window.session.set_checkpoint(path)
+            if not self.controller.running and getattr(predictor, "description", ""):
+                # a reopened trained project says what it has, not "Paint a few strokes…"
+                self.panel.status.setText(f"Model: {predictor.description}. Fine-tune continues it.")
             self.panel.predict_all.setEnabled(not self._batch_running)
             self.panel.save_ckpt.setEnabled(True)
             if self.window.editor.image_id and self.layers.image_id != self.window.editor.image_id:

@@ -45,6 +45,8 @@ ToPrediction = Union[LoadModel, Predict, Quit]
 class ModelLoaded:
     refine_radius: int
     num_classes: int
+    #: what the model is, for the window to say ("EfficientNet-Lite0 FCN-4s, trained 7 Dec 01:40 on 12 images")
+    description: str = ""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class RemotePredictor:
         self._lock = threading.Lock()
         self.path: Path | None = None
         self.refine_radius = 0
+        self.description = ""
         self.num_classes = 0
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -85,6 +86,7 @@ class RemotePredictor:
         self.path = Path(path)
         self.refine_radius = int(info.refine_radius)
         self.num_classes = int(info.num_classes)
+        self.description = str(info.description)
         return self
 
     def predict(
@@ -118,6 +120,24 @@ class RemotePredictor:
             self._close_child()
 
 
+def describe_model(meta: Any) -> str:
+    """One line on a checkpoint: its trunk, when it was trained and on how many images."""
+    import datetime as dt
+
+    from fcn_studio.models.registry import display_name
+
+    parts = [display_name(meta.backbone, meta.variant)]
+    try:
+        when = dt.datetime.fromisoformat(meta.created).astimezone()
+        parts.append(f"trained {when.day} {when:%b %H:%M}")
+    except (TypeError, ValueError):
+        pass
+    images = meta.summary.get("train_images")
+    if isinstance(images, int) and images > 0:
+        parts.append(f"on {images} painted image{'s' if images != 1 else ''}")
+    return ", ".join(parts[:2]) + (" " + parts[2] if len(parts) > 2 else "")
+
+
 # -- the child side -------------------------------------------------------------------------------
 class _Child:
     """The prediction process's state (one predictor) and what it does per request type."""
@@ -129,7 +149,8 @@ class _Child:
         from fcn_studio.inference.predictor import Predictor
 
         self.predictor = Predictor.from_checkpoint(request.path, device="auto")
-        return ModelLoaded(refine_radius=self.predictor.refine_radius, num_classes=self.predictor.num_classes)
+        return ModelLoaded(refine_radius=self.predictor.refine_radius, num_classes=self.predictor.num_classes,
+                           description=describe_model(self.predictor.meta))
 
     def predict(self, request: Predict) -> FromPrediction:
         if self.predictor is None:

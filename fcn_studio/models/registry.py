@@ -166,6 +166,22 @@ def _build_table() -> tuple[ModelInfo, ...]:
 _TABLE: tuple[ModelInfo, ...] = _build_table()
 
 
+#: How people write the trunks' names.
+DISPLAY_NAMES: dict[str, str] = {
+    "vgg16": "VGG16", "resnet18": "ResNet-18", "resnet50": "ResNet-50", "mobilenet_v3_large": "MobileNetV3",
+    "efficientnet_lite0": "EfficientNet-Lite0", "fcn_resnet50": "torchvision FCN-ResNet50",
+    "lraspp_mobilenet_v3_large": "torchvision LR-ASPP",
+}
+
+
+def display_name(backbone: str, variant: str | None = None) -> str:
+    """``EfficientNet-Lite0 FCN-4s``: a trunk and variant as the window writes them."""
+    name = DISPLAY_NAMES.get(backbone, backbone)
+    if variant and variant != TV_VARIANT:
+        name += f" FCN-{variant[3:]}" if variant.startswith("fcn") else f" {variant}"
+    return name
+
+
 def list_models() -> list[ModelInfo]:
     """Every buildable (backbone, variant) pair, VGG16 first, torchvision models last."""
     return list(_TABLE)
