@@ -315,3 +315,28 @@ def test_the_prediction_can_be_drawn_as_outlines(window):  # noqa: ANN001
     assert (drawn[edge] == labels[edge]).all() and (drawn[~edge] == 255).all()  # 255: clear
     win.prediction_outlines.setChecked(False)
     assert (win.prediction_layers.item("prediction").array == labels).all()
+
+
+def test_a_trained_project_starts_its_spare_trainer_at_the_first_edit(qtbot, tmp_path):  # noqa: ANN001
+    """Memory (issue 27): an idle trained project held a spare training process (0.7 GB)."""
+    import torch
+
+    from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
+    from fcn_studio.gui.main_window import WARM_UP_DELAY_MS
+    from fcn_studio.models.builder import build_model
+    from fcn_studio.models.checkpoint import save_checkpoint
+
+    project = create_demo_project(tmp_path / "demo", n_images=2, n_labelled=1, seed=1, size=(60, 80))
+    torch.manual_seed(0)
+    model = build_model("resnet18", "fcn8s", num_classes=project.labelset.num_classes, weights=None)
+    target = project.path_of(PROJECT_CHECKPOINT)
+    target.parent.mkdir(exist_ok=True)
+    save_checkpoint(target, model, labelset=project.labelset, backbone="resnet18", variant="fcn8s",
+                    normalization=model.normalization, summary={"input_scale": 1.0})
+    win = _open(qtbot, project, tmp_path)
+    qtbot.wait(WARM_UP_DELAY_MS + 500)
+    controller = win.training.controller
+    assert controller._spare is None  # noqa: SLF001
+    win.editor.begin_stroke(10, 10)
+    win.editor.end_stroke()
+    qtbot.waitUntil(lambda: controller._spare is not None, timeout=5000)  # noqa: SLF001

@@ -422,8 +422,20 @@ class MainWindow(QMainWindow):
         self._background.submit(describe_device, self.status.show_device, lambda exc: self.status.show_device("unknown"))
 
     def _warm_up_training(self) -> None:
-        # The training process imports torch meanwhile; this process never does (training and
-        # predictions run in child processes), so loading torch cannot stall the window.
+        """Start the next training process ahead (it imports torch meanwhile; this process never
+        does, so loading torch cannot stall the window).
+
+        A project that already has a model starts it at the first edit instead: opened to
+        review or predict, it does not hold a spare trainer's 0.7 GB (issue 27, memory); the
+        user paints before the next Fine-tune, which leaves the spare time to start.
+        """
+        if self.training.checkpoint_path.exists() and not self.training.controller.running:
+            self.editor.region_changed.connect(self._warm_up_on_first_edit)
+            return
+        self.training.controller.prewarm()
+
+    def _warm_up_on_first_edit(self, *_: object) -> None:
+        self.editor.region_changed.disconnect(self._warm_up_on_first_edit)
         self.training.controller.prewarm()
 
     def show_error(self, title: str, text: str, warning: bool = False) -> None:
