@@ -97,10 +97,10 @@ def test_heatmap_grid_topk_and_upsampling(heatmapper: ImageNetHeatmapper) -> Non
 
 
 def test_heatmap_for_a_chosen_class_and_small_image(heatmapper: ImageNetHeatmapper) -> None:
-    image = np.full((100, 125, 3), 128, dtype=np.uint8)  # upscaled to 224 x 280
+    image = np.full((100, 125, 3), 128, dtype=np.uint8)  # upscaled to 224 x 280, sides to 32s: 224 x 288
     result = heatmapper.run(image, class_index=954, top_k=3)
     assert result.class_index == 954 and result.class_name == imagenet_categories()[954]
-    assert result.grid_shape == (1, 2)
+    assert result.grid_shape == (1, 3)  # (224/32 - 6, 288/32 - 6)
     assert result.heatmap.shape == (100, 125)
     assert len(result.top_classes) == 3
     with pytest.raises(ValueError):

@@ -136,7 +136,7 @@ class TrainingSession(QObject):
         self.panel.apply_settings(self.project.extra.get("training"), has_checkpoint=has_checkpoint)
         self._show_refine_state(self.refine_edges())
         if has_checkpoint:
-            self._load_predictor(self.checkpoint_path)
+            self._load_predictor(self.checkpoint_path, announce=True)
 
     def leave_project(self) -> None:
         """Before another project opens: end the run (the controller stays usable for the next
@@ -284,7 +284,9 @@ class TrainingSession(QObject):
             self._predict_current()
 
     # -- predictions outside training -----------------------------------------------------------
-    def _load_predictor(self, path: Path) -> None:
+    def _load_predictor(self, path: Path, *, announce: bool = False) -> None:
+        """Load the model at ``path`` for predictions; ``announce``: say which model it is (a
+        project just opened; after a run the panel keeps the run's own summary)."""
         self._loading_predictor = True
         generation = self._generation
 
@@ -301,7 +303,7 @@ class TrainingSession(QObject):
                 return
             self._loading_predictor = False
             self.window.session.set_checkpoint(path)
-            if not self.controller.running and getattr(predictor, "description", ""):
+            if announce and not self.controller.running and getattr(predictor, "description", ""):
                 # a reopened trained project says what it has, not "Paint a few strokes…"
                 self.panel.status.setText(f"Model: {predictor.description}. Fine-tune continues it.")
             self.panel.predict_all.setEnabled(not self._batch_running)
@@ -442,7 +444,7 @@ class TrainingSession(QObject):
         target.parent.mkdir(exist_ok=True)
         if Path(path).resolve() != target.resolve():
             shutil.copy2(path, target)
-        self._load_predictor(target)
+        self._load_predictor(target, announce=True)
 
     def load_checkpoint_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Load a model checkpoint", "", CHECKPOINT_FILTER)
