@@ -34,6 +34,20 @@ def _open(qtbot, project, tmp_path) -> MainWindow:  # noqa: ANN001
     return win
 
 
+def _model_checkpoint(path, labelset, backbone: str = "resnet18", variant: str = "fcn8s", **summary):  # noqa: ANN001, ANN003, ANN202
+    """A random-init model of ``labelset`` saved as a checkpoint at ``path`` (``summary``: its training summary)."""
+    import torch
+
+    from fcn_studio.models.builder import build_model
+    from fcn_studio.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model(backbone, variant, num_classes=labelset.num_classes, weights=None).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(path, model, labelset=labelset, backbone=backbone, variant=variant,
+                           normalization=model.normalization, summary={"input_scale": 1.0} | summary)
+
+
 @pytest.fixture
 def window(qtbot, tmp_path):  # noqa: ANN001
     project = create_demo_project(tmp_path / "demo", n_images=4, n_labelled=1, seed=5, size=(120, 160))
@@ -155,19 +169,10 @@ def test_training_choices_are_kept_without_a_run(qtbot, tmp_path):  # noqa: ANN0
 def test_predict_all_lets_the_image_on_screen_go_first_and_says_what_it_did(qtbot, tmp_path):  # noqa: ANN001
     """Item 1: the on-screen prediction waited behind the whole batch, the button stayed enabled,
     and after Cancel the status said "Predicted 0 of N" although predictions were written."""
-    import torch
-
-    from fcn_studio.models.builder import build_model
-    from fcn_studio.models.checkpoint import save_checkpoint
-
     project = create_demo_project(tmp_path / "demo", n_images=60, n_labelled=1, seed=3, size=(240, 320))
     win = _open(qtbot, project, tmp_path)
     session = win.training
-    torch.manual_seed(0)
-    model = build_model("resnet18", "fcn8s", num_classes=project.labelset.num_classes, weights=None).eval()
-    session.load_checkpoint(save_checkpoint(tmp_path / "m.fcnckpt", model, labelset=project.labelset, backbone="resnet18",
-                                            variant="fcn8s", normalization=model.normalization,
-                                            summary={"input_scale": 1.0}))
+    session.load_checkpoint(_model_checkpoint(tmp_path / "m.fcnckpt", project.labelset))
     qtbot.waitUntil(lambda: session._predictor is not None and win.training_panel.predict_all.isEnabled(),  # noqa: SLF001
                     timeout=60000)
     progress: list[int] = []
@@ -193,19 +198,11 @@ def test_predict_all_lets_the_image_on_screen_go_first_and_says_what_it_did(qtbo
 
 def test_a_reopened_trained_project_says_which_model_it_has(qtbot, tmp_path):  # noqa: ANN001
     """Peers' expectation: not "Paint a few strokes…" when the project has a trained model."""
-    import torch
-
     from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
-    from fcn_studio.models.builder import build_model
-    from fcn_studio.models.checkpoint import save_checkpoint
 
     project = create_demo_project(tmp_path / "demo", n_images=2, n_labelled=1, seed=1, size=(60, 80))
-    torch.manual_seed(0)
-    model = build_model("efficientnet_lite0", "fcn4s", num_classes=project.labelset.num_classes, weights=None)
-    target = project.path_of(PROJECT_CHECKPOINT)
-    target.parent.mkdir(exist_ok=True)
-    save_checkpoint(target, model, labelset=project.labelset, backbone="efficientnet_lite0", variant="fcn4s",
-                    normalization=model.normalization, summary={"input_scale": 0.5, "train_images": 12})
+    _model_checkpoint(project.path_of(PROJECT_CHECKPOINT), project.labelset, "efficientnet_lite0", "fcn4s",
+                      input_scale=0.5, train_images=12)
     win = _open(qtbot, project, tmp_path)
     qtbot.waitUntil(lambda: win.training._predictor is not None, timeout=60000)  # noqa: SLF001
     qtbot.waitUntil(lambda: win.training_panel.status.text().startswith("Model:"), timeout=5000)
@@ -319,20 +316,11 @@ def test_the_prediction_can_be_drawn_as_outlines(window):  # noqa: ANN001
 
 def test_a_trained_project_starts_its_spare_trainer_at_the_first_edit(qtbot, tmp_path):  # noqa: ANN001
     """Memory (issue 27): an idle trained project held a spare training process (0.7 GB)."""
-    import torch
-
     from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
     from fcn_studio.gui.main_window import WARM_UP_DELAY_MS
-    from fcn_studio.models.builder import build_model
-    from fcn_studio.models.checkpoint import save_checkpoint
 
     project = create_demo_project(tmp_path / "demo", n_images=2, n_labelled=1, seed=1, size=(60, 80))
-    torch.manual_seed(0)
-    model = build_model("resnet18", "fcn8s", num_classes=project.labelset.num_classes, weights=None)
-    target = project.path_of(PROJECT_CHECKPOINT)
-    target.parent.mkdir(exist_ok=True)
-    save_checkpoint(target, model, labelset=project.labelset, backbone="resnet18", variant="fcn8s",
-                    normalization=model.normalization, summary={"input_scale": 1.0})
+    _model_checkpoint(project.path_of(PROJECT_CHECKPOINT), project.labelset)
     win = _open(qtbot, project, tmp_path)
     qtbot.wait(WARM_UP_DELAY_MS + 500)
     controller = win.training.controller
