@@ -205,7 +205,82 @@ def scribbles_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     return path
 
 
-EXTRA_SHOTS = [training_shot, imagenet_shot, scribbles_shot]
+def round2_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
+    """The window's round 2 (issue 27), on a model trained the way a user would (strokes on three
+    demo images, a 30-second Fine-tune from ImageNet):
+
+    * ``round2_large_image.png``: a 4x upscaled copy of a demo frame, predicted at the training
+      images' scale (it used to be seen at 4x the scale and labelled as road);
+    * ``round2_heatmap_class.png``: the heatmap after switching *Heatmap of* (it used to turn grey);
+    * ``round2_predict_all.png``: *Predict all* running while the image on screen has its
+      prediction (the button disabled, the progress in the status bar);
+    * ``round2_empty_project.png``: a new project with no images (nothing of the old one shown).
+    """
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.data.project import Project
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_for, wait_until
+
+    project = create_demo_project(tmp / "demo-round2", n_images=48, n_labelled=0, seed=0)
+    big_source = tmp / "road_05_x4.png"
+    frame = Image.open(project.path_of(project.images[5].file))
+    frame.resize((frame.width * 4, frame.height * 4), Image.BICUBIC).save(big_source)
+    project.add_images([big_source])
+    window = MainWindow(project, QSettings(str(tmp / "s4.ini"), QSettings.Format.IniFormat))
+    window.resize(1440, 880)
+    window.show()
+    for entry in project.images[:3]:
+        window.image_list.select(entry.id)
+        wait_until(lambda entry=entry: window.editor.image_id == entry.id, 20000, "the image to load")
+        paint_strokes_inside(window, np.asarray(Image.open(project.root / "ground_truth" / f"{entry.id}.png")))
+        window.editor.flush()
+    window.training_panel.minutes.setValue(0.5)
+    window.training.start("fine-tune")
+    wait_until(lambda: window.training.controller.running, 20000, "training to start")
+    wait_for(window.training.controller.finished, 180000, "the run to finish")
+    wait_until(lambda: window.training._predictor is not None, 60000, "the trained model")
+    window.layers_panel.rows["prediction"].checkbox.setChecked(True)
+    window.layers_panel.rows["mask"].checkbox.setChecked(False)
+    paths = []
+
+    big = project.images[-1].id
+    window.image_list.select(big)
+    wait_for(window.training.prediction_shown, 60000, "the large image's prediction")
+    settle(800)
+    paths.append(out / "round2_large_image.png")
+    window.grab().save(str(paths[-1]))
+
+    window.layers_panel.rows["prediction"].checkbox.setChecked(False)
+    window.layers_panel.rows["heatmap"].checkbox.setChecked(True)
+    window.heatmap_legend.select(4)  # vehicle
+    settle(500)
+    paths.append(out / "round2_heatmap_class.png")
+    window.grab().save(str(paths[-1]))
+
+    window.layers_panel.rows["heatmap"].checkbox.setChecked(False)
+    window.layers_panel.rows["prediction"].checkbox.setChecked(True)
+    window.training.predict_all()
+    wait_until(lambda: window.progress.value() >= 3, 60000, "Predict all to get going")
+    target = project.images[40].id
+    window.image_list.select(target)
+    wait_for(window.training.prediction_shown, 60000, "the on-screen prediction")
+    window.status.clearMessage()  # the image's name covers the progress bar for 4 s
+    settle(300)
+    paths.append(out / "round2_predict_all.png")
+    window.grab().save(str(paths[-1]))
+    window.cancel_button.click()
+    wait_for(window.training.predict_all_done, 120000, "Predict all to stop")
+
+    Project.create(tmp / "empty-round2", "road")
+    window.open_project(tmp / "empty-round2")
+    settle(500)
+    paths.append(out / "round2_empty_project.png")
+    window.grab().save(str(paths[-1]))
+    window.close()
+    return paths
+
+
+EXTRA_SHOTS = [training_shot, imagenet_shot, scribbles_shot, round2_shots]
 
 
 if __name__ == "__main__":
