@@ -183,11 +183,7 @@ def scribbles_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     window = MainWindow(project, QSettings(str(tmp / "s3.ini"), QSettings.Format.IniFormat))
     window.resize(1440, 880)
     window.show()
-    for entry in project.images[:3]:
-        window.image_list.select(entry.id)
-        wait_until(lambda entry=entry: window.editor.image_id == entry.id, 20000, "the image to load")
-        paint_strokes_inside(window, np.asarray(Image.open(project.root / "ground_truth" / f"{entry.id}.png")))
-        window.editor.flush()
+    scribble_first_images(window, project)
     target = project.images[5].id
     window.image_list.select(target)
     wait_until(lambda: window.editor.image_id == target, 20000, "the image to load")
@@ -203,6 +199,17 @@ def scribbles_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     window.grab().save(str(path))
     window.close()
     return path
+
+
+def scribble_first_images(window, project, count: int = 3) -> None:  # noqa: ANN001
+    """Strokes inside the demo's true regions on its first ``count`` images, as a person paints them."""
+    from fcn_studio.gui.self_test import wait_until
+
+    for entry in project.images[:count]:
+        window.image_list.select(entry.id)
+        wait_until(lambda entry=entry: window.editor.image_id == entry.id, 20000, "the image to load")
+        paint_strokes_inside(window, np.asarray(Image.open(project.root / "ground_truth" / f"{entry.id}.png")))
+        window.editor.flush()
 
 
 def round2_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
@@ -229,11 +236,7 @@ def round2_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
     window = MainWindow(project, QSettings(str(tmp / "s4.ini"), QSettings.Format.IniFormat))
     window.resize(1440, 880)
     window.show()
-    for entry in project.images[:3]:
-        window.image_list.select(entry.id)
-        wait_until(lambda entry=entry: window.editor.image_id == entry.id, 20000, "the image to load")
-        paint_strokes_inside(window, np.asarray(Image.open(project.root / "ground_truth" / f"{entry.id}.png")))
-        window.editor.flush()
+    scribble_first_images(window, project)
     window.training_panel.minutes.setValue(0.5)
     window.training.start("fine-tune")
     wait_until(lambda: window.training.controller.running, 20000, "training to start")
