@@ -328,3 +328,31 @@ def test_a_trained_project_starts_its_spare_trainer_at_the_first_edit(qtbot, tmp
     win.editor.begin_stroke(10, 10)
     win.editor.end_stroke()
     qtbot.waitUntil(lambda: controller._spare is not None, timeout=5000)  # noqa: SLF001
+
+
+def test_accept_region_takes_only_the_clicked_component_and_undoes_in_one_step(window):  # noqa: ANN001
+    """Issue 26's tool: click a predicted segment to accept just that connected component."""
+    from fcn_studio.data.labelset import UNPAINTED
+
+    win = window
+    ed = win.editor
+    h, w = ed.mask.shape
+    ed.replace_mask(np.full((h, w), UNPAINTED, np.uint8), "start clean")
+    labels = np.zeros((h, w), np.uint8)
+    labels[10:40, 10:50] = 1          # the component to accept
+    labels[60:90, 10:50] = 1          # the same class elsewhere, not connected: stays unpainted
+    labels[:, 100:] = 2
+    probs = np.stack([labels == c for c in range(win.project.labelset.num_classes)]).astype(np.float32)
+    win.training.predictions[ed.image_id] = labels
+    win.prediction_layers.set_prediction(ed.image_id, probs, labels)
+    before = ed.mask.copy()
+    win.set_tool("accept_region")
+    QTest.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     win.canvas.mapFromScene(20.5, 20.5))
+    changed = ed.mask != before
+    component = np.zeros((h, w), bool)
+    component[10:40, 10:50] = True
+    assert (changed == component).all() and (ed.mask[component] == 1).all()
+    assert "Accepted a region of 1200 pixels" in win.status.currentMessage()
+    win.actions_.undo.trigger()
+    assert (ed.mask == before).all()

@@ -180,6 +180,20 @@ def colour_fill(mask: np.ndarray, image: np.ndarray, x: int, y: int, value: int,
     return edit if edit.changed else None
 
 
+def label_component(labels: np.ndarray, x: int, y: int) -> np.ndarray | None:
+    """The 4-connected region of equal label around (x, y) in ``labels`` (bool, labels' shape);
+    None outside. Accepting one predicted segment takes exactly this region."""
+    import cv2
+
+    h, w = labels.shape
+    if not (0 <= x < w and 0 <= y < h):
+        return None
+    region = np.zeros((h + 2, w + 2), np.uint8)
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+    cv2.floodFill(np.ascontiguousarray(labels, dtype=np.uint8), region, (int(x), int(y)), 0, 0, 0, flags)
+    return region[1:-1, 1:-1].view(bool)
+
+
 def fill_polygon(mask: np.ndarray, points: list[tuple[float, float]], value: int) -> Edit | None:
     """Fill the polygon through ``points`` ((x, y) pixels) in place; also serves as lasso fill."""
     import cv2

@@ -55,6 +55,7 @@ class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
     tool_changed = Signal(str)
     status_message = Signal(str)  # a short note for the status bar (the wand's preview share)
+    accept_region_requested = Signal(int, int)  # image pixel clicked with the Accept region tool
 
     def __init__(self, editor: MaskEditor, parent=None, session: SessionModel | None = None):
         super().__init__(parent)

@@ -201,6 +201,7 @@ class MainWindow(QMainWindow):
         self.prediction_outlines.toggled.connect(self.prediction_layers.set_outlines)
         self.layers_panel.extra_layout.insertWidget(3, self.prediction_outlines)
         self.training = TrainingSession(self, self.training_panel, self.prediction_layers, self)
+        self.canvas.accept_region_requested.connect(self.training.accept_region)
         self.snap_edges.setChecked(self.training.refine_edges())
         self.snap_edges.toggled.connect(self.training.set_refine_edges)
         self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)

@@ -151,6 +151,15 @@ class EyedropperTool(Tool):
             canvas.editor.set_active_class(value)
 
 
+class AcceptRegionTool(Tool):
+    name, label, shortcut, icon = "accept_region", "Accept region", "R", "accept_region"
+    tip = ("Click a predicted segment to make just that connected region the mask, as its predicted class (R); "
+           "undo takes it back. Accept prediction takes the whole image.")
+
+    def press(self, canvas, pos, modifiers):
+        canvas.accept_region_requested.emit(int(pos.x()), int(pos.y()))
+
+
 def _dedupe(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     for p in points:
@@ -159,7 +168,9 @@ def _dedupe(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-TOOL_TYPES: tuple[type[Tool], ...] = (BrushTool, EraserTool, FillTool, MagicWandTool, PolygonTool, EyedropperTool)
+TOOL_TYPES: tuple[type[Tool], ...] = (
+    BrushTool, EraserTool, FillTool, MagicWandTool, PolygonTool, EyedropperTool, AcceptRegionTool,
+)
 
 
 def make_tools() -> dict[str, Tool]:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOINT, checkpoint_candidates
 from fcn_studio.data.labelset import UNPAINTED
+from fcn_studio.data.paint import label_component
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.prediction_layers import PredictionLayers, PreparedPrediction
@@ -350,6 +351,25 @@ class TrainingSession(QObject):
         self._screen_first.enter_queue()
         if not self._predict.submit(run, done, lambda exc: self.window.status.showMessage(f"Prediction failed: {exc}", 8000)):
             self._screen_first.leave()  # the window is closing: nothing will run
+
+    def accept_region(self, x: int, y: int) -> bool:
+        """Make the predicted segment under (x, y) (its 4-connected region of one class) the mask,
+        as one undoable step; nothing else of the mask changes."""
+        editor = self.window.editor
+        labels = self.predictions.get(editor.image_id or "")
+        if labels is None or editor.mask is None or labels.shape != editor.mask.shape:
+            self.window.status.showMessage("No prediction for this image yet: Fine-tune or load a model first", 4000)
+            return False
+        region = label_component(labels, x, y)
+        if region is None:
+            return False
+        name = self.project.labelset.by_id(int(labels[y, x])).name
+        new = editor.mask.copy()
+        new[region] = labels[region]
+        done = editor.replace_mask(new, "Accept region")
+        if done:
+            self.window.status.showMessage(f"Accepted a region of {int(region.sum())} pixels as {name}", 4000)
+        return done
 
     def accept_prediction(self, only_unpainted: bool = False) -> bool:
         editor = self.window.editor
