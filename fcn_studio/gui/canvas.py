@@ -313,11 +313,10 @@ class Canvas(QGraphicsView):
             self.wand_preview.setVisible(False)
 
     def _active_colour(self) -> tuple[int, int, int]:
-        ed = self.editor
-        for c in ed.project.labelset.classes:
-            if c.id == ed.active_class:
-                return tuple(c.color)  # type: ignore[return-value]
-        return (255, 255, 0)
+        try:
+            return tuple(self.editor.project.labelset.by_id(self.editor.active_class).color)  # type: ignore[return-value]
+        except KeyError:
+            return (255, 255, 0)
 
     def show_polygon(self, points: list[tuple[float, float]]) -> None:
         path = QPainterPath()

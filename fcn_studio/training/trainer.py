@@ -46,7 +46,6 @@ from fcn_studio.training.feature_cache import FeatureCache
 from fcn_studio.training.loss import class_weight_tensor, segmentation_loss
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
-from fcn_studio.data.working_size import scale_for
 from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.training.samples import PaintSummary, SampleSource
 from fcn_studio.training import semi_supervised as semi
@@ -463,7 +462,7 @@ class Trainer(SemiSupervised, RunOutputs):
         pixels = self.train_ds.working_pixels
         probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
         if self.config.refine_edges:
-            radius = model_radius(model, scale_for(image.shape[:2], self.scale, pixels))
+            radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
             labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
         self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 

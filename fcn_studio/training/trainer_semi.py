@@ -13,7 +13,6 @@ import time
 import numpy as np
 import torch
 
-from fcn_studio.data.working_size import scale_for
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training import semi_supervised as semi
@@ -107,7 +106,7 @@ class SemiSupervised:
             except FcnStudioError as exc:
                 views.skip(sample, exc)
                 continue
-            small, _ = resize_pair(image, None, scale_for(image.shape[:2], self.scale, self.train_ds.working_pixels))
+            small, _ = resize_pair(image, None, self.train_ds.scale_of(image.shape[:2]))
             probs = torch.softmax(model_logits(teacher, small, self.eval_normalizer, scale=1.0, amp=self.amp), 1)
             painted = torch.full(probs.shape[-2:], IGNORE, dtype=torch.long, device=probs.device)[None]
             sel = self.labeller.select(probs, painted)
