@@ -32,3 +32,10 @@ def test_live_runs_until_stopped_and_overrides_win():
     assert cfg.epochs is None and cfg.minutes is None and cfg.max_steps is None and cfg.batch_size == 2
     with pytest.raises(ValueError, match="unknown training mode"):
         interactive_config("sprint", weights=None, **COMMON)
+
+
+def test_live_from_the_project_model_continues_its_schedule_and_fine_tune_does_not():
+    live = interactive_config("live", weights=None, resume="last.pt", **COMMON).validate()
+    assert live.continue_schedule
+    assert not interactive_config("live", weights="imagenet", **COMMON).continue_schedule  # nothing to continue
+    assert not interactive_config("fine-tune", weights=None, resume="last.pt", **COMMON).continue_schedule

@@ -265,3 +265,22 @@ def test_dense_masks_train_with_balanced_weights_and_ohem_by_default_and_the_sum
     assert len(set(weights)) > 1 and sum(weights) / 3 == pytest.approx(1.0, abs=1e-3)  # rarer classes weigh more
     plain = train(tiny(tmp_path / "plain", max_steps=1, class_weights="none", loss="ce"), toy).summary
     assert plain["loss"] == {"kind": "ce", "class_weights": None}
+
+
+def test_a_continued_live_run_skips_the_head_phase_and_the_warm_up(toy, tmp_path):  # noqa: ANN001
+    """Live from the project's model goes on at full learning rate; a restarted run warms up again."""
+    first = train(tiny(tmp_path, max_steps=60, lr=1e-3), toy)
+
+    def live(out: str, **kw) -> Recorder:  # noqa: ANN003
+        rec = Recorder()
+        # open-ended, as Live is; stopped after two full steps
+        train(tiny(tmp_path, out=tmp_path / out, max_steps=None, epochs=None, lr=1e-3, resume=first.checkpoint,
+                   fast_mode=True, fast_steps=5, **kw), toy, rec,
+              lambda: sum(r.phase == "full" for r in rec.steps) >= 2)
+        return rec
+
+    restarted, continued = live("r.fcnckpt"), live("c.fcnckpt", continue_schedule=True)
+    assert [r.phase for r in restarted.steps] == ["fast"] * 5 + ["full"] * 2
+    assert [r.phase for r in continued.steps] == ["full"] * 2
+    assert restarted.steps[5].lr == pytest.approx(1e-3 / 25, rel=1e-3)  # warming up from lr/25 again
+    assert continued.steps[0].lr == pytest.approx(1e-3, rel=1e-6)  # 60 steps lived: past the warm-up

@@ -142,6 +142,11 @@ class TrainConfig:
     schedule: str = "onecycle"
     #: Share of the run spent warming the learning rate up linearly from ``lr / 25``.
     warmup_fraction: float = 0.05
+    #: Continue the resumed model's schedule instead of starting a new one: no head-only fast
+    #: phase (its heads are trained already) and no new warm-up (an open-ended run counts its
+    #: warm-up steps over the model's life, not this run's). *Live* from the project's model
+    #: uses it, so a round of paint-then-train costs seconds, not a new run (issue 26).
+    continue_schedule: bool = False
     #: ``"auto"``, ``None`` or ``"none"`` (unweighted), ``"balanced"`` (inverse square-root
     #: frequency of painted pixels) or one weight per trainable class. Auto: balanced for
     #: dense masks, where it lifted the thin classes (pole, sign, pedestrian...) on CamVid

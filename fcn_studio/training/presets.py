@@ -2,7 +2,8 @@
 
 The GUI's three buttons map to three presets: *Fine-tune* (a first model from the heads on
 cached features within seconds, then full fine-tuning), *Update* (the heads only, then
-stop) and *Live* (fine-tuning until stopped). All of them leave one CPU core to the GUI and
+stop) and *Live* (fine-tuning until stopped; from the project's model it continues
+that model's schedule: no head-only phase again, no new warm-up). All of them leave one CPU core to the GUI and
 refresh the live preview every few seconds.
 
 The fast phase (heads on frozen, cached trunk features) needs a trunk that has learned
@@ -67,5 +68,6 @@ def interactive_config(
         else:
             config = config.replace(epochs=None, minutes=UPDATE_FROM_SCRATCH_MINUTES)
     elif mode == "live":
-        config = config.replace(epochs=None, minutes=None)
+        # Live from the project's model goes on where that model's training left off.
+        config = config.replace(epochs=None, minutes=None, continue_schedule=resume is not None)
     return config.replace(**overrides) if overrides else config

@@ -180,7 +180,10 @@ class Trainer(SemiSupervised, RunOutputs):
         self.loss_kind = cfg.loss_kind(dense)
         self._last_preview = time.perf_counter()
         try:
-            if cfg.fast_mode and not self.dist.enabled:
+            continuing = cfg.continue_schedule and cfg.resume is not None
+            if cfg.fast_mode and continuing:
+                self._notice("continuing the model's schedule: its heads are trained, so no head-only phase")
+            elif cfg.fast_mode and not self.dist.enabled:
                 self._fast_phase()
             elif cfg.fast_mode:
                 self._notice("fast mode is skipped under torchrun: every process would cache the same features")
@@ -324,7 +327,8 @@ class Trainer(SemiSupervised, RunOutputs):
             if cfg.max_steps is not None and st.run_steps >= cfg.max_steps:
                 st.stopped = "step limit"
                 return False
-            lr = apply_lr(self.optimizer, lr_factor(p_max, cfg.schedule, cfg.warmup_fraction, step=st.run_steps))
+            warmed = st.step if cfg.continue_schedule and cfg.resume is not None else st.run_steps
+            lr = apply_lr(self.optimizer, lr_factor(p_max, cfg.schedule, cfg.warmup_fraction, step=warmed))
             weight = self._semi_weight(p_max) if self.teacher is not None else 0.0
             loss = self._train_step(train_model, images, targets, weight)  # may raise _HalveBatch
             self._after_step(loss, lr, images.shape[0] * self.dist.world_size, time.perf_counter() - t, phase="full", progress=p_max)
