@@ -3,9 +3,8 @@
 Scribbles say nothing about where one class ends and the next begins. Before a mask is
 used for training, its strokes are grown in two ways, each optional:
 
-* **regions** (``region_scale``): the image is cut into Felzenszwalb-Huttenlocher regions
-  (scikit-image's graph-based segmentation, regions that are uniform inside and differ from
-  their neighbours); a region touched by strokes of one class only takes that class, a
+* **regions** (``region_scale``): the image is cut into colour regions (``data.regions``,
+  the same cut the window's region brush fills); a region touched by strokes of one class only takes that class, a
   region touched by two classes or by none stays unpainted. On CamVid strokes (2 % of the
   pixels) scale 100 labels 45 % of the pixels, 93 % of them correctly (bench/scribbles.py);
 * **a radius** (``radius``): the strokes are flooded outwards with OpenCV's marker-based
@@ -17,19 +16,13 @@ The grown mask exists only in the training batch; the user's mask on disk is nev
 
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 
 from fcn_studio.data.labelset import UNPAINTED
+from fcn_studio.data.regions import REGION_MAX_SIDE, image_regions, region_segmentation_available, rgb8
 
-
-#: Region segmentation runs on a copy of at most this many pixels on its longer side, so a
-#: 4000x3000 photo costs about what a 1000x750 one does; ``region_scale`` is in those pixels.
-REGION_MAX_SIDE = 1000
-#: Felzenszwalb's smallest region, in pixels of that copy.
-REGION_MIN_SIZE = 20
+__all__ = ["REGION_MAX_SIDE", "fill_regions", "grow_strokes", "image_regions"]
 
 
 def grow_strokes(image: np.ndarray, target: np.ndarray, radius: float, region_scale: float = 0.0) -> np.ndarray:
@@ -48,43 +41,12 @@ def grow_strokes(image: np.ndarray, target: np.ndarray, radius: float, region_sc
     if radius <= 0:
         return target
     markers = np.where(painted, target.astype(np.int32) + 1, 0).astype(np.int32)
-    flooded = cv2.watershed(_rgb8(image)[..., ::-1].copy(), markers)  # BGR; -1 on the lines between floods
+    flooded = cv2.watershed(rgb8(image)[..., ::-1].copy(), markers)  # BGR; -1 on the lines between floods
     near = cv2.distanceTransform((~painted).astype(np.uint8), cv2.DIST_L2, 3) <= radius
     grow = ~painted & near & (flooded > 0)
     out = target.copy()
     out[grow] = (flooded[grow] - 1).astype(np.uint8)
     return out
-
-
-def _rgb8(image: np.ndarray) -> np.ndarray:
-    """The image's first three channels as contiguous uint8, what OpenCV and scikit-image take."""
-    rgb = np.ascontiguousarray(image[..., :3])
-    return rgb if rgb.dtype == np.uint8 else np.clip(rgb, 0, 255).astype(np.uint8)
-
-
-@functools.cache
-def region_segmentation_available() -> bool:
-    """Whether scikit-image (the region segmentation) imports; without it only the radius grows."""
-    try:
-        import skimage.segmentation  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def image_regions(image: np.ndarray, scale: float) -> np.ndarray:
-    """HxW int region ids of ``image`` (Felzenszwalb-Huttenlocher, on a copy of at most
-    :data:`REGION_MAX_SIDE` pixels, ids scaled back to full size by nearest neighbour)."""
-    from skimage.segmentation import felzenszwalb  # imported here: only training needs it
-
-    rgb = _rgb8(image)
-    h, w = rgb.shape[:2]
-    f = min(1.0, REGION_MAX_SIDE / max(h, w))
-    small = rgb if f == 1.0 else cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    regions = felzenszwalb(small, scale=float(scale), sigma=0.8, min_size=REGION_MIN_SIZE).astype(np.int32)
-    if f != 1.0:
-        regions = cv2.resize(regions, (w, h), interpolation=cv2.INTER_NEAREST)
-    return regions
 
 
 def fill_regions(image: np.ndarray, target: np.ndarray, scale: float) -> np.ndarray:
