@@ -27,9 +27,11 @@ Policies:
 Tools (``--tools``, comma-separated): ``region`` (the region brush: a stroke fills the colour
 regions it touches, ``data.regions``; the person, who sees the fill's preview, keeps a
 region only when at least 90 % of its labelled pixels are the stroke's class, otherwise just
-the stroke's own pixels), ``accept`` (policy a only). ``--schedule`` ``continue`` (what *Live*
-does: the last model's schedule goes on at a constant rate, no head-only phase, no warm-up)
-or ``restart`` (a *Fine-tune* from the last model each round: head phase, then one-cycle).
+the stroke's own pixels), ``accept`` (policy a only). ``--schedule`` ``continue`` (what *Live* does: from the last
+model, one cosine cycle of the learning rate per round, no head-only phase, no warm-up),
+``restart`` (a *Fine-tune* from the last model each round: head phase, warm-up, one-cycle) or
+``constant`` (Live before its cycles: the peak rate throughout) or ``fresh`` (each round a
+Fine-tune from ImageNet on everything painted so far).
 
     python bench/annotation_loop.py --policy a --task camvid11 --out bench/results/loop/a11
     python bench/annotation_loop.py --policy c --task camvid11 --masks-from bench/results/loop/a11 --out .../c11
@@ -62,6 +64,7 @@ from fcn_studio.data.labelset import UNPAINTED, LabelSet  # noqa: E402
 from fcn_studio.data.paint import label_component  # noqa: E402
 from fcn_studio.data.regions import fill_touched, image_regions  # noqa: E402
 from fcn_studio.inference.paint_next import pick_next, score_from_probs  # noqa: E402
+from fcn_studio.training.presets import INTERACTIVE_TRUNK_LR_MULT  # noqa: E402
 
 #: The brush a person paints with, in pixels of CamVid's 960x720 frames, and a stroke's longest run.
 BRUSH = 9
@@ -247,8 +250,10 @@ def random_strokes(person: Person, name: str, budget: int) -> None:
 class StudioModel:
     """fcn-studio's default recipe, trained for a fixed time per round from the last round's model."""
 
-    def __init__(self, root: Path, names: list[str], labelset_json: Path, schedule: str, seed: int) -> None:
+    def __init__(self, root: Path, names: list[str], labelset_json: Path, schedule: str, seed: int,
+                 overrides: dict | None = None) -> None:
         self.root, self.schedule, self.seed = root, schedule, seed
+        self.overrides = overrides or {}
         (root / "images").mkdir(parents=True)
         (root / "masks").mkdir()
         for name in names:
@@ -270,14 +275,18 @@ class StudioModel:
         if self.source is None:
             self.source = FolderSource(self.root / "images", self.root / "masks", self.labelset)
         cfg = TrainConfig(epochs=None, minutes=seconds / 60, seed=self.seed + self.rounds, val_fraction=0.0, out=self.ckpt,
-                          preview_every_s=None, checkpoint_every_s=1e9, num_threads=1)
-        if self.rounds == 0:  # the first Fine-tune: from ImageNet, head phase first
+                          preview_every_s=None, checkpoint_every_s=1e9, num_threads=1,
+                          trunk_lr_mult=INTERACTIVE_TRUNK_LR_MULT)  # as the window's presets
+        if self.rounds == 0 or self.schedule == "fresh":  # a Fine-tune from ImageNet, head phase first
             cfg = cfg.replace(fast_mode=True)
         elif self.schedule == "restart":  # Fine-tune again from the last model
             cfg = cfg.replace(resume=self.ckpt, weights=None, fast_mode=True)
-        else:  # Live: the model's schedule goes on (constant rate, no head phase, no warm-up)
+        elif self.schedule == "continue":  # Live: one cosine cycle from the last model, no head phase, no warm-up
+            cfg = cfg.replace(resume=self.ckpt, weights=None, fast_mode=True, continue_schedule=True, warmup_fraction=0.0)
+        else:  # "constant": Live before its cycles: the peak rate throughout
             cfg = cfg.replace(resume=self.ckpt, weights=None, fast_mode=True, continue_schedule=True,
                               schedule="constant", warmup_fraction=0.0)
+        cfg = cfg.replace(**self.overrides)
         t = time.perf_counter()
         result = train(cfg, self.source)
         s = result.summary
@@ -314,7 +323,10 @@ def run(args: argparse.Namespace) -> dict:
     rows: list[dict] = []
     train_total = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        model = StudioModel(Path(tmp), pool, labelset_json, args.schedule, args.seed) if args.policy != "c" else None
+        from camvid import parse_sets
+
+        model = (StudioModel(Path(tmp), pool, labelset_json, args.schedule, args.seed, parse_sets(args.set))
+                 if args.policy != "c" else None)
         for r in range(args.rounds):
             t_round = time.perf_counter()
             opened: list[str] = []
@@ -382,7 +394,7 @@ def run(args: argparse.Namespace) -> dict:
                   f"snapped {row['miou_snapped'] if snapped is not None else '-'}  "
                   f"(round {row['round_wall_s']:.0f} s)", flush=True)
             result = {"rounds": rows, "setup": {
-                "policy": args.policy, "task": args.task, "tools": sorted(tools), "schedule": args.schedule,
+                "policy": args.policy, "task": args.task, "tools": sorted(tools), "schedule": args.schedule, "overrides": args.set,
                 "train_s_per_round": args.train_s, "budgets": dict(zip(("per_round", "per_image", "accepts", "first_per_image"), BUDGETS[args.task])),
                 "brush": BRUSH, "stroke_length": STROKE_LENGTH, "seed": args.seed, "val_images": len(val),
                 "train_images": len(pool), "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -399,8 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", choices=tuple(BUDGETS), default="camvid11")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--train-s", type=float, default=60.0, help="training seconds per round (one core)")
-    ap.add_argument("--tools", default="region,accept", help="region (region brush), accept (Accept region; policy a)")
-    ap.add_argument("--schedule", choices=("continue", "restart"), default="continue")
+    ap.add_argument("--tools", default="region", help="region (region brush), accept (Accept region; policy a)")
+    ap.add_argument("--schedule", choices=("continue", "restart", "constant", "fresh"), default="continue")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override fcn-studio's TrainConfig")
     ap.add_argument("--masks-from", type=Path, help="policy c: the --out folder of a policy-a run")
     ap.add_argument("--val-limit", type=int, help="score on the first N val frames only (quick looks)")
     ap.add_argument("--seed", type=int, default=0)

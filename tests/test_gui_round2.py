@@ -193,6 +193,8 @@ def test_predict_all_lets_the_image_on_screen_go_first_and_says_what_it_did(qtbo
     written = len(list((project.root / "predictions").glob("*.png")))
     assert summary["stopped"] and 0 < summary["predicted"] == written < 60
     assert f"{written} of 60 images predicted" in win.status.currentMessage()
+    scored = [e for e in project.images if "paint_next" in e.extra]  # Paint next's scores come with the batch
+    assert len(scored) == written and all(0 <= e.extra["paint_next"] <= e.extra["uncertainty"] + 1e-6 for e in scored)
     assert win.training_panel.predict_all.isEnabled()
 
 

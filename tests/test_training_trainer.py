@@ -284,3 +284,17 @@ def test_a_continued_live_run_skips_the_head_phase_and_the_warm_up(toy, tmp_path
     assert [r.phase for r in continued.steps] == ["full"] * 2
     assert restarted.steps[5].lr == pytest.approx(1e-3 / 25, rel=1e-3)  # warming up from lr/25 again
     assert continued.steps[0].lr == pytest.approx(1e-3, rel=1e-6)  # 60 steps lived: past the warm-up
+
+
+def test_live_anneals_in_cycles_and_keeps_each_cycle_end(toy, tmp_path):  # noqa: ANN001
+    """An open-ended run with cycle_minutes: cosine cycles with warm restarts, scored at each end."""
+    rec = Recorder()
+    cycle_s = 0.4
+    train(tiny(tmp_path, max_steps=None, epochs=None, lr=1e-3, cycle_minutes=cycle_s / 60, min_epoch_steps=1000),
+          toy, rec, lambda: len(rec.epochs) >= 2 or len(rec.steps) > 5000)
+    assert len(rec.epochs) >= 2  # two cycle ends inside one (long) epoch
+    first_end = rec.epochs[0].step
+    before = [r.lr for r in rec.steps if r.step <= first_end]
+    after = [r.lr for r in rec.steps if r.step > first_end]
+    assert before[-1] < 0.2e-3 < after[0]  # annealed at the end, back near the peak after the restart
+    assert max(after) <= 1e-3 + 1e-12 and after[0] > 0.9e-3  # the restart skips the warm-up

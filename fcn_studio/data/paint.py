@@ -225,6 +225,7 @@ class StrokeRecorder:
         self.mask = mask
         self.box: Box | None = None
         self._pieces: list[tuple[Box, np.ndarray]] = []
+        self._segments: list[tuple[tuple[float, float], tuple[float, float], float]] = []
 
     def paint(
         self, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: int, *, only_unpainted: bool = False
@@ -235,8 +236,20 @@ class StrokeRecorder:
         y0, x0, y1, x1 = box
         self._pieces.append((box, self.mask[y0:y1, x0:x1].copy()))
         stamp_segment(self.mask, p0, p1, radius, value, only_unpainted=only_unpainted)
+        self._segments.append((p0, p1, radius))
         self.box = union(self.box, box)
         return box
+
+    def footprint(self) -> tuple[Box, np.ndarray] | None:
+        """(box, bool array of the box): every pixel the brush passed over, painted or not
+        (``only_unpainted`` skips painted pixels, yet they were touched). None before any paint."""
+        if self.box is None:
+            return None
+        y0, x0, y1, x1 = self.box
+        trace = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        for (ax, ay), (bx, by), radius in self._segments:
+            stamp_segment(trace, (ax - x0, ay - y0), (bx - x0, by - y0), radius, 1)
+        return self.box, trace.view(bool)
 
     def finish(self) -> Edit | None:
         if self.box is None:
@@ -249,3 +262,39 @@ class StrokeRecorder:
             old[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0] = piece
         edit = Edit(self.box, old, new)
         return edit if edit.changed else None
+
+
+def region_brush(
+    mask: np.ndarray, regions: np.ndarray, stroke: Edit | None, footprint: tuple[Box, np.ndarray], value: int,
+    *, only_unpainted: bool = False,
+) -> Edit | None:
+    """Grow a finished brush stroke into the colour regions it touched, as one :class:`Edit`.
+
+    ``mask`` holds the stroke already (the user saw it while dragging); ``stroke`` is its edit
+    (None when it changed nothing, e.g. painted over its own class), ``footprint`` the pixels
+    the brush passed over (:meth:`StrokeRecorder.footprint`), ``regions`` the image's region
+    ids (``data.regions.image_regions``). Every pixel of each touched region gets ``value``
+    (unpainted ones only with ``only_unpainted``). The returned edit spans stroke and fill, so
+    one undo takes both back. None if nothing changed at all.
+    """
+    (y0, x0, y1, x1), touched = footprint
+    ids = np.unique(regions[y0:y1, x0:x1][touched])
+    inside = np.isin(regions, ids)
+    if only_unpainted:
+        inside &= mask == UNPAINTED_VALUE
+    inside &= mask != value
+    box = stroke.box if stroke is not None else None
+    ys = np.flatnonzero(inside.any(axis=1))
+    if ys.size:
+        xs = np.flatnonzero(inside[ys[0] : ys[-1] + 1].any(axis=0))
+        box = union(box, (int(ys[0]), int(xs[0]), int(ys[-1]) + 1, int(xs[-1]) + 1))
+    if box is None:
+        return None
+    by0, bx0, by1, bx1 = box
+    old = mask[by0:by1, bx0:bx1].copy()
+    if stroke is not None:  # the pixels as they were before the stroke
+        sy0, sx0, sy1, sx1 = stroke.box
+        old[sy0 - by0 : sy1 - by0, sx0 - bx0 : sx1 - bx0] = stroke.old
+    mask[by0:by1, bx0:bx1][inside[by0:by1, bx0:bx1]] = value
+    edit = Edit(box, old, mask[by0:by1, bx0:bx1].copy())
+    return edit if edit.changed else None

@@ -120,6 +120,7 @@ class Canvas(QGraphicsView):
         editor.region_changed.connect(self._on_region_changed)
         editor.brush_radius_changed.connect(lambda _: self._update_brush_outline())
         editor.project_changed.connect(self._on_project_changed)
+        editor.image_loaded.connect(lambda _: self.tool.cuts_regions and self.editor.request_regions())
 
     def _on_project_changed(self, project) -> None:  # noqa: ANN001
         """Another project: its classes, and none of the old project's image until one of its own loads
@@ -272,6 +273,8 @@ class Canvas(QGraphicsView):
         self.tool = self.tools[name]
         self.viewport().setCursor(self.tool.cursor)
         self._update_brush_outline()
+        if self.tool.cuts_regions:
+            self.editor.request_regions()
         self.tool_changed.emit(name)
 
     # -- magic wand preview ------------------------------------------------------------------------

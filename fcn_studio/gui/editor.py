@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from fcn_studio.data.labelset import UNPAINTED
-from fcn_studio.data.paint import Box, Edit, StrokeRecorder, colour_fill, fill_polygon, flood_fill, union
+from fcn_studio.data.paint import Box, Edit, StrokeRecorder, colour_fill, fill_polygon, flood_fill, region_brush, union
 from fcn_studio.data.project import Project
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.undo import MaskEditCommand
@@ -55,6 +55,7 @@ class MaskEditor(QObject):
     active_class_changed = Signal(int)
     brush_radius_changed = Signal(float)
     project_changed = Signal(object)
+    regions_ready = Signal(str)  # image id whose colour regions (the region brush's fill) are cut
 
     def __init__(self, project: Project, parent: QObject | None = None):
         super().__init__(parent)
@@ -84,6 +85,13 @@ class MaskEditor(QObject):
         self._save_when_written = False
         self._shadow: np.ndarray | None = None  # the mask as last handed to the writer
         self._shadow_stale: list[Box] = []  # what changed in the mask since, box by box
+        # The region brush: the shown image's colour regions, cut off the UI thread (about
+        # 0.3 s whatever the image's size); a stroke that ends before they are ready waits for them.
+        self._regions_bg = Background("fcn-regions", self)
+        self._regions: tuple[str, np.ndarray] | None = None
+        self._regions_pending: str | None = None
+        self._region_stroke = False
+        self._held: tuple[str, StrokeRecorder, Edit | None, int, bool] | None = None
 
     def set_project(self, project: Project) -> None:
         """Switch projects: the current mask is saved first, history is per project."""
@@ -151,6 +159,7 @@ class MaskEditor(QObject):
             self.image_loaded.emit(image_id)
             return
         self.end_stroke()
+        self._release_held()
         self.save_now()
         self._loading = image_id
         project = self.project
@@ -187,9 +196,15 @@ class MaskEditor(QObject):
             return int(self.mask[yi, xi])
         return None
 
-    def begin_stroke(self, x: float, y: float, erase: bool = False) -> None:
+    def begin_stroke(self, x: float, y: float, erase: bool = False, *, regions: bool = False) -> None:
+        """Start a brush stroke; ``regions``: the region brush (on release the stroke grows
+        into the colour regions it touched, in the same undo step)."""
         if self.mask is None:
             return
+        self._release_held()
+        self._region_stroke = regions and not erase
+        if self._region_stroke:
+            self.request_regions()
         self._stroke = StrokeRecorder(self.mask)
         self._stroke_value = UNPAINTED if erase else self._active_class
         self._stroke_protects = self.only_unpainted and not erase
@@ -217,11 +232,76 @@ class MaskEditor(QObject):
     def end_stroke(self) -> None:
         if self._stroke is None:
             return
-        edit = self._stroke.finish()
+        recorder, self._stroke = self._stroke, None
+        edit = recorder.finish()
         erase = self._stroke_value == UNPAINTED
-        self._stroke = None
+        if self._region_stroke and self.image_id is not None:
+            self._held = (self.image_id, recorder, edit, self._stroke_value, self._stroke_protects)
+            self._apply_held()
+            return
         if edit is not None:
             self.push_edit("Erase" if erase else "Brush stroke", edit)
+
+    # -- the region brush ------------------------------------------------------------------------
+    def request_regions(self) -> None:
+        """Cut the shown image into colour regions in the background, unless done or under way."""
+        image_id, image = self.image_id, self.image
+        if image_id is None or image is None:
+            return
+        if (self._regions is not None and self._regions[0] == image_id) or self._regions_pending == image_id:
+            return
+        from fcn_studio.data.regions import image_regions
+
+        self._regions_pending = image_id
+
+        def done(regions: np.ndarray) -> None:
+            if self._regions_pending == image_id:
+                self._regions_pending = None
+            self._regions = (image_id, regions)
+            self.regions_ready.emit(image_id)
+            self._apply_held()
+
+        def failed(exc: BaseException) -> None:  # the stroke stays a plain stroke
+            if self._regions_pending == image_id:
+                self._regions_pending = None
+            self._release_held()
+            self.save_failed.emit(f"The region brush could not cut this image into regions: {exc}")
+
+        def cut() -> np.ndarray:
+            regions = image_regions(image)
+            # ids fit 16 bits on any image (cut at most 1000 px a side): half the memory of int32
+            return regions.astype(np.uint16) if regions.max() < 65536 else regions
+
+        self._regions_bg.submit(cut, done, failed)
+
+    def regions_of(self, image_id: str | None) -> np.ndarray | None:
+        """The colour regions of ``image_id`` when they are cut, else None."""
+        return self._regions[1] if self._regions is not None and self._regions[0] == image_id else None
+
+    def _apply_held(self) -> None:
+        """Grow the held region-brush stroke once its image's regions are there (one undo step)."""
+        if self._held is None:
+            return
+        image_id, recorder, edit, value, protects = self._held
+        regions = self.regions_of(image_id)
+        if regions is None or self.mask is None or image_id != self.image_id:
+            return
+        self._held = None
+        footprint = recorder.footprint()
+        grown = region_brush(self.mask, regions, edit, footprint, value, only_unpainted=protects) if footprint else edit
+        if grown is not None:
+            self.region_changed.emit(grown.box)
+            self.push_edit("Region brush stroke", grown)
+
+    def _release_held(self) -> None:
+        """A held stroke whose regions never came (another stroke began, the image changed):
+        keep it as the plain stroke the user saw."""
+        if self._held is None:
+            return
+        image_id, _, edit, _, _ = self._held
+        self._held = None
+        if edit is not None and image_id == self.image_id:
+            self.push_edit("Brush stroke", edit)
 
     def fill(self, x: float, y: float) -> bool:
         if self.mask is None:
@@ -345,6 +425,7 @@ class MaskEditor(QObject):
     def flush(self) -> None:
         """Save now and wait until it is on disk (closing, switching projects)."""
         self.end_stroke()
+        self._release_held()
         self.save_now()
         self._io.wait()
         from PySide6.QtCore import QCoreApplication
@@ -368,3 +449,4 @@ class MaskEditor(QObject):
     def shutdown(self) -> None:
         self.flush()
         self._io.shutdown()
+        self._regions_bg.shutdown()

@@ -20,14 +20,15 @@ GETTING_STARTED = """
 <ol>
 <li><b>Add images</b>: File &rarr; Add images or Add folder, or drop them on the window.</li>
 <li><b>Pick a class</b> in the Classes list (the key shown beside each class: 1-9, 0, then Shift+1-9).</li>
-<li><b>Paint a few strokes</b> of every class: Brush (B), Fill (F), Magic wand (W) for regions of one
-colour, Polygon (P). Shift+drag or the Eraser (E) erases; Ctrl+Z undoes. The brush size is in the
+<li><b>Paint a few strokes</b> of every class: Brush (B), Region brush (Shift+B: the stroke fills the
+colour regions it touches), Fill (F), Magic wand (W) for regions of one colour, Polygon (P). Shift+drag or the Eraser (E) erases; Ctrl+Z undoes. The brush size is in the
 toolbar (or [ and ]). Strokes save themselves.</li>
 <li><b>Press Fine-tune</b> (Ctrl+T). The loss curve and the prediction over the image update while you
 keep painting; 3 minutes or more also learn from the images nobody painted.</li>
-<li><b>Review</b>: G, H and C show the prediction, the heatmap and the uncertainty. <i>Worst first</i>
-sorts the images the model is least sure about to the top; paint those next, or <i>Accept
-prediction</i> (Ctrl+Return) where it is right.</li>
+<li><b>Review</b>: G, H and C show the prediction, the heatmap and the uncertainty. <i>Paint next</i> (N)
+opens the image the model is least sure about, with the uncertainty showing where; paint over what it
+got wrong, click right segments with <i>Accept region</i> (R), or <i>Accept prediction</i>
+(Ctrl+Return) where all of it is right. <i>Live</i> keeps training from the current model while you paint.</li>
 <li><b>Export</b> masks or predictions (Ctrl+E) as indexed PNG, colour PNG, overlay or COCO JSON,
 and the model itself (File &rarr; Export model) as ONNX or TorchScript.</li>
 </ol>
@@ -37,12 +38,14 @@ and the model itself (File &rarr; Export model) as ONNX or TorchScript.</li>
 
 #: Help > Keyboard shortcuts, one line per group of keys.
 SHORTCUTS = [
-    "B brush, E eraser (Shift+drag erases too), F fill, W magic wand (colour fill), P polygon, I pick class",
+    "B brush, Shift+B region brush, E eraser (Shift+drag erases too), F fill, W magic wand (colour fill), P polygon, "
+    "I pick class, R accept region",
     "[ and ] brush size (the Size box in the toolbar too); 1-9, 0 and Shift+1-9 choose the class shown with that key; M show/hide mask",
     "Untick a class in the list to hide it in the mask and prediction layers",
     "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",
     "D / PgDown next image, A / PgUp previous image",
-    "G prediction, H heatmap, C uncertainty layers; Ctrl+T fine-tune, Ctrl+U quick update, Ctrl+Return accept prediction",
+    "G prediction, H heatmap, C uncertainty layers; N paint next; Ctrl+T fine-tune, Ctrl+U quick update, "
+    "Ctrl+Return accept prediction",
     "Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo, Ctrl+S save (autosave: a moment after each stroke, never more than 2 s behind)",
 ]
 

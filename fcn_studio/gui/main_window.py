@@ -202,6 +202,9 @@ class MainWindow(QMainWindow):
         self.layers_panel.extra_layout.insertWidget(3, self.prediction_outlines)
         self.training = TrainingSession(self, self.training_panel, self.prediction_layers, self)
         self.canvas.accept_region_requested.connect(self.training.accept_region)
+        from fcn_studio.gui.paint_next import PaintNext
+
+        self.paint_next = PaintNext(self, self.training, self)
         self.snap_edges.setChecked(self.training.refine_edges())
         self.snap_edges.toggled.connect(self.training.set_refine_edges)
         self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)
@@ -247,6 +250,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open project", str(exc))
             return False
         self.training.leave_project()
+        self.paint_next.forget()
         self.editor.set_project(project)
         self.prediction_layers.set_labelset(project.labelset)
         self.heatmap_legend.set_labelset(project.labelset)

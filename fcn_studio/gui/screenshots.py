@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     app = make_app()
     with tempfile.TemporaryDirectory() as tmp:
         print(main_window_shot(out, app, Path(tmp)))
-        extra = EXTRA_SHOTS if "--all" in argv else []
+        only = {a.split("=", 1)[1] for a in argv if a.startswith("--only=")}  # e.g. --only=loop_shots
+        extra = [f for f in EXTRA_SHOTS if f.__name__ in only] if only else (EXTRA_SHOTS if "--all" in argv else [])
         for shot in extra:
             print(shot(out, app, Path(tmp)))
     return 0
@@ -283,7 +284,62 @@ def round2_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
     return paths
 
 
-EXTRA_SHOTS = [training_shot, imagenet_shot, scribbles_shot, round2_shots]
+def loop_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
+    """The annotation loop's tools (issue 26), after strokes on three demo images and a
+    30-second Fine-tune from ImageNet:
+
+    * ``loop_paint_next.png``: *Paint next* scored every image and opened the one the model is
+      least sure of, the Uncertainty layer on, the status line saying why;
+    * ``loop_region_brush.png``: one region-brush stroke along that image's road, filled out
+      to the colour regions it touched (mask layer on, prediction off).
+    """
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.gui.self_test import _paint_stroke, wait_for, wait_until
+
+    from fcn_studio.gui.main_window import MainWindow
+
+    project = create_demo_project(tmp / "demo-loop", n_images=24, n_labelled=0, seed=0)
+    window = MainWindow(project, QSettings(str(tmp / "s5.ini"), QSettings.Format.IniFormat))
+    window.resize(1440, 880)
+    window.show()
+    scribble_first_images(window, project)
+    window.training_panel.minutes.setValue(0.5)
+    window.training.start("fine-tune")
+    wait_until(lambda: window.training.controller.running, 20000, "training to start")
+    wait_for(window.training.controller.finished, 180000, "the run to finish")
+    wait_until(lambda: window.training._predictor is not None, 60000, "the trained model")
+    paths = []
+
+    window.paint_next.open_next()  # scores every image first, then opens the winner
+    wait_for(window.training.predict_all_done, 180000, "the scoring")
+    wait_for(window.training.prediction_shown, 60000, "the chosen image's prediction")
+    window.layers_panel.rows["prediction"].checkbox.setChecked(False)
+    message = window.status.currentMessage()
+    settle(800)
+    window.status.showMessage(message, 12000)
+    paths.append(out / "loop_paint_next.png")
+    window.grab().save(str(paths[-1]))
+
+    window.session.set_visible("uncertainty", False)
+    window.set_tool("region_brush")
+    wait_until(lambda: window.editor.regions_of(window.editor.image_id) is not None, 30000, "the colour regions")
+    road = next(c.id for c in project.labelset.classes if c.name == "road")
+    window.classes_panel.select_class(road)
+    window.editor.set_brush_radius(5)
+    h, w = window.editor.mask.shape
+    _paint_stroke(window, (int(0.42 * w), int(0.9 * h)), (int(0.52 * w), int(0.78 * h)))
+    wait_until(lambda: window.editor.stack(window.editor.image_id).undoText() == "Region brush stroke", 20000,
+               "the region fill")
+    settle(500)
+    window.status.showMessage("Region brush: one stroke along the road filled the colour regions it touched "
+                              "(Ctrl+Z takes stroke and fill back together)", 12000)
+    paths.append(out / "loop_region_brush.png")
+    window.grab().save(str(paths[-1]))
+    window.close()
+    return paths
+
+
+EXTRA_SHOTS = [training_shot, imagenet_shot, scribbles_shot, round2_shots, loop_shots]
 
 
 if __name__ == "__main__":

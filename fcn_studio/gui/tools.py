@@ -21,6 +21,8 @@ class Tool:
     icon = ""
     tip = ""
     shows_brush = False
+    #: the tool fills colour regions: the editor cuts the shown image into them ahead of use
+    cuts_regions = False
     cursor = Qt.CursorShape.CrossCursor
 
     def press(self, canvas: "Canvas", pos: QPointF, modifiers: Qt.KeyboardModifier) -> None: ...
@@ -56,6 +58,18 @@ class BrushTool(Tool):
 
     def cancel(self, canvas):
         canvas.editor.end_stroke()
+
+
+class RegionBrushTool(BrushTool):
+    name, label, shortcut, icon = "region_brush", "Region brush", "Shift+B", "region_brush"
+    tip = ("Paint the active class, and on release fill every colour region the stroke touched (Shift+B): "
+           "one stroke along a road labels its whole patch. One undo takes stroke and fill back. "
+           "Right-drag erases as the brush does.")
+    cuts_regions = True
+
+    def press(self, canvas, pos, modifiers):
+        erase = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
+        canvas.editor.begin_stroke(pos.x(), pos.y(), erase=erase, regions=not erase)
 
 
 class EraserTool(BrushTool):
@@ -169,7 +183,7 @@ def _dedupe(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 TOOL_TYPES: tuple[type[Tool], ...] = (
-    BrushTool, EraserTool, FillTool, MagicWandTool, PolygonTool, EyedropperTool, AcceptRegionTool,
+    BrushTool, RegionBrushTool, EraserTool, FillTool, MagicWandTool, PolygonTool, EyedropperTool, AcceptRegionTool,
 )
 
 

@@ -83,6 +83,7 @@ class TrainingPanel(QWidget):
     stop_requested = Signal()
     accept_requested = Signal(bool)  # True: only unpainted pixels
     predict_all_requested = Signal()
+    paint_next_requested = Signal()
     sort_by_uncertainty = Signal(bool)
     imagenet_view_requested = Signal()
     load_checkpoint_requested = Signal()
@@ -223,6 +224,16 @@ class TrainingPanel(QWidget):
             "Paint the top ones next. Predict all scores every image; unscored images go last."
         )
         self.sort_uncertain.toggled.connect(self.sort_by_uncertainty)
+        from fcn_studio.inference.paint_next import REASON
+
+        self.paint_next = QPushButton(icon("paint_next"), "Paint next")
+        self.paint_next.setShortcut("N")
+        self.paint_next.setToolTip(
+            f"Open the image the model most wants painted (N), with the uncertainty layer showing where: {REASON}. "
+            "Every image is scored with the current model first when the scores are older than it."
+        )
+        self.paint_next.clicked.connect(self.paint_next_requested)
+        self.paint_next.setEnabled(False)
         self.imagenet = QPushButton("ImageNet heatmaps…")
         self.imagenet.setToolTip("The classic demonstration: a classifier turned fully convolutional, as coarse heatmaps")
         self.imagenet.clicked.connect(self.imagenet_view_requested)
@@ -231,7 +242,8 @@ class TrainingPanel(QWidget):
         self.save_ckpt = QPushButton("Save model…")
         self.save_ckpt.clicked.connect(self.save_checkpoint_requested)
         self.save_ckpt.setEnabled(False)
-        for i, w in enumerate([self.accept, self.predict_all, self.sort_uncertain, self.imagenet, self.load_ckpt, self.save_ckpt]):
+        for i, w in enumerate([self.paint_next, self.accept, self.predict_all, self.sort_uncertain, self.imagenet,
+                               self.load_ckpt, self.save_ckpt]):
             review.addWidget(w, i // 2, i % 2)
         for w in (self.accept,):
             w.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)

@@ -26,6 +26,7 @@ from fcn_studio.gui.background import Background
 from fcn_studio.gui.prediction_layers import PredictionLayers, PreparedPrediction
 from fcn_studio.gui.training_worker import TrainingController
 from fcn_studio.inference.prediction_process import RemotePredictor
+from fcn_studio.inference.paint_next import paint_next_score
 from fcn_studio.inference.prediction_types import entropy
 from fcn_studio.training.messages import EpochEnded, Failed, Notice, PreviewImage, RefineEdges, StepReported, dispatch
 
@@ -69,6 +70,20 @@ class ScreenFirst:
         with self._cond:
             while self._pending and not give_up():
                 self._cond.wait(poll_s)
+
+
+def painted_on_disk(project, entry) -> np.ndarray | None:  # noqa: ANN001
+    """Where the saved mask of ``entry`` is painted (bool HxW), None when nothing is saved or it
+    cannot be read. Read directly: safe off the UI thread (the project's own mask cache is not touched)."""
+    from fcn_studio.data.masks import read_mask
+
+    try:
+        path = project.path_of(entry.mask)
+        if not path.exists():
+            return None
+        return read_mask(path, project.labelset, expected_hw=(entry.height, entry.width)) != UNPAINTED
+    except (FcnStudioError, OSError, ValueError):
+        return None
 
 
 #: Milliseconds after the last change of a training choice before project.json is written.
@@ -151,7 +166,7 @@ class TrainingSession(QObject):
         self._refine_choice = None
         self.predictions.clear()
         self.layers.clear()
-        for w in (self.panel.accept, self.panel.predict_all, self.panel.save_ckpt):
+        for w in (self.panel.accept, self.panel.predict_all, self.panel.save_ckpt, self.panel.paint_next):
             w.setEnabled(False)
 
     def _remember_choices(self) -> None:
@@ -309,6 +324,7 @@ class TrainingSession(QObject):
                 self.panel.status.setText(f"Model: {predictor.description}. Fine-tune continues it.")
             self.panel.predict_all.setEnabled(not self._batch_running)
             self.panel.save_ckpt.setEnabled(True)
+            self.panel.paint_next.setEnabled(True)
             if self.window.editor.image_id and self.layers.image_id != self.window.editor.image_id:
                 self._predict_current()
 
@@ -380,6 +396,14 @@ class TrainingSession(QObject):
         new = np.where(editor.mask == UNPAINTED, labels, editor.mask) if only_unpainted else labels.copy()
         return editor.replace_mask(new.astype(np.uint8), "Accept prediction")
 
+    def has_model(self) -> bool:
+        """Whether predictions can be made (a model is loaded or loading)."""
+        return self._predictor is not None or self._loading_predictor
+
+    @property
+    def batch_running(self) -> bool:
+        return self._batch_running
+
     def predict_all(self) -> None:
         """Predict every image off the UI thread; write predictions/<id>.png and an uncertainty score.
 
@@ -422,7 +446,10 @@ class TrainingSession(QObject):
                 out.parent.mkdir(exist_ok=True)
                 write_indexed_png(out, pred.labels, project.labelset)
                 entry.predicted = True
-                entry.extra["uncertainty"] = round(float(entropy(pred.probs, normalized=True).mean()), 5)
+                uncertainty = entropy(pred.probs, normalized=True)
+                entry.extra["uncertainty"] = round(float(uncertainty.mean()), 5)
+                painted = painted_on_disk(project, entry)  # Paint next's score: painted pixels count as settled
+                entry.extra["paint_next"] = round(paint_next_score(uncertainty, painted), 5)
                 done += 1
                 self.window.report_progress(done, len(entries))
             if done:

@@ -147,6 +147,12 @@ class TrainConfig:
     #: warm-up steps over the model's life, not this run's). *Live* from the project's model
     #: uses it, so a round of paint-then-train costs seconds, not a new run (issue 26).
     continue_schedule: bool = False
+    #: An open-ended run (no minutes, epochs or step limit: *Live*) anneals its learning rate
+    #: in cosine cycles of this many minutes, restarting at the peak (warm restarts, SGDR), and
+    #: scores and saves the model at each cycle's end, when it is annealed. None: the rate
+    #: stays at its peak (a model taken mid-run is then a noisy one: on the annotation loop,
+    #: bench/annotation_loop.py, mIoU stalled near 0.2 at a constant rate).
+    cycle_minutes: float | None = None
     #: ``"auto"``, ``None`` or ``"none"`` (unweighted), ``"balanced"`` (inverse square-root
     #: frequency of painted pixels) or one weight per trainable class. Auto: balanced for
     #: dense masks, where it lifted the thin classes (pole, sign, pedestrian...) on CamVid
@@ -243,6 +249,8 @@ class TrainConfig:
             raise bad(f"loss {self.loss!r}; use auto or one of {', '.join(LOSS_KINDS)}")
         if isinstance(self.class_weights, str) and self.class_weights not in ("auto", "none", "balanced"):
             raise bad(f"class weights {self.class_weights!r}; use auto, balanced, none or a list of numbers")
+        if self.cycle_minutes is not None and not float(self.cycle_minutes) > 0:
+            raise bad(f"cycle_minutes must be positive, got {self.cycle_minutes}")
         if self.num_threads is not None and int(self.num_threads) < 1:
             raise bad(f"num_threads must be at least 1, got {self.num_threads}")
         if self.workers is not None and int(self.workers) < 0:

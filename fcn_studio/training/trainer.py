@@ -179,6 +179,7 @@ class Trainer(SemiSupervised, RunOutputs):
         self.class_weights = class_weight_tensor(cfg.loss_class_weights(dense), self.train_ds, self.labelset.num_classes, self.device)
         self.loss_kind = cfg.loss_kind(dense)
         self._last_preview = time.perf_counter()
+        self._cycles_done = 0
         try:
             continuing = cfg.continue_schedule and cfg.resume is not None
             if cfg.fast_mode and continuing:
@@ -327,8 +328,17 @@ class Trainer(SemiSupervised, RunOutputs):
             if cfg.max_steps is not None and st.run_steps >= cfg.max_steps:
                 st.stopped = "step limit"
                 return False
-            warmed = st.step if cfg.continue_schedule and cfg.resume is not None else st.run_steps
-            lr = apply_lr(self.optimizer, lr_factor(p_max, cfg.schedule, cfg.warmup_fraction, step=warmed))
+            continuing = cfg.continue_schedule and cfg.resume is not None
+            warmed = st.step if continuing else st.run_steps
+            if p_max is None and cfg.cycle_minutes:
+                cycle, p_lr = divmod((time.perf_counter() - self.t0) / (cfg.cycle_minutes * 60.0), 1.0)
+                if cycle > self._cycles_done:  # a cycle ended: its annealed model is scored and kept
+                    self._cycles_done = int(cycle)
+                    self._end_of_epoch(phase="full")
+                warm = cfg.warmup_fraction if cycle == 0 and not continuing else 0.0
+                lr = apply_lr(self.optimizer, lr_factor(p_lr, cfg.schedule, warm))
+            else:
+                lr = apply_lr(self.optimizer, lr_factor(p_max, cfg.schedule, cfg.warmup_fraction, step=warmed))
             weight = self._semi_weight(p_max) if self.teacher is not None else 0.0
             loss = self._train_step(train_model, images, targets, weight)  # may raise _HalveBatch
             self._after_step(loss, lr, images.shape[0] * self.dist.world_size, time.perf_counter() - t, phase="full", progress=p_max)

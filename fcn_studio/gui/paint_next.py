@@ -1,0 +1,94 @@
+"""*Paint next*: open the image the model most wants painted, and say why.
+
+The scores come from *Predict all* (``inference.paint_next``: mean uncertainty with painted
+pixels counted as settled, written per image as ``paint_next`` in project.json). Scores made
+by an older model than the project's current one mislead, so when the model file changed
+since the last scoring, the button first scores every image (in the background, the image on
+screen still predicted first) and then opens the winner. Images opened this way are not
+offered again until the next scoring: the person is painting them.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+
+from fcn_studio.inference.paint_next import pick_next
+
+#: project.json key (``extra``) of the model file's signature when the scores were made.
+SCORED_WITH = "paint_next_model"
+
+
+class PaintNext(QObject):
+    def __init__(self, window, session, parent: QObject | None = None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self.window, self.session = window, session
+        self._opened: set[str] = set()
+        self._open_when_scored = False
+        session.panel.paint_next_requested.connect(self.open_next)
+        session.predict_all_done.connect(self._scored)
+
+    def forget(self) -> None:
+        """Another project opens: nothing of this one's choices carries over."""
+        self._opened.clear()
+        self._open_when_scored = False
+
+    # -- scores -----------------------------------------------------------------------------------
+    def model_signature(self) -> list[int] | None:
+        """The project model file's (mtime in ns, size): changes whenever training writes it."""
+        try:
+            st = self.session.checkpoint_path.stat()
+        except OSError:
+            return None
+        return [st.st_mtime_ns, st.st_size]
+
+    def scores(self) -> dict[str, float]:
+        return {e.id: float(e.extra["paint_next"]) for e in self.window.project.images
+                if isinstance(e.extra.get("paint_next"), (int, float))}
+
+    def scores_current(self) -> bool:
+        sig = self.model_signature()
+        return bool(self.scores()) and sig is not None and self.window.project.extra.get(SCORED_WITH) == sig
+
+    # -- the button -------------------------------------------------------------------------------
+    def open_next(self) -> str | None:
+        """Open the highest-scoring image not opened since the last scoring; returns its id (None
+        when scoring starts first, or nothing is left)."""
+        if not self.session.has_model():
+            self.window.show_error("No model yet", "Fine-tune first: Paint next needs a model's predictions to choose from.",
+                                   warning=True)
+            return None
+        if not self.scores_current():
+            if not self.session.batch_running:
+                self._open_when_scored = True
+                self.window.status.showMessage("Paint next: scoring every image with the current model first…", 8000)
+                self.session.predict_all()
+            return None
+        scores = self.scores()
+        pick = pick_next(scores, self._opened)
+        if pick is None:
+            self.window.status.showMessage(
+                "Paint next: every scored image has been opened since the last scoring; Fine-tune, then Paint next "
+                "scores them again", 10000)
+            return None
+        self._opened.add(pick)
+        left = len(scores) - len(self._opened) + 1
+        self.window.image_list.select(pick)
+        self.window.session.set_visible("uncertainty", True)
+        self.window.status.showMessage(
+            f"Paint next: {pick}, uncertainty {scores[pick]:.2f} over its unpainted pixels, the highest of {left} "
+            "images not opened yet. The Uncertainty layer (C) shows where the model hesitates.", 12000)
+        return pick
+
+    def _scored(self, summary: dict) -> None:
+        if summary.get("stopped"):
+            self._open_when_scored = False
+            return
+        self.window.project.extra[SCORED_WITH] = self.model_signature()
+        self._opened.clear()
+        try:
+            self.window.project.save()
+        except Exception as exc:  # noqa: BLE001 - said, and kept in memory for the next save
+            self.window.status.showMessage(f"Could not save the scores: {exc}", 8000)
+        if self._open_when_scored:
+            self._open_when_scored = False
+            self.open_next()

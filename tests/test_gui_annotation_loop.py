@@ -1,0 +1,83 @@
+"""The annotation loop's tools in the window (issue 26): region brush and Paint next."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from fcn_studio.data.demo import create_demo_project
+from fcn_studio.data.labelset import UNPAINTED
+from fcn_studio.gui.paint_next import SCORED_WITH
+from test_gui_round2 import _drag, _model_checkpoint, _open
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):  # noqa: ANN001
+    project = create_demo_project(tmp_path / "demo", n_images=4, n_labelled=1, seed=5, size=(120, 160))
+    return _open(qtbot, project, tmp_path)
+
+
+def test_the_region_brush_fills_the_touched_colour_region_and_undoes_in_one_step(window, qtbot):  # noqa: ANN001
+    pytest.importorskip("skimage")
+    win, ed = window, window.editor
+    h, w = ed.mask.shape
+    ed.replace_mask(np.full((h, w), UNPAINTED, np.uint8), "start clean")
+    two_halves = np.zeros((h, w, 3), np.uint8)
+    two_halves[:, : w // 2] = (190, 60, 50)
+    two_halves[:, w // 2 :] = (40, 90, 200)
+    ed.image = two_halves  # the colours the regions are cut from
+    before = ed.mask.copy()
+    with qtbot.waitSignal(ed.regions_ready, timeout=30000):
+        win.set_tool("region_brush")
+    ed.set_brush_radius(3)
+    ed.set_active_class(1)
+    y = h // 2
+    _drag(win.canvas, Qt.MouseButton.LeftButton, [(10, y), (30, y)])  # a short stroke in the left half
+    qtbot.waitUntil(lambda: (ed.mask[:, : w // 2] == 1).all(), timeout=10000)
+    assert (ed.mask[:, w // 2 :] == UNPAINTED).all()  # the other region untouched
+    assert ed.stack(ed.image_id).undoText() == "Region brush stroke"
+    win.actions_.undo.trigger()
+    assert np.array_equal(ed.mask, before)
+
+
+def _scored_project(win, tmp_path) -> list[str]:  # noqa: ANN001
+    """Scores as Predict all leaves them, made by the project's (stand-in) model file."""
+    session = win.training
+    _model_checkpoint(session.checkpoint_path, win.project.labelset)
+    ids = [e.id for e in win.project.images]
+    for e, score in zip(win.project.images, (0.2, 0.9, 0.5, 0.1)):
+        e.extra["paint_next"] = score
+    win.project.extra[SCORED_WITH] = win.paint_next.model_signature()
+    session._predictor = object()  # noqa: SLF001 - a model is loaded
+    return ids
+
+
+def test_paint_next_opens_the_highest_score_and_says_why(window, qtbot, tmp_path):  # noqa: ANN001
+    win = window
+    ids = _scored_project(win, tmp_path)
+    assert "least sure" in win.training_panel.paint_next.toolTip()
+    assert win.paint_next.open_next() == ids[1]
+    qtbot.waitUntil(lambda: win.editor.image_id == ids[1], timeout=10000)
+    message = win.status.currentMessage()
+    assert "uncertainty 0.90" in message and "highest of 4" in message
+    assert win.session.visible("uncertainty")
+    assert win.paint_next.open_next() == ids[2]  # opened images are not offered again
+    qtbot.waitUntil(lambda: win.editor.image_id == ids[2], timeout=10000)
+
+
+def test_paint_next_scores_again_when_the_model_changed(window, qtbot, tmp_path, monkeypatch):  # noqa: ANN001
+    win = window
+    ids = _scored_project(win, tmp_path)
+    assert win.paint_next.open_next() == ids[1]
+    _model_checkpoint(win.training.checkpoint_path, win.project.labelset, step=99)  # training wrote a new model
+    calls: list[int] = []
+    monkeypatch.setattr(win.training, "predict_all", lambda: calls.append(1))
+    assert win.paint_next.open_next() is None and calls == [1]
+    assert "scoring every image" in win.status.currentMessage()
+    win.project.images[3].extra["paint_next"] = 0.95  # the new model's scores
+    win.training.predict_all_done.emit({"predicted": 4, "total": 4, "stopped": False})
+    qtbot.waitUntil(lambda: win.editor.image_id == ids[3], timeout=10000)
+    assert win.project.extra[SCORED_WITH] == win.paint_next.model_signature()
