@@ -181,8 +181,7 @@ class Trainer(SemiSupervised, RunOutputs):
         self._last_preview = time.perf_counter()
         self._cycles_done = 0
         try:
-            continuing = cfg.continue_schedule and cfg.resume is not None
-            if cfg.fast_mode and continuing:
+            if cfg.fast_mode and self._continuing:
                 self._notice("continuing the model's schedule: its heads are trained, so no head-only phase")
             elif cfg.fast_mode and not self.dist.enabled:
                 self._fast_phase()
@@ -328,22 +327,30 @@ class Trainer(SemiSupervised, RunOutputs):
             if cfg.max_steps is not None and st.run_steps >= cfg.max_steps:
                 st.stopped = "step limit"
                 return False
-            continuing = cfg.continue_schedule and cfg.resume is not None
-            warmed = st.step if continuing else st.run_steps
-            if p_max is None and cfg.cycle_minutes:
-                cycle, p_lr = divmod((time.perf_counter() - self.t0) / (cfg.cycle_minutes * 60.0), 1.0)
-                if cycle > self._cycles_done:  # a cycle ended: its annealed model is scored and kept
-                    self._cycles_done = int(cycle)
-                    self._end_of_epoch(phase="full")
-                warm = cfg.warmup_fraction if cycle == 0 and not continuing else 0.0
-                lr = apply_lr(self.optimizer, lr_factor(p_lr, cfg.schedule, warm))
-            else:
-                lr = apply_lr(self.optimizer, lr_factor(p_max, cfg.schedule, cfg.warmup_fraction, step=warmed))
+            lr = apply_lr(self.optimizer, self._lr_factor(p_max))
             weight = self._semi_weight(p_max) if self.teacher is not None else 0.0
             loss = self._train_step(train_model, images, targets, weight)  # may raise _HalveBatch
             self._after_step(loss, lr, images.shape[0] * self.dist.world_size, time.perf_counter() - t, phase="full", progress=p_max)
             t = time.perf_counter()
         return True
+
+    @property
+    def _continuing(self) -> bool:
+        """The run goes on with a resumed model's schedule (TrainConfig.continue_schedule)."""
+        return self.config.continue_schedule and self.config.resume is not None
+
+    def _lr_factor(self, progress: float | None) -> float:
+        """The learning-rate multiplier for the next step: by the run's progress; in an
+        open-ended run by its cosine cycle (``cycle_minutes``; a cycle's end first scores and
+        keeps the annealed model), else by steps (warm-up, then the peak)."""
+        cfg, st = self.config, self.state
+        if progress is None and cfg.cycle_minutes and not self.dist.enabled:  # ranks' clocks would disagree on cycle ends
+            cycle, within = divmod((time.perf_counter() - self.t0) / (cfg.cycle_minutes * 60.0), 1.0)
+            if cycle > self._cycles_done:
+                self._cycles_done = int(cycle)
+                self._end_of_epoch(phase="full")
+            return lr_factor(within, cfg.schedule, cfg.warmup_fraction if cycle == 0 and not self._continuing else 0.0)
+        return lr_factor(progress, cfg.schedule, cfg.warmup_fraction, step=st.step if self._continuing else st.run_steps)
 
     def _train_step(self, train_model: nn.Module, images: torch.Tensor, targets: torch.Tensor, semi_weight: float = 0.0) -> float:
         x = self.normalizer(images)
