@@ -52,7 +52,7 @@ def _scored_project(win, tmp_path) -> list[str]:  # noqa: ANN001
     for e, score in zip(win.project.images, (0.2, 0.9, 0.5, 0.1)):
         e.extra["paint_next"] = score
     win.project.extra[SCORED_WITH] = win.paint_next.model_signature()
-    session._predictor = object()  # noqa: SLF001 - a model is loaded
+    session.has_model = lambda: True  # a model is loaded (no prediction process in this test)
     return ids
 
 
@@ -61,9 +61,8 @@ def test_paint_next_opens_the_highest_score_and_says_why(window, qtbot, tmp_path
     ids = _scored_project(win, tmp_path)
     assert "least sure" in win.training_panel.paint_next.toolTip()
     assert win.paint_next.open_next() == ids[1]
-    qtbot.waitUntil(lambda: win.editor.image_id == ids[1], timeout=10000)
-    message = win.status.currentMessage()
-    assert "uncertainty 0.90" in message and "highest of 4" in message
+    qtbot.waitUntil(lambda: "uncertainty 0.90" in win.status.currentMessage(), timeout=10000)
+    assert win.editor.image_id == ids[1] and "highest of 4" in win.status.currentMessage()
     assert win.session.visible("uncertainty")
     assert win.paint_next.open_next() == ids[2]  # opened images are not offered again
     qtbot.waitUntil(lambda: win.editor.image_id == ids[2], timeout=10000)

@@ -10,7 +10,7 @@ offered again until the next scoring: the person is painting them.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 
 from fcn_studio.inference.paint_next import pick_next
 
@@ -24,7 +24,9 @@ class PaintNext(QObject):
         self.window, self.session = window, session
         self._opened: set[str] = set()
         self._open_when_scored = False
+        self._why: tuple[str, str] | None = None  # (image id, what the status line says once it is shown)
         session.panel.paint_next_requested.connect(self.open_next)
+        window.editor.image_loaded.connect(self._say_why)
         session.predict_all_done.connect(self._scored)
 
     def forget(self) -> None:
@@ -72,12 +74,21 @@ class PaintNext(QObject):
             return None
         self._opened.add(pick)
         left = len(scores) - len(self._opened) + 1
-        self.window.image_list.select(pick)
+        self._why = (pick, f"Paint next: {pick}, uncertainty {scores[pick]:.2f} over its unpainted pixels, the highest of "
+                           f"{left} images not opened yet. The Uncertainty layer (C) shows where the model hesitates.")
         self.window.session.set_visible("uncertainty", True)
-        self.window.status.showMessage(
-            f"Paint next: {pick}, uncertainty {scores[pick]:.2f} over its unpainted pixels, the highest of {left} "
-            "images not opened yet. The Uncertainty layer (C) shows where the model hesitates.", 12000)
+        self.window.image_list.select(pick)
+        if self.window.editor.image_id == pick:  # already on screen: no load to wait for
+            self._say_why(pick)
         return pick
+
+    def _say_why(self, image_id: str) -> None:
+        """Once the chosen image is shown (after the window's own line about it), say why it was chosen."""
+        if self._why is None or self._why[0] != image_id:
+            return
+        text = self._why[1]
+        self._why = None
+        QTimer.singleShot(0, lambda: self.window.status.showMessage(text, 12000))
 
     def _scored(self, summary: dict) -> None:
         if summary.get("stopped"):
