@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         ax.set_xlabel("a person's actions (strokes + clicks)")
         ax.set_ylabel("mIoU")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7.5, loc="lower right")
+        ax.legend(fontsize=7.5, loc="upper left")
     fig.suptitle("fcn-studio's paint → train (60 s, one CPU core) → correct loop", fontsize=11)
     fig.tight_layout()
     fig.savefig(args.folder / "loop_curves.png", dpi=110)
