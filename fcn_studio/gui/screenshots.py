@@ -213,6 +213,24 @@ def scribble_first_images(window, project, count: int = 3) -> None:  # noqa: ANN
         window.editor.flush()
 
 
+def trained_window(project, settings: Path):  # noqa: ANN001, ANN201
+    """The window on ``project`` after what a user does first: strokes on three images and a
+    30-second Fine-tune with the panel's defaults (the model loaded for predictions)."""
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_for, wait_until
+
+    window = MainWindow(project, QSettings(str(settings), QSettings.Format.IniFormat))
+    window.resize(1440, 880)
+    window.show()
+    scribble_first_images(window, project)
+    window.training_panel.minutes.setValue(0.5)
+    window.training.start("fine-tune")
+    wait_until(lambda: window.training.controller.running, 20000, "training to start")
+    wait_for(window.training.controller.finished, 180000, "the run to finish")
+    wait_until(lambda: window.training._predictor is not None, 60000, "the trained model")
+    return window
+
+
 def round2_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
     """The window's round 2 (issue 27), on a model trained the way a user would (strokes on three
     demo images, a 30-second Fine-tune from ImageNet):
@@ -226,7 +244,6 @@ def round2_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
     """
     from fcn_studio.data.demo import create_demo_project
     from fcn_studio.data.project import Project
-    from fcn_studio.gui.main_window import MainWindow
     from fcn_studio.gui.self_test import wait_for, wait_until
 
     project = create_demo_project(tmp / "demo-round2", n_images=48, n_labelled=0, seed=0)
@@ -234,15 +251,7 @@ def round2_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
     frame = Image.open(project.path_of(project.images[5].file))
     frame.resize((frame.width * 4, frame.height * 4), Image.BICUBIC).save(big_source)
     project.add_images([big_source])
-    window = MainWindow(project, QSettings(str(tmp / "s4.ini"), QSettings.Format.IniFormat))
-    window.resize(1440, 880)
-    window.show()
-    scribble_first_images(window, project)
-    window.training_panel.minutes.setValue(0.5)
-    window.training.start("fine-tune")
-    wait_until(lambda: window.training.controller.running, 20000, "training to start")
-    wait_for(window.training.controller.finished, 180000, "the run to finish")
-    wait_until(lambda: window.training._predictor is not None, 60000, "the trained model")
+    window = trained_window(project, tmp / "s4.ini")
     window.layers_panel.rows["prediction"].checkbox.setChecked(True)
     window.layers_panel.rows["mask"].checkbox.setChecked(False)
     paths = []
@@ -296,18 +305,8 @@ def loop_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
     from fcn_studio.data.demo import create_demo_project
     from fcn_studio.gui.self_test import _paint_stroke, wait_for, wait_until
 
-    from fcn_studio.gui.main_window import MainWindow
-
     project = create_demo_project(tmp / "demo-loop", n_images=24, n_labelled=0, seed=0)
-    window = MainWindow(project, QSettings(str(tmp / "s5.ini"), QSettings.Format.IniFormat))
-    window.resize(1440, 880)
-    window.show()
-    scribble_first_images(window, project)
-    window.training_panel.minutes.setValue(0.5)
-    window.training.start("fine-tune")
-    wait_until(lambda: window.training.controller.running, 20000, "training to start")
-    wait_for(window.training.controller.finished, 180000, "the run to finish")
-    wait_until(lambda: window.training._predictor is not None, 60000, "the trained model")
+    window = trained_window(project, tmp / "s5.ini")
     paths = []
 
     window.paint_next.open_next()  # scores every image first, then opens the winner
