@@ -277,9 +277,9 @@ def region_brush(
     (unpainted ones only with ``only_unpainted``). The returned edit spans stroke and fill, so
     one undo takes both back. None if nothing changed at all.
     """
-    (y0, x0, y1, x1), touched = footprint
-    ids = np.unique(regions[y0:y1, x0:x1][touched])
-    inside = np.isin(regions, ids)
+    from fcn_studio.data.regions import fill_touched
+
+    inside = fill_touched(regions, footprint[1], footprint[0])
     if only_unpainted:
         inside &= mask == UNPAINTED_VALUE
     inside &= mask != value

@@ -57,8 +57,10 @@ def image_regions(image: np.ndarray, scale: float = BRUSH_REGION_SCALE) -> np.nd
     return regions
 
 
-def fill_touched(regions: np.ndarray, stroke: np.ndarray) -> np.ndarray:
-    """Boolean HxW: every pixel of a region that ``stroke`` (boolean HxW) touches, and the stroke."""
+def fill_touched(regions: np.ndarray, stroke: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Boolean HxW: every pixel of each region that ``stroke`` touches. ``stroke`` is boolean,
+    the size of ``regions``, or of ``box`` (y0, x0, y1, x1) when given (a brush stroke's box)."""
+    window = regions if box is None else regions[box[0] : box[2], box[1] : box[3]]
     touched = np.zeros(int(regions.max()) + 1, bool)
-    touched[np.unique(regions[stroke])] = True
-    return touched[regions] | stroke
+    touched[window[stroke]] = True
+    return touched[regions]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
 
+from fcn_studio.errors import FcnStudioError
 from fcn_studio.inference.paint_next import pick_next
 
 #: project.json key (``extra``) of the model file's signature when the scores were made.
@@ -98,7 +99,7 @@ class PaintNext(QObject):
         self._opened.clear()
         try:
             self.window.project.save()
-        except Exception as exc:  # noqa: BLE001 - said, and kept in memory for the next save
+        except (FcnStudioError, OSError) as exc:  # said, and kept in memory for the next save
             self.window.status.showMessage(f"Could not save the scores: {exc}", 8000)
         if self._open_when_scored:
             self._open_when_scored = False
