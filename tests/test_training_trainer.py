@@ -289,7 +289,7 @@ def test_a_continued_live_run_skips_the_head_phase_and_the_warm_up(toy, tmp_path
 def test_live_anneals_in_cycles_and_keeps_each_cycle_end(toy, tmp_path):  # noqa: ANN001
     """An open-ended run with cycle_minutes: cosine cycles with warm restarts, scored at each end."""
     rec = Recorder()
-    cycle_s = 0.4
+    cycle_s = 2.0  # long against a step (about 0.05 s), so the last step of a cycle is near its end
     train(tiny(tmp_path, max_steps=None, epochs=None, lr=1e-3, cycle_minutes=cycle_s / 60, min_epoch_steps=1000),
           toy, rec, lambda: len(rec.epochs) >= 2 or len(rec.steps) > 5000)
     assert len(rec.epochs) >= 2  # two cycle ends inside one (long) epoch

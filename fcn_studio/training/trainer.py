@@ -180,6 +180,7 @@ class Trainer(SemiSupervised, RunOutputs):
         self.loss_kind = cfg.loss_kind(dense)
         self._last_preview = time.perf_counter()
         self._cycles_done = 0
+        self._cycle_t0 = self.t0
         try:
             if cfg.fast_mode and self._continuing:
                 self._notice("continuing the model's schedule: its heads are trained, so no head-only phase")
@@ -345,11 +346,13 @@ class Trainer(SemiSupervised, RunOutputs):
         keeps the annealed model), else by steps (warm-up, then the peak)."""
         cfg, st = self.config, self.state
         if progress is None and cfg.cycle_minutes and not self.dist.enabled:  # ranks' clocks would disagree on cycle ends
-            cycle, within = divmod((time.perf_counter() - self.t0) / (cfg.cycle_minutes * 60.0), 1.0)
-            if cycle > self._cycles_done:
-                self._cycles_done = int(cycle)
+            within = (time.perf_counter() - self._cycle_t0) / (cfg.cycle_minutes * 60.0)
+            if within >= 1.0:
                 self._end_of_epoch(phase="full")
-            return lr_factor(within, cfg.schedule, cfg.warmup_fraction if cycle == 0 and not self._continuing else 0.0)
+                self._cycles_done += 1
+                self._cycle_t0, within = time.perf_counter(), 0.0  # the scoring is not the next cycle's time
+            first = self._cycles_done == 0 and not self._continuing
+            return lr_factor(within, cfg.schedule, cfg.warmup_fraction if first else 0.0)
         return lr_factor(progress, cfg.schedule, cfg.warmup_fraction, step=st.step if self._continuing else st.run_steps)
 
     def _train_step(self, train_model: nn.Module, images: torch.Tensor, targets: torch.Tensor, semi_weight: float = 0.0) -> float:
