@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +299,31 @@ def test_live_anneals_in_cycles_and_keeps_each_cycle_end(toy, tmp_path):  # noqa
     after = [r.lr for r in rec.steps if r.step > first_end]
     assert before[-1] < 0.2e-3 < after[0]  # annealed at the end, back near the peak after the restart
     assert max(after) <= 1e-3 + 1e-12 and after[0] > 0.9e-3  # the restart skips the warm-up
+
+
+def test_live_cycles_save_only_annealed_models(toy, tmp_path):  # noqa: ANN001
+    """Epochs end every two steps here, many times a cycle: none of those ends writes the
+    checkpoint, only a cycle's end (the rate annealed) does, and a stop in the middle of the next
+    cycle keeps that annealed model (issue 32 item 5: a half-annealed model overwrote it)."""
+    rec = Recorder()
+    cycle_s = 1.5
+    out = tmp_path / "m.fcnckpt"
+    seen: dict[int, float] = {}
+
+    def stop() -> bool:  # 0.5 s into the third cycle (or 30 s at most, when epochs are reported all the time)
+        now = time.perf_counter()
+        last_end = seen.setdefault(len(rec.epochs), now)
+        return (len(rec.epochs) >= 2 and now - last_end >= 0.5) or now - seen[0] > 30
+
+    result = train(tiny(tmp_path, max_steps=None, epochs=None, lr=1e-3, cycle_minutes=cycle_s / 60, min_epoch_steps=1),
+                   toy, rec, stop)
+    assert result.stopped == "cancelled"
+    epochs_passed = rec.steps[-1].epoch
+    assert epochs_passed >= 6  # many epoch ends passed (3 images, batch 2: one step each)
+    lr_at = {r.step: r.lr for r in rec.steps}
+    written = [m["step"] for _, m in rec.checkpoints]
+    cycle_ends = [r.step for r in rec.epochs]
+    assert written and set(written) <= set(cycle_ends)  # written at cycle ends only
+    assert all(lr_at[s] < 0.1e-3 for s in written)  # ... where the rate had annealed
+    _, meta = load_checkpoint(out)
+    assert meta.summary["step"] == cycle_ends[-1] < rec.steps[-1].step  # the stop kept the annealed model

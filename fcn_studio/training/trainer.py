@@ -12,7 +12,8 @@
 
 Stopping: ``should_stop`` (a callable or a ``threading.Event``) is checked before every step,
 so a cancel takes effect within one step; the run then ends cleanly, with a loadable
-checkpoint on disk (the best one, or the current model if none was written yet). A NaN loss
+checkpoint on disk (the best one, or the current model if none was written yet; Live's
+cycles keep the model of their last finished cycle, annealed, and save nothing in between). A NaN loss
 raises :class:`TrainingError`; an out-of-memory error halves the batch and goes on (single
 process). Seeded runs with a step or epoch limit repeat exactly on the CPU; time-budgeted
 runs do not (the budget decides how many steps run).
@@ -296,9 +297,11 @@ class Trainer(SemiSupervised, RunOutputs):
                 break
             epochs_done += 1
             st.epoch += 1
+            if self._cycling:
+                continue  # Live's cycles score and save only at a cycle's end, where the model is annealed
             self._end_of_epoch(phase="full")
             self._save_resume()
-        if st.stopped != "cancelled" and (not st.history or st.history[-1]["step"] != st.step):
+        if st.stopped != "cancelled" and not self._cycling and (not st.history or st.history[-1]["step"] != st.step):
             self._end_of_epoch(phase="full")  # the final weights get scored too (time / step limits)
         self._save_resume(force=True)
 
@@ -340,15 +343,25 @@ class Trainer(SemiSupervised, RunOutputs):
         """The run goes on with a resumed model's schedule (TrainConfig.continue_schedule)."""
         return self.config.continue_schedule and self.config.resume is not None
 
+    @property
+    def _cycling(self) -> bool:
+        """Live's open-ended run in cosine cycles (``cycle_minutes``; single process: ranks' clocks
+        would disagree on cycle ends). Only a cycle's end, where the rate has annealed, is scored
+        and saved: an epoch's end falls anywhere in a cycle, and a half-annealed model written
+        there would overwrite the last annealed one."""
+        cfg = self.config
+        return bool(cfg.cycle_minutes) and not self.dist.enabled and cfg.max_steps is None and cfg.epochs is None and cfg.minutes is None
+
     def _lr_factor(self, progress: float | None) -> float:
         """The learning-rate multiplier for the next step: by the run's progress; in an
         open-ended run by its cosine cycle (``cycle_minutes``; a cycle's end first scores and
         keeps the annealed model), else by steps (warm-up, then the peak)."""
         cfg, st = self.config, self.state
-        if progress is None and cfg.cycle_minutes and not self.dist.enabled:  # ranks' clocks would disagree on cycle ends
+        if progress is None and self._cycling:
             within = (time.perf_counter() - self._cycle_t0) / (cfg.cycle_minutes * 60.0)
             if within >= 1.0:
                 self._end_of_epoch(phase="full")
+                self._save_resume(force=True)
                 self._cycles_done += 1
                 self._cycle_t0, within = time.perf_counter(), 0.0  # the scoring is not the next cycle's time
             first = self._cycles_done == 0 and not self._continuing
