@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -78,6 +80,42 @@ def test_paint_next_scores_again_when_the_model_changed(window, qtbot, tmp_path,
     assert win.paint_next.open_next() is None and calls == [1]
     assert "scoring every image" in win.status.currentMessage()
     win.project.images[3].extra["paint_next"] = 0.95  # the new model's scores
-    win.training.predict_all_done.emit({"predicted": 4, "total": 4, "stopped": False})
+    win.training.predict_all_done.emit({"predicted": 4, "total": 4, "stopped": False,
+                                        "model_signature": win.paint_next.model_signature()})
     qtbot.waitUntil(lambda: win.editor.image_id == ids[3], timeout=10000)
     assert win.project.extra[SCORED_WITH] == win.paint_next.model_signature()
+
+
+def test_paint_next_scores_are_current_only_when_one_model_made_them_all(qtbot, tmp_path):  # noqa: ANN001
+    """Issue 32 item 5: the signature was stamped when scoring ended, so a model reloaded during
+    the batch (Live writes one every cycle) left scores of two models marked current."""
+    project = create_demo_project(tmp_path / "demo", n_images=8, n_labelled=1, seed=3, size=(120, 160))
+    win = _open(qtbot, project, tmp_path)
+    session = win.training
+    session.load_checkpoint(_model_checkpoint(tmp_path / "m.fcnckpt", project.labelset))
+    qtbot.waitUntil(lambda: session._predictor is not None and win.training_panel.predict_all.isEnabled(),  # noqa: SLF001
+                    timeout=60000)
+    with qtbot.waitSignal(session.predict_all_done, timeout=120000) as done:
+        session.predict_all()
+    assert done.args[0]["model_signature"] == win.paint_next.model_signature()
+    assert win.paint_next.scores_current()  # one model made every score
+
+    gate, calls = threading.Event(), []
+    predictor, predict = session._predictor, session._predictor.predict  # noqa: SLF001
+
+    def held(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 3:
+            gate.wait(60)  # the batch is in its middle while the new model loads
+        return predict(*args, **kw)
+
+    predictor.predict = held
+    old_signature = session._predictor_signature  # noqa: SLF001
+    with qtbot.waitSignal(session.predict_all_done, timeout=120000) as done:
+        session.predict_all()
+        qtbot.waitUntil(lambda: len(calls) >= 3, timeout=60000)
+        session.load_checkpoint(_model_checkpoint(tmp_path / "m2.fcnckpt", project.labelset, step=99))  # a new model mid-batch
+        qtbot.waitUntil(lambda: session._predictor_signature != old_signature, timeout=60000)  # noqa: SLF001
+        gate.set()
+    assert done.args[0]["model_signature"] is None
+    assert not win.paint_next.scores_current()  # so the next Paint next scores every image again

@@ -8,6 +8,8 @@ still opens with its model.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 #: The project-relative checkpoint that training writes (GUI and CLI alike).
 PROJECT_CHECKPOINT = "checkpoints/model.fcnckpt"
 #: Older names, still found and loaded.
@@ -24,3 +26,17 @@ def checkpoint_candidates(recorded: object = None) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def file_signature(path: Path) -> list[int] | None:
+    """A model file's (mtime in ns, size): changes whenever training writes it; None when absent.
+
+    What a score or a prediction was made with is told by this, taken before the file is
+    loaded: if training writes the file in between, the signature is older than the model,
+    so the scores read as stale and are made again, never the other way round.
+    """
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]

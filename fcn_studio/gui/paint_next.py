@@ -2,8 +2,9 @@
 
 The scores come from *Predict all* (``inference.paint_next``: mean uncertainty with painted
 pixels counted as settled, written per image as ``paint_next`` in project.json). Scores made
-by an older model than the project's current one mislead, so when the model file changed
-since the last scoring, the button first scores every image (in the background, the image on
+by an older model than the project's current one mislead, so each batch records the model
+file's signature as it was when the batch started (a batch during which the model was
+reloaded records none), and when the model file changed since then, the button first scores every image (in the background, the image on
 screen still predicted first) and then opens the winner. Images opened this way are not
 offered again until the next scoring: the person is painting them.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
 
+from fcn_studio.data.checkpoint_files import file_signature
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.inference.paint_next import pick_next
 
@@ -37,12 +39,8 @@ class PaintNext(QObject):
 
     # -- scores -----------------------------------------------------------------------------------
     def model_signature(self) -> list[int] | None:
-        """The project model file's (mtime in ns, size): changes whenever training writes it."""
-        try:
-            st = self.session.checkpoint_path.stat()
-        except OSError:
-            return None
-        return [st.st_mtime_ns, st.st_size]
+        """The project model file's signature now (``file_signature``)."""
+        return file_signature(self.session.checkpoint_path)
 
     def scores(self) -> dict[str, float]:
         return {e.id: float(e.extra["paint_next"]) for e in self.window.project.images
@@ -95,7 +93,9 @@ class PaintNext(QObject):
         if summary.get("stopped"):
             self._open_when_scored = False
             return
-        self.window.project.extra[SCORED_WITH] = self.model_signature()
+        # The model the scores were made with, taken when the batch started (None when the model
+        # was reloaded during it: scores of two models are not current for either).
+        self.window.project.extra[SCORED_WITH] = summary.get("model_signature")
         self._opened.clear()
         try:
             self.window.project.save()

@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog
 
-from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOINT, checkpoint_candidates
+from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOINT, checkpoint_candidates, file_signature
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.data.paint import label_component
 from fcn_studio.errors import FcnStudioError
@@ -105,6 +105,7 @@ class TrainingSession(QObject):
         self._remote = RemotePredictor()  # its process starts with the first model to load
         self._predictor: Any = None
         self._loading_predictor = False
+        self._predictor_signature: list[int] | None = None
         self._predict = Background("fcn-predict", self)
         #: Predict all's queue: beside the on-screen predictions, which it lets go first
         self._batch = Background("fcn-predict-all", self)
@@ -309,9 +310,10 @@ class TrainingSession(QObject):
         def load():
             # In the prediction process: the window's process never imports torch. Set here, on
             # the ordered prediction queue, so work queued after this load sees it.
+            signature = file_signature(path)  # before loading: a write in between reads as stale
             predictor = self._remote.load(path)
             if generation == self._generation:  # not if another project opened meanwhile
-                self._predictor = predictor
+                self._predictor, self._predictor_signature = predictor, signature
             return predictor
 
         def loaded(predictor) -> None:
@@ -436,7 +438,7 @@ class TrainingSession(QObject):
             done = 0
             while self._predictor is None and self._loading_predictor and not stopped():
                 time.sleep(0.05)  # the model is still loading
-            predictor = self._predictor
+            predictor, signature = self._predictor, self._predictor_signature
             for entry in entries:
                 self._screen_first.wait_clear(stopped)
                 if stopped() or predictor is None:
@@ -454,7 +456,9 @@ class TrainingSession(QObject):
                 self.window.report_progress(done, len(entries))
             if done:
                 project.save()
-            return {"predicted": done, "total": len(entries), "stopped": done < len(entries)}
+            same_model = predictor is self._predictor and signature == self._predictor_signature
+            return {"predicted": done, "total": len(entries), "stopped": done < len(entries),
+                    "model_signature": signature if same_model else None}
 
         def end() -> None:
             self._batch_running = False
