@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from camvid import DATA, add_protocol_argument, load_split, protocol_setup, train_fcn_studio, train_names  # noqa: E402
+from camvid import DATA, add_protocol_argument, load_scored, load_split, protocol_setup, train_fcn_studio, train_names  # noqa: E402
 from scribbles import scribble, write_scribble_folder  # noqa: E402
 
 from fcn_studio.data.labelset import LabelSet  # noqa: E402
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from fcn_studio.training.samples import FolderSource
 
     labelset = LabelSet.load(args.data / "classes.json")
-    val = load_split(args.data, "val", args.val_limit)
+    val = load_scored(args.data, args.protocol, args.val_limit)
     names = train_names(args.data, args.protocol)
     full = load_split(args.data, "train", names=names)
     rng = np.random.default_rng(args.seed)

@@ -50,7 +50,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from camvid import (  # noqa: E402
-    DATA, PROTOCOLS, REFERENCE_SETTINGS, add_protocol_argument, dev_names, build_peer, evaluate, load_split, protocol_setup,
+    DATA, PROTOCOLS, REFERENCE_SETTINGS, add_protocol_argument, build_peer, evaluate, load_scored, load_split, protocol_setup,
     reference_predict, studio_overrides, train_fcn_studio, train_names, train_reference,
 )
 
@@ -228,8 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fraction", type=float, default=0.02, help="share of pixels painted per image (1 = the dense masks of the same images)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val-limit", type=int, help="score only the first N val images (quick looks only)")
-    ap.add_argument("--dev", type=int, metavar="N",
-                    help="score on N train frames of val's drive instead of val (for tuning; unseen-drive only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override fcn-studio's TrainConfig")
@@ -245,12 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = train_names(args.data, args.protocol)  # strokes and the unpainted images come only from these
     print(f"protocol {args.protocol}: {len(pool)} train images ({PROTOCOLS[args.protocol]})", flush=True)
     full = load_split(args.data, "train", names=pool)
-    if args.dev:
-        if args.protocol != "unseen-drive":
-            ap.error("--dev needs --protocol unseen-drive (else those frames are trained on)")
-        val = load_split(args.data, "train", names=dev_names(args.data, args.dev))
-    else:
-        val = load_split(args.data, "val", args.val_limit)
+    val = load_scored(args.data, args.protocol, args.val_limit)  # tune with --protocol tune-drive, never on val's drive
     results: dict = {}
     for n in [int(s) for s in args.sizes.split(",")]:
         rng = np.random.default_rng([args.seed, n])  # the same strokes whichever methods or tasks run
@@ -297,7 +290,6 @@ def main(argv: list[str] | None = None) -> int:
                       + (f"snapped {results[key]['miou_snapped']:.4f}  " if "miou_snapped" in results[key] else "")
                       + " ".join(f"{nm[:5]}={v}" for nm, v in per_class.items()), flush=True)
     results["setup"] = {"minutes": args.minutes, "threads": args.threads, "val_images": len(val), "fraction": args.fraction,
-                        "scored_on": f"dev: {len(val)} train frames of the val drive" if args.dev else "val",
                         "train_images_present": len(full), "seed": args.seed, "overrides": args.set, "torch": torch.__version__,
                         "affinity": sorted(os.sched_getaffinity(0)), "loadavg_end": os.getloadavg()[0]} | protocol_setup(args.data, args.protocol)
     text = json.dumps(results)
