@@ -34,6 +34,9 @@ class StepReport:
     batch_size: int = 0
     #: What the phase learns from, in words (e.g. "learning from 8 painted + 350 unpainted images").
     detail: str = ""
+    #: Painted images the trainer read at its last refresh (trained on or held out): masks saved
+    #: during a run join at the next epoch, and this is where that shows.
+    painted_images: int = 0
 
 
 @dataclass(frozen=True)

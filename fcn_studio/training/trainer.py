@@ -241,6 +241,11 @@ class Trainer(SemiSupervised, RunOutputs):
         self.keep = cfg.keep if cfg.keep != "auto" else ("best" if on == "validation" else "last")
         return train_ds, val_ds, on
 
+    def _painted_now(self) -> int:
+        """Painted images read at the last refresh: trained on, or held out to score."""
+        held = len(self.val_ds.samples) if self.val_on == "validation" else 0
+        return len(self.train_ds.samples) + held
+
     def _deployed(self) -> nn.Module:
         """The weights that are scored, previewed and saved: the teacher's when there is one."""
         return self.teacher.model if self.teacher is not None else ckpt.unwrap(self.model)
@@ -288,6 +293,9 @@ class Trainer(SemiSupervised, RunOutputs):
                 self.unlabelled.refresh()
             if n == 0:
                 raise TrainingError("every painted image was cleared while training; nothing left to train on")
+            if self.teacher is not None:  # the panel's line follows the images that joined
+                self._semi_detail = (f"learning from {self._painted_now()} painted + "
+                                     f"{self.unlabelled.unpainted_images()} unpainted images")
             self.train_ds.set_epoch(st.epoch)
             try:
                 finished = self._epoch(train_model, epochs_done)
@@ -469,7 +477,8 @@ class Trainer(SemiSupervised, RunOutputs):
             self.callbacks.on_step(
                 StepReport(step=st.step, epoch=st.epoch, loss=loss, lr=lr, images_per_s=st.rate, eta_s=eta,
                            elapsed_s=elapsed, phase=phase, batch_size=n,
-                           detail=getattr(self, "_semi_detail", "") if phase == "full" and self.teacher is not None else "")
+                           detail=getattr(self, "_semi_detail", "") if phase == "full" and self.teacher is not None else "",
+                           painted_images=self._painted_now())
             )
         every = self.config.preview_every_s
         if every is not None and time.perf_counter() - self._last_preview >= every:
