@@ -1,44 +1,39 @@
-"""A person in the loop: paint a little, train a minute, look, correct, train again.
+"""A person in the loop, on the window's own path: they paint while *Live* learns.
 
-Simulated on the unseen-drive protocol (``../shared/datasets/camvid/README.md``): the project
-holds the 163 train frames of the drives other than val's, nothing painted; every round ends
-with mIoU on all 101 val frames (drive ``0016E5``, never seen). The dense label stands for the
-person's eyes: they see where the prediction on screen is wrong, and paint there.
+What it measures is what a person takes home: masks per minute of their time. The project is
+a real project folder holding the train frames of a protocol (``bench/camvid.py``; by default
+the 163 frames of the drives val does not show), nothing painted. A simulated person
+(``bench/loop_person.py``) acts on it through the window's path (``bench/loop_window.py``):
+masks saved as the window saves them, *Live* training in the window's training process all the
+time, reading what they saved at its next epoch, the prediction on screen from the model the
+trainer last wrote. Every action costs the person seconds (``loop_person.COSTS``) and exactly
+that much wall-clock time passes, on one core shared with the trainer and the window's work.
 
-Round 0: the person opens 3 images (the same seeded ones for every policy) and paints one
-stroke through the largest region of each of the largest things they see (CamVid classes:
-for road vs not road, the sky and a building are both "not road" but two strokes). Each later round they spend a
-fixed budget of actions (a stroke or a click is one action), then the model trains for
-``--train-s`` seconds (one core) from the last round's model, and is scored.
+Round 0: the person opens 3 seeded images and paints one stroke through the largest region of
+each of the largest things in sight, then presses *Live* (from ImageNet, the panel's default).
+Every later round is a fixed budget of actions (a stroke, a click, an undo, *Paint next*, opening
+an image: one each). At each round's end the bench copies the project's model and masks; when
+the loop is over, it scores each round (so scoring never takes the trainer's core):
 
-Policies:
+* ``val``: mIoU of that model on the protocol's scored frames (all 101 val frames of the unseen
+  drive), plain and snapped to image edges;
+* ``exported``: the masks *Export* (merged) writes for the whole project, painted where painted
+  and the model's prediction elsewhere (snapped as the window snaps), against the ground truth of
+  every frame of the project: what the person takes home.
 
-* ``a``: the app's *Paint next* (``inference.paint_next``: the image whose unpainted pixels
-  the model is least sure of), strokes through the largest regions the model got wrong (one
-  stroke per region, largest first, each inside one true region), and with ``accept`` in
-  ``--tools`` a click on each of the largest predicted segments that are right (*Accept
-  region*: the segment becomes the mask);
-* ``b``: the same number of actions on random images at random places (one stroke through
-  the true region under a random pixel): a person without guidance;
-* ``c``: the napari-convpaint method (frozen Lite0 features at strides 4-16 plus RGB,
-  gradient-boosted trees; ``bench/scribbles.py``) refitted each round on policy (a)'s
-  masks (``--masks-from`` the folder a's run wrote).
+Policies: ``a`` *Paint next* (the image the model is least sure of) and corrections where the
+prediction is wrong, each class getting its share; ``b`` the same tools on random images at
+random places; ``d`` the napari-convpaint method (``bench/scribbles.py``) fitted on (a)'s masks of
+each round (``--masks-from``). Tools (``--tools``): ``region`` (the window's region brush: fills
+every touched region; a wrong fill costs an undo and a plain stroke), ``accept`` (*Accept region*).
 
-Tools (``--tools``, comma-separated): ``region`` (the region brush: a stroke fills the colour
-regions it touches, ``data.regions``; the person, who sees the fill's preview, keeps a
-region only when at least 90 % of its labelled pixels are the stroke's class, otherwise just
-the stroke's own pixels), ``accept`` (policy a only). ``--schedule`` ``continue`` (what *Live* does: from the last
-model, one cosine cycle of the learning rate per round, no head-only phase, no warm-up),
-``restart`` (a *Fine-tune* from the last model each round: head phase, warm-up, one-cycle) or
-``constant`` (Live before its cycles: the peak rate throughout) or ``fresh`` (each round a
-Fine-tune from ImageNet on everything painted so far).
+    taskset -c 0 python bench/annotation_loop.py --policy a --task camvid11 --out bench/results/annotation_loop/a11
+    taskset -c 1 python bench/annotation_loop.py --policy d --task camvid11 --masks-from .../a11 --out .../d11
+    bash bench/annotation_loop_sitting.sh            # the whole table, one core per run
 
-    python bench/annotation_loop.py --policy a --task camvid11 --out bench/results/loop/a11
-    python bench/annotation_loop.py --policy c --task camvid11 --masks-from bench/results/loop/a11 --out .../c11
-    bash bench/annotation_loop_sitting.sh          # the whole table, one core per run
-
-Writes ``<out>/rounds.json`` (one row per round) and, for policy a, the painted masks of
-every round (``masks_rN.npz``) for policy c. ``bench/annotation_loop_plot.py`` draws the curves.
+Tune with ``--protocol tune-drive`` (scored on drive 0006R0); confirm on ``unseen-drive``.
+Writes ``<out>/rounds.json``; ``bench/annotation_loop_plot.py`` draws the curves. The run fails
+(exit 3) when the trainer's own count of painted images does not follow the person's.
 """
 
 from __future__ import annotations
@@ -46,389 +41,212 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from camvid import DATA, evaluate, load_split, protocol_setup, train_names  # noqa: E402
+from camvid import DATA, add_protocol_argument, load_scored, load_split, parse_sets, protocol_setup, train_names  # noqa: E402
+from loop_person import BRUSH, COSTS, STROKE_LENGTH, Person  # noqa: E402
 from scribbles import ROAD_LABELSET, convpaint, to_road  # noqa: E402
 
 from fcn_studio.data.labelset import UNPAINTED, LabelSet  # noqa: E402
-from fcn_studio.data.paint import label_component  # noqa: E402
-from fcn_studio.data.regions import fill_touched, image_regions  # noqa: E402
-from fcn_studio.inference.paint_next import pick_next, score_from_probs  # noqa: E402
-from fcn_studio.training.presets import INTERACTIVE_TRUNK_LR_MULT  # noqa: E402
+from fcn_studio.training.metrics import ConfusionMatrix  # noqa: E402
 
-#: The brush a person paints with, in pixels of CamVid's 960x720 frames, and a stroke's longest run.
-BRUSH = 9
-STROKE_LENGTH = 200
-#: Wrong regions smaller than this (pixels) are not worth a stroke; segments smaller than
-#: ACCEPT_MIN are not worth a click, and are clicked only when this sure of them.
-MIN_REGION = 300
-ACCEPT_MIN = 2000
-ACCEPT_PRECISION = 0.95
-#: The region brush's preview: a region is kept when this share of its labelled pixels is the stroke's class.
-REGION_CLEAN = 0.9
-#: Round sizes per task: (actions per round, actions per opened image, accepted segments per
-#: image, round 0's strokes per image on its 3 images).
-BUDGETS = {"camvid11": (22, 8, 2, 8), "road": (6, 3, 1, 4)}
+#: Per task: (actions per round, actions per opened image, Accept clicks per image, round 0's
+#: strokes per image on its 3 images, rounds).
+BUDGETS = {"camvid11": (22, 8, 2, 8, 18), "road": (6, 3, 1, 4, 10)}
 
 
-# -- one stroke, as a person draws it ------------------------------------------------------------------
-def stroke_through(region: np.ndarray, centre: tuple[int, int] | None, rng: np.random.Generator) -> np.ndarray:
-    """A brush stroke (bool HxW) inside ``region``: through ``centre`` (default: the region's
-    deepest point) along the region's long axis (a random direction for a random centre),
-    at most :data:`STROKE_LENGTH` long, clipped to the region."""
-    inner = cv2.erode(region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BRUSH, BRUSH)))
-    if not inner.any():
-        inner = region.astype(np.uint8)
-    if centre is None:
-        dist = cv2.distanceTransform(inner, cv2.DIST_L2, 3)
-        cy, cx = np.unravel_index(int(dist.argmax()), dist.shape)
-        ys, xs = np.nonzero(region)
-        if len(ys) > 2:  # the long axis: the principal direction of the region's pixels
-            cov = np.cov(np.stack([xs, ys]).astype(np.float64))
-            w, v = np.linalg.eigh(cov)
-            dx, dy = v[:, int(np.argmax(w))]
-        else:
-            dx, dy = 1.0, 0.0
-    else:
-        cy, cx = centre
-        angle = rng.uniform(0, np.pi)
-        dx, dy = np.cos(angle), np.sin(angle)
-    h, w = region.shape
-    ends = []
-    for sign in (1, -1):  # walk out from the centre while inside the eroded region
-        x, y, n = float(cx), float(cy), 0
-        while n < STROKE_LENGTH // 2:
-            nx, ny = x + sign * dx, y + sign * dy
-            if not (0 <= int(round(nx)) < w and 0 <= int(round(ny)) < h) or not inner[int(round(ny)), int(round(nx))]:
-                break
-            x, y, n = nx, ny, n + 1
-        ends.append((int(round(x)), int(round(y))))
-    out = np.zeros((h, w), np.uint8)
-    cv2.line(out, ends[0], ends[1], 1, BRUSH)
-    return (out > 0) & region
+def stem(name: str) -> str:
+    return Path(name).stem
 
 
-class Person:
-    """The simulated user's hands: paints strokes (optionally with the region brush) and
-    accepts segments on the masks of the project, counting every action."""
+# -- the loop -------------------------------------------------------------------------------------------
+def loop(args: argparse.Namespace, pool: list[str], truth: dict, fine: dict, labelset_json: Path, work: Path) -> list[dict]:
+    from loop_window import HeadlessWindow
 
-    def __init__(self, images: dict[str, np.ndarray], truth: dict[str, np.ndarray], fine: dict[str, np.ndarray],
-                 tools: set[str], seed: int) -> None:
-        #: ``truth``: the task's labels (what a stroke paints); ``fine``: CamVid's 11 classes, the
-        #: things a person sees as separate regions (a car and a tree are both "not road")
-        self.images, self.truth, self.fine, self.tools = images, truth, fine, tools
-        self.masks: dict[str, np.ndarray] = {}
-        self.rng = np.random.default_rng(seed)
-        self.actions = {"strokes": 0, "accepts": 0}
-        self._regions: dict[str, np.ndarray] = {}
-
-    @property
-    def total(self) -> int:
-        return sum(self.actions.values())
-
-    def mask(self, name: str) -> np.ndarray:
-        if name not in self.masks:
-            self.masks[name] = np.full(self.truth[name].shape, UNPAINTED, np.uint8)
-        return self.masks[name]
-
-    def regions(self, name: str) -> np.ndarray:
-        if name not in self._regions:
-            self._regions[name] = image_regions(self.images[name])
-        return self._regions[name]
-
-    def stroke(self, name: str, region: np.ndarray, cls: int, centre: tuple[int, int] | None = None) -> None:
-        """One stroke of class ``cls`` inside ``region`` (one true region of that class)."""
-        painted = stroke_through(region, centre, self.rng)
-        if not painted.any():
-            return
-        if "region" in self.tools:
-            painted = self._region_fill(name, painted, cls)
-        self.mask(name)[painted] = cls
-        self.actions["strokes"] += 1
-
-    def _region_fill(self, name: str, stroke: np.ndarray, cls: int) -> np.ndarray:
-        """The region brush's fill, as the person keeps it after seeing the preview: the
-        touched regions that are clean (see REGION_CLEAN), plus the stroke itself."""
-        regions, truth = self.regions(name), self.truth[name]
-        ids = np.unique(regions[stroke])
-        n = int(regions.max()) + 1
-        labelled = truth != UNPAINTED
-        total = np.bincount(regions[labelled], minlength=n)
-        right = np.bincount(regions[labelled & (truth == cls)], minlength=n)
-        clean = np.zeros(n, bool)
-        clean[ids] = right[ids] >= REGION_CLEAN * np.maximum(total[ids], 1)
-        keep = stroke.copy()
-        keep[clean[regions] & fill_touched(regions, stroke)] = True
-        return keep
-
-    def accept(self, name: str, pred: np.ndarray, x: int, y: int) -> int:
-        """Click *Accept region* at (x, y): that predicted segment becomes the mask (as the window does)."""
-        region = label_component(pred, x, y)
-        if region is None:
-            return 0
-        self.mask(name)[region] = pred[region]
-        self.actions["accepts"] += 1
-        return int(region.sum())
-
-    def painted_pixels(self) -> int:
-        return int(sum((m != UNPAINTED).sum() for m in self.masks.values()))
-
-
-def components(mask: np.ndarray, min_area: int) -> list[tuple[int, np.ndarray]]:
-    """(area, bool mask) of the 4-connected components of ``mask`` of at least ``min_area``, largest first."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
-    order = sorted(range(1, n), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
-    return [(int(stats[i, cv2.CC_STAT_AREA]), lab == i) for i in order if stats[i, cv2.CC_STAT_AREA] >= min_area]
-
-
-def first_strokes(person: Person, name: str, count: int) -> None:
-    """Round 0 on one image: a stroke through the largest region of each of the ``count``
-    largest things in sight (CamVid classes), painted as the task's class."""
-    fine, truth = person.fine[name], person.truth[name]
-    largest = []
-    for f in [int(f) for f in np.unique(fine) if f != UNPAINTED]:
-        comps = components(fine == f, MIN_REGION)
-        if comps:
-            largest.append(comps[0])
-    for _, region in sorted(largest, key=lambda t: -t[0])[:count]:
-        ys, xs = np.nonzero(region)
-        person.stroke(name, region, int(truth[ys[0], xs[0]]))
-
-
-def correct(person: Person, name: str, pred: np.ndarray, remaining: int, per_image: int, accepts: int) -> None:
-    """Policy a on one opened image, within ``remaining`` actions: strokes through the largest
-    wrongly predicted regions not painted yet (at most ``per_image``), then up to ``accepts``
-    clicks accepting the largest segments the model got right (with the ``accept`` tool)."""
-    truth, fine, mask = person.truth[name], person.fine[name], person.mask(name)
-    free = mask == UNPAINTED
-    wrong = []
-    for f in [int(f) for f in np.unique(fine) if f != UNPAINTED]:
-        thing = fine == f
-        c = int(truth[thing][0])  # the task's class of that thing
-        wrong += [(area, region, c) for area, region in components(thing & (pred != c) & free, MIN_REGION)]
-    wrong.sort(key=lambda t: -t[0])
-    start = person.total
-    for _, region, c in wrong[: min(per_image, remaining)]:
-        person.stroke(name, region, c)
-    left = remaining - (person.total - start)
-    if "accept" not in person.tools or left <= 0:
-        return
-    labelled = truth != UNPAINTED
-    candidates = []
-    for c in [int(c) for c in np.unique(pred)]:
-        for area, region in components(pred == c, ACCEPT_MIN):
-            seen = region & labelled
-            if seen.any() and (truth[seen] == c).mean() >= ACCEPT_PRECISION and (mask[region] == UNPAINTED).mean() > 0.5:
-                candidates.append((area, region))
-    for _, region in sorted(candidates, key=lambda t: -t[0])[: min(accepts, left)]:
-        ys, xs = np.nonzero(region)
-        person.accept(name, pred, int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
-
-
-def random_strokes(person: Person, name: str, budget: int) -> None:
-    """Policy b on one image: strokes through the true region under random pixels."""
-    truth, fine = person.truth[name], person.fine[name]
-    ys, xs = np.nonzero(truth != UNPAINTED)
-    for _ in range(budget):
-        i = int(person.rng.integers(len(ys)))
-        y, x = int(ys[i]), int(xs[i])
-        region = label_component(fine, x, y)
-        person.stroke(name, region, int(truth[y, x]), centre=(y, x))
-
-
-# -- the model's side --------------------------------------------------------------------------------
-class StudioModel:
-    """fcn-studio's default recipe, trained for a fixed time per round from the last round's model."""
-
-    def __init__(self, root: Path, names: list[str], labelset_json: Path, schedule: str, seed: int,
-                 overrides: dict | None = None) -> None:
-        self.root, self.schedule, self.seed = root, schedule, seed
-        self.overrides = overrides or {}
-        (root / "images").mkdir(parents=True)
-        (root / "masks").mkdir()
-        for name in names:
-            (root / "images" / name).symlink_to(DATA_TRAIN / name)
-        self.labelset = LabelSet.load(labelset_json)
-        self.source = None  # made at the first round, once a mask is on disk
-        self.ckpt = root / "model.fcnckpt"
-        self.predictor = None
-        self.rounds = 0
-
-    def train(self, masks: dict[str, np.ndarray], seconds: float) -> dict:
-        from fcn_studio.inference.predictor import Predictor
-        from fcn_studio.training import TrainConfig, train
-
-        from fcn_studio.training.samples import FolderSource
-
-        for name, m in masks.items():
-            Image.fromarray(m).save(self.root / "masks" / name)
-        if self.source is None:
-            self.source = FolderSource(self.root / "images", self.root / "masks", self.labelset)
-        cfg = TrainConfig(epochs=None, minutes=seconds / 60, seed=self.seed + self.rounds, val_fraction=0.0, out=self.ckpt,
-                          preview_every_s=None, checkpoint_every_s=1e9, num_threads=1,
-                          trunk_lr_mult=INTERACTIVE_TRUNK_LR_MULT)  # as the window's presets
-        if self.rounds == 0 or self.schedule == "fresh":  # a Fine-tune from ImageNet, head phase first
-            cfg = cfg.replace(fast_mode=True)
-        elif self.schedule == "restart":  # Fine-tune again from the last model
-            cfg = cfg.replace(resume=self.ckpt, weights=None, fast_mode=True)
-        elif self.schedule == "continue":  # Live: one cosine cycle from the last model, no head phase, no warm-up
-            cfg = cfg.replace(resume=self.ckpt, weights=None, fast_mode=True, continue_schedule=True, warmup_fraction=0.0)
-        else:  # "constant": Live before its cycles: the peak rate throughout
-            cfg = cfg.replace(resume=self.ckpt, weights=None, fast_mode=True, continue_schedule=True,
-                              schedule="constant", warmup_fraction=0.0)
-        cfg = cfg.replace(**self.overrides)
-        t = time.perf_counter()
-        result = train(cfg, self.source)
-        s = result.summary
-        self.predictor = Predictor(result.model, self.source.labelset, scale=s["input_scale"], device="cpu",
-                                   working_pixels=s.get("working_pixels"))
-        self.rounds += 1
-        return {"train_s": s["seconds"], "wall_s": time.perf_counter() - t, "steps": s["step"]}
-
-    def predict(self, rgb: np.ndarray, probs: bool = False):  # noqa: ANN201
-        p = self.predictor.predict(rgb, want_probs=probs)
-        return p if probs else p.labels
-
-
-DATA_TRAIN = DATA / "train"
-
-
-def run(args: argparse.Namespace) -> dict:
-    pool = train_names(args.data, "unseen-drive")
-    train_set = load_split(args.data, "train", names=pool)
-    val = load_split(args.data, "val", args.val_limit)
-    road = args.task == "road"
-    images = {n: rgb for n, rgb, _ in train_set}
-    fine = {n: lab for n, _, lab in train_set}
-    truth = {n: (to_road(lab) if road else lab) for n, _, lab in train_set}
-    val = [(n, rgb, to_road(lab)) for n, rgb, lab in val] if road else val
-    k = 2 if road else 11
-    labelset_json = ROAD_LABELSET if road else args.data / "classes.json"
-    per_round, per_image, accepts, first_count = BUDGETS[args.task]
+    per_round, per_image, accepts, first_count, _ = BUDGETS[args.task]
+    rounds = args.rounds or BUDGETS[args.task][4]
     tools = {t for t in args.tools.split(",") if t}
-    person = Person(images, truth, fine, tools, args.seed)
-    first = [pool[i] for i in np.random.default_rng(args.seed).permutation(len(pool))[:3]]  # the same for every policy
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    overrides = {"num_threads": 1} | parse_sets(args.set)
+    window = HeadlessWindow(work / "project", [args.data / "train" / n for n in pool], LabelSet.load(labelset_json),
+                            overrides=overrides)
+    ids = window.ids
+    person = Person(window, truth, fine, tools, args.seed)
+    rng = np.random.default_rng(args.seed)
+    first = [ids[i] for i in rng.permutation(len(ids))[:3]]  # the same for every policy
+    for image_id in first:
+        person.look(image_id)
+        person.first_strokes(image_id, first_count)
+    window.live()
+    person.clock.spend(COSTS["click"])
+    window.wait_for_model()  # the person looks on while the first model comes (Live's head phase)
     rows: list[dict] = []
-    train_total = 0.0
-    with tempfile.TemporaryDirectory() as tmp:
-        from camvid import parse_sets
-
-        model = (StudioModel(Path(tmp), pool, labelset_json, args.schedule, args.seed, parse_sets(args.set))
-                 if args.policy != "c" else None)
-        for r in range(args.rounds):
-            t_round = time.perf_counter()
-            opened: list[str] = []
-            if args.policy == "c":  # policy a's masks of this round
-                f = args.masks_from / f"masks_r{r}.npz"
-                if not f.exists():
-                    break
-                with np.load(f) as z:
-                    person.masks = {n: z[n] for n in z.files}
-                a_rows = json.loads((args.masks_from / "rounds.json").read_text())["rounds"]
-                person.actions = dict(a_rows[r]["actions_by_kind"])
-            elif r == 0:
-                for name in first:
-                    first_strokes(person, name, first_count)
-                opened = list(first)
-            elif args.policy == "a":
-                scores = {}
-                for name in pool:  # the app's Paint next scores (what Predict all writes)
-                    m = person.masks.get(name)
-                    scores[name] = score_from_probs(model.predict(images[name], probs=True).probs,
-                                                    None if m is None else m != UNPAINTED)
-                start = person.total
-                while person.total - start < per_round:
-                    name = pick_next(scores, set(opened))
-                    if name is None:
+    painted_before = window.painted_images()
+    try:
+        for r in range(1, rounds + 1):
+            start, opened = person.total, []
+            while person.total - start < per_round:
+                left = per_round - (person.total - start)
+                if args.policy == "a":
+                    pick = window.paint_next()
+                    person.act("paint_next", "click")
+                    if pick is None:
                         break
-                    opened.append(name)
-                    before = person.total
-                    correct(person, name, model.predict(images[name]), per_round - (person.total - start), per_image, accepts)
-                    if person.total == before and len(opened) > len(pool) // 2:
-                        break
-            else:  # b: random images, random places
-                start = person.total
-                while person.total - start < per_round:
-                    name = pool[int(person.rng.integers(len(pool)))]
-                    opened.append(name)
-                    random_strokes(person, name, min(per_image, per_round - (person.total - start)))
-            pick_s = time.perf_counter() - t_round
-            if args.policy == "a":
-                np.savez_compressed(out / f"masks_r{r}.npz", **person.masks)
-            # -- train, score ------------------------------------------------------------------
-            if args.policy == "c":
-                samples = [(n, images[n], m) for n, m in person.masks.items()]
-                stats, predict = convpaint(samples, 1, seed=args.seed)
-                train_total += stats["train_s"]
-            else:
-                stats = model.train(person.masks, args.train_s)
-                train_total += stats["train_s"]
-                predict = model.predict
-            scores, _ = evaluate(predict, val, num_classes=k)
-            snapped = None
-            if model is not None:  # what the window shows a scribbled project: snapped to image edges
-                snapped, _ = evaluate(lambda rgb: model.predictor.predict(rgb, want_probs=False, refine_edges=True).labels,
-                                      val, num_classes=k)
+                    person.look(pick)
+                    opened.append(pick)
+                    person.correct(pick, window.predict(pick), left - 1, per_image, accepts)
+                else:
+                    pick = ids[int(person.rng.integers(len(ids)))]
+                    person.act("paint_next", "click")  # opening an image in the list: a click too
+                    person.look(pick)
+                    opened.append(pick)
+                    person.random_strokes(pick, min(per_image, left - 1))
+            state = window.run.state
+            with window.run.lock:
+                trainer_painted, steps, failure = state.painted_images, state.steps, state.failure
+            if failure:
+                raise SystemExit(f"training failed: {failure}")
+            snap = window.snapshot(work / "models", f"r{r}")
+            masks = {i: window.mask(i) for i in ids if window.project.entry(i).painted > 0}
+            np.savez_compressed(work / "models" / f"masks_r{r}.npz", **masks)
             row = {"round": r, "actions": person.total, "actions_by_kind": dict(person.actions),
-                   "train_s_total": round(train_total, 1), "train_s": round(stats["train_s"], 1),
-                   "painted_pixels": person.painted_pixels(), "images_painted": len(person.masks),
-                   "opened": opened, "miou": round(float(scores.miou), 4),
-                   "miou_snapped": None if snapped is None else round(float(snapped.miou), 4),
-                   "per_class_iou": [None if np.isnan(v) else round(float(v), 4) for v in scores.per_class_iou],
-                   "pick_s": round(pick_s, 1), "round_wall_s": round(time.perf_counter() - t_round, 1)}
+                   "person_s": round(person.clock.wall, 1), "person_waited_s": round(person.clock.waited, 1),
+                   "person_painted_images": len(masks), "trainer_painted_images": trainer_painted,
+                   "trainer_steps": steps, "painted_pixels": int(sum((m != UNPAINTED).sum() for m in masks.values())),
+                   "opened": opened, "snap": window.snap(), "model": None if snap is None else str(snap),
+                   "window_work_s": {k: round(v, 1) for k, v in window.work_s.items()}, "live_starts": window.live_starts}
             rows.append(row)
-            print(f"{args.policy} {args.task} round {r}: actions {row['actions']:4d}  train {row['train_s_total']:6.0f} s  "
-                  f"painted {row['painted_pixels']:8d} px on {row['images_painted']:3d} images  mIoU {row['miou']:.4f}  "
-                  f"snapped {row['miou_snapped'] if snapped is not None else '-'}  "
-                  f"(round {row['round_wall_s']:.0f} s)", flush=True)
-            result = {"rounds": rows, "setup": {
-                "policy": args.policy, "task": args.task, "tools": sorted(tools), "schedule": args.schedule, "overrides": args.set,
-                "train_s_per_round": args.train_s, "budgets": dict(zip(("per_round", "per_image", "accepts", "first_per_image"), BUDGETS[args.task])),
-                "brush": BRUSH, "stroke_length": STROKE_LENGTH, "seed": args.seed, "val_images": len(val),
-                "train_images": len(pool), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                "affinity": sorted(os.sched_getaffinity(0))} | protocol_setup(args.data, "unseen-drive")}
-            (out / "rounds.json").write_text(json.dumps(result) + "\n")
-    return result
+            print(f"{args.policy} {args.task} round {r}: actions {row['actions']:4d}  person {row['person_s']:6.0f} s  "
+                  f"painted images: person {len(masks):3d} trainer {trainer_painted:3d}  steps {steps}", flush=True)
+            if r >= 2 and trainer_painted < painted_before:
+                raise SystemExit(f"round {r}: the trainer reads {trainer_painted} painted images, the person had painted "
+                                 f"{painted_before} a round earlier: saved masks do not reach training")
+            painted_before = len(masks)
+    finally:
+        summary = window.stop()
+    if summary:
+        rows[-1]["trainer_summary"] = {k: summary.get(k) for k in ("step", "train_images", "stopped", "seconds")}
+    return rows
+
+
+# -- scoring, after the loop ---------------------------------------------------------------------------------
+def score(rows: list[dict], work: Path, scored: list, project_set: list, k: int, every: int, predict_of=None) -> None:  # noqa: ANN001
+    """Val and exported-mask mIoU of each round (every ``every``-th, and the last), in place."""
+    from fcn_studio.inference.predictor import Predictor
+
+    for i, row in enumerate(rows):
+        if (i + 1) % every and i != len(rows) - 1:
+            continue
+        with np.load(work / "models" / f"masks_r{row['round']}.npz") as z:
+            masks = {n: z[n] for n in z.files}
+        t = time.perf_counter()
+        if predict_of is not None:  # policy d: a predict(rgb) fitted on these masks
+            predict, fit = predict_of(masks)
+            plain = snapped = predict
+            row["fit_s"] = round(fit, 1)
+        else:
+            predictor = Predictor.from_checkpoint(row["model"], device="cpu")
+            plain = lambda rgb: predictor.predict(rgb, want_probs=False, refine_edges=False).labels  # noqa: E731
+            snapped = lambda rgb: predictor.predict(rgb, want_probs=False, refine_edges=True).labels  # noqa: E731
+        cms = {"val": ConfusionMatrix(k), "val_snapped": ConfusionMatrix(k), "exported": ConfusionMatrix(k)}
+        for _, rgb, lab in scored:
+            cms["val"].update(torch.from_numpy(lab), torch.from_numpy(np.asarray(plain(rgb))))
+            if predict_of is None:
+                cms["val_snapped"].update(torch.from_numpy(lab), torch.from_numpy(np.asarray(snapped(rgb))))
+        for image_id, rgb, lab in project_set:
+            shown = snapped if row.get("snap") else plain
+            m = masks.get(image_id)
+            pred = np.asarray(shown(rgb))
+            out = pred if m is None else np.where(m != UNPAINTED, m, pred)
+            cms["exported"].update(torch.from_numpy(lab), torch.from_numpy(out.astype(np.uint8)))
+        for key, cm in cms.items():
+            if predict_of is not None and key == "val_snapped":
+                continue
+            s = cm.compute()
+            row[f"{key}_miou"] = round(float(s.miou), 4)
+            row[f"{key}_per_class"] = [None if np.isnan(v) else round(float(v), 4) for v in s.per_class_iou]
+        row["score_s"] = round(time.perf_counter() - t, 1)
+        print(f"round {row['round']}: val {row['val_miou']:.4f}  snapped {row.get('val_snapped_miou', '-')}  "
+              f"exported {row['exported_miou']:.4f}  ({row['score_s']:.0f} s)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    global DATA_TRAIN
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--policy", choices=("a", "b", "c"), default="a")
+    ap.add_argument("--policy", choices=("a", "b", "d"), default="a")
     ap.add_argument("--task", choices=tuple(BUDGETS), default="camvid11")
-    ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("--train-s", type=float, default=60.0, help="training seconds per round (one core)")
-    ap.add_argument("--tools", default="region", help="region (region brush), accept (Accept region; policy a)")
-    ap.add_argument("--schedule", choices=("continue", "restart", "constant", "fresh"), default="continue")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override fcn-studio's TrainConfig")
-    ap.add_argument("--masks-from", type=Path, help="policy c: the --out folder of a policy-a run")
-    ap.add_argument("--val-limit", type=int, help="score on the first N val frames only (quick looks)")
+    ap.add_argument("--rounds", type=int, help="rounds after round 0 (default: the task's)")
+    ap.add_argument("--tools", default="region,accept", help="region (region brush), accept (Accept region)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the window's TrainConfig")
+    ap.add_argument("--masks-from", type=Path, help="policy d: the --work folder of a policy-a run")
+    ap.add_argument("--val-limit", type=int, help="score on the first N scored frames only (quick looks)")
+    ap.add_argument("--score-every", type=int, default=1, help="score every N-th round (and the last)")
+    ap.add_argument("--work", type=Path, help="keep the project, each round's model and masks here (default: a "
+                                              "temporary folder, removed); policy d reads a's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True)
+    add_protocol_argument(ap)
     args = ap.parse_args(argv)
     if not (args.data / "classes.json").exists():
         print(f"camvid not found at {args.data}", file=sys.stderr)
         return 2
-    if args.policy == "c" and args.masks_from is None:
-        ap.error("policy c needs --masks-from (a policy-a run's folder)")
-    DATA_TRAIN = args.data / "train"
+    if args.policy == "d" and args.masks_from is None:
+        ap.error("policy d needs --masks-from (the --work folder of a policy-a run)")
     torch.set_num_threads(1)
-    run(args)
+    road = args.task == "road"
+    pool = train_names(args.data, args.protocol)
+    train_set = [(stem(n), rgb, to_road(lab) if road else lab) for n, rgb, lab in load_split(args.data, "train", names=pool)]
+    fine = {stem(n): lab for n, _, lab in load_split(args.data, "train", names=pool)}
+    truth = {i: lab for i, _, lab in train_set}
+    scored = [(n, rgb, to_road(lab) if road else lab) for n, rgb, lab in load_scored(args.data, args.protocol, args.val_limit)]
+    k = 2 if road else 11
+    labelset_json = ROAD_LABELSET if road else args.data / "classes.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    setup = {"policy": args.policy, "task": args.task, "tools": args.tools, "overrides": args.set, "costs_s": COSTS,
+             "budgets": dict(zip(("per_round", "per_image", "accepts", "first_per_image", "rounds"), BUDGETS[args.task])),
+             "brush": BRUSH, "stroke_length": STROKE_LENGTH, "seed": args.seed, "scored_images": len(scored),
+             "torch": torch.__version__, "threads": torch.get_num_threads(), "affinity": sorted(os.sched_getaffinity(0)),
+             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())} | protocol_setup(args.data, args.protocol)
+    work = args.work or Path(tempfile.mkdtemp(prefix="fcn-loop-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.policy == "d":
+            a = json.loads((args.masks_from / "rounds.json").read_text())  # a's rows, copied there by its run
+            rows = [{key: row[key] for key in ("round", "actions", "actions_by_kind", "person_s", "person_painted_images",
+                                               "painted_pixels", "snap")} for row in a["rounds"]]
+            work = args.masks_from
+
+            def predict_of(masks: dict) -> tuple:
+                samples = [(i, next(rgb for j, rgb, _ in train_set if j == i), m) for i, m in masks.items()]
+                stats, predict = convpaint(samples, 1, seed=args.seed)
+                return predict, stats["train_s"]
+
+            score(rows, work, scored, train_set, k, args.score_every, predict_of)
+        else:
+            rows = loop(args, pool, truth, fine, labelset_json, work)
+            for target in (args.out, work):
+                (target / "rounds.json").write_text(json.dumps({"rounds": rows, "setup": setup}) + "\n")
+            score(rows, work, scored, train_set, k, args.score_every)
+        setup["ended"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        (args.out / "rounds.json").write_text(json.dumps({"rounds": rows, "setup": setup}) + "\n")
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a failed check: say it, exit 3
+            print(exc.code, file=sys.stderr)
+            raise SystemExit(3) from None
+        raise
