@@ -1,8 +1,9 @@
-"""The annotation-loop curves: mIoU on the unseen drive against a person's actions.
+"""The annotation-loop curves: what a person takes home against their actions and their minutes.
 
-Reads the ``rounds.json`` files ``bench/annotation_loop.py`` wrote into a sitting's folder and
-writes ``loop_curves.png`` (one panel per task) and ``loop_table.md`` (a Markdown table per
-task, one row per round) beside them.
+Reads the ``rounds.json`` files ``bench/annotation_loop.py`` wrote into a sitting's folder
+(sub-folders ``<policy><task suffix>``: ``a11``, ``b11``, ``c11``, ``d11``, ``a_road``, ...) and
+writes ``loop_curves.png`` (per task: val mIoU and exported-mask mIoU, against actions and
+against the person's minutes) and ``loop_table.md`` beside them.
 
     python bench/annotation_loop_plot.py bench/results/annotation_loop
 """
@@ -13,15 +14,16 @@ import argparse
 import json
 from pathlib import Path
 
-#: run folder -> legend label, in drawing order (runs that are absent are skipped)
+#: run -> legend label, in drawing order (runs that are absent are skipped)
 RUNS = {
-    "a": "(a) Paint next + strokes where wrong (region brush)",
-    "b": "(b) random images, random places (region brush)",
-    "c": "(c) napari-convpaint method on (a)'s masks",
-    "a_accept": "(a) + Accept region clicks",
-    "a_no_region": "(a) with the plain brush",
+    "a": "(a) Paint next + corrections, every tool",
+    "b": "(b) the same tools, random images and places",
+    "c": "(c) (a) without click-to-segment",
+    "d": "(d) napari-convpaint's method on (a)'s masks",
 }
 TASKS = {"11": "camvid11", "_road": "road"}
+#: (actions, val target, exported actions, exported target) per task (issue 32)
+TARGETS = {"camvid11": (200, 0.45, 400, 0.65), "road": (30, 0.92, 60, 0.95)}
 
 
 def load(folder: Path) -> dict[str, dict[str, dict]]:
@@ -29,29 +31,32 @@ def load(folder: Path) -> dict[str, dict[str, dict]]:
     out: dict[str, dict[str, dict]] = {}
     for suffix, task in TASKS.items():
         for run in RUNS:
-            name = f"{run}{suffix}" if "_" not in run else run.replace("a_", f"a{suffix}_", 1)
-            f = folder / name / "rounds.json"
+            f = folder / f"{run}{suffix}" / "rounds.json"
             if f.exists():
                 out.setdefault(task, {})[run] = json.loads(f.read_text())
     return out
 
 
+def _cell(row: dict) -> str:
+    if "val_miou" not in row:
+        return f"{row['actions']} / {row['person_s'] / 60:.1f} / -"
+    return f"{row['actions']} / {row['person_s'] / 60:.1f} / {row['val_miou']:.3f} / {row['exported_miou']:.3f}"
+
+
 def table(task: str, runs: dict[str, dict]) -> str:
     names = list(runs)
-    head = ("| round | " + " | ".join(f"{n}: actions / train s / mIoU" + (" (snapped)" if n != "c" else "") for n in names) + " |")
-    lines = [f"**{task}**", "", head, "|" + "---|" * (len(names) + 1)]
+    head = "| round | " + " | ".join(f"{n}: actions / minutes / val / exported" for n in names) + " |"
+    lines = [f"**{task}** (val: mIoU on the protocol's scored frames; exported: the project's merged masks "
+             "against its ground truth)", "", head, "|" + "---|" * (len(names) + 1)]
     depth = max(len(r["rounds"]) for r in runs.values())
     for i in range(depth):
-        cells = []
-        for n in names:
-            rows = runs[n]["rounds"]
-            if i >= len(rows):
-                cells.append("")
-                continue
-            r = rows[i]
-            snapped = f" ({r['miou_snapped']:.3f})" if r.get("miou_snapped") is not None else ""
-            cells.append(f"{r['actions']} / {r['train_s_total']:.0f} / {r['miou']:.3f}{snapped}")
-        lines.append(f"| {i} | " + " | ".join(cells) + " |")
+        cells = [(_cell(runs[n]["rounds"][i]) if i < len(runs[n]["rounds"]) else "") for n in names]
+        lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    painted = {n: [(r.get("person_painted_images"), r.get("trainer_painted_images")) for r in runs[n]["rounds"]]
+               for n in names if runs[n]["rounds"] and "trainer_painted_images" in runs[n]["rounds"][0]}
+    for n, pairs in painted.items():
+        lines.append("")
+        lines.append(f"{n}: painted images, person / trainer, per round: " + ", ".join(f"{p}/{t}" for p, t in pairs))
     return "\n".join(lines)
 
 
@@ -68,23 +73,29 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(data), figsize=(6.5 * len(data), 4.6), squeeze=False)
-    targets = {"camvid11": (200, 0.55), "road": (30, 0.92)}
-    for ax, (task, runs) in zip(axes[0], data.items()):
-        for run, result in runs.items():
-            rows = result["rounds"]
-            style = "--" if run.startswith("a_") else "-"
-            ax.plot([r["actions"] for r in rows], [r["miou"] for r in rows], style, marker="o", ms=4, label=RUNS[run])
-        x, y = targets[task]
-        ax.plot([x], [y], marker="*", ms=14, color="gold", mec="black", ls="none", label=f"target: {y} within {x} actions")
-        ax.set_title(f"{'11 CamVid classes' if task == 'camvid11' else 'road vs not road'}: unseen drive (101 val frames)")
-        ax.set_xlabel("a person's actions (strokes + clicks)")
-        ax.set_ylabel("mIoU")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7.5, loc="upper left")
-    fig.suptitle("fcn-studio's paint → train (60 s, one CPU core) → correct loop", fontsize=11)
+    fig, axes = plt.subplots(len(data), 4, figsize=(22, 4.6 * len(data)), squeeze=False)
+    for row_axes, (task, runs) in zip(axes, data.items()):
+        t_val, y_val, t_exp, y_exp = TARGETS[task]
+        title = "11 CamVid classes" if task == "camvid11" else "road vs not road"
+        for ax, key, x_key, target in zip(row_axes, ("val_miou", "val_miou", "exported_miou", "exported_miou"),
+                                          ("actions", "person_s", "actions", "person_s"),
+                                          ((t_val, y_val), None, (t_exp, y_exp), None)):
+            for run, result in runs.items():
+                rows = [r for r in result["rounds"] if key in r]
+                xs = [r[x_key] / (60 if x_key == "person_s" else 1) for r in rows]
+                ax.plot(xs, [r[key] for r in rows], marker="o", ms=4, label=RUNS[run])
+            if target is not None:
+                ax.plot([target[0]], [target[1]], marker="*", ms=14, color="gold", mec="black", ls="none",
+                        label=f"target: {target[1]} within {target[0]} actions")
+            what = "new street (val)" if key == "val_miou" else "exported masks of the project"
+            ax.set_title(f"{title}: {what}", fontsize=10)
+            ax.set_xlabel("a person's actions" if x_key == "actions" else "a person's minutes (one CPU core)")
+            ax.set_ylabel("mIoU")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("fcn-studio's annotation loop on the window's path: Live trains while the person paints", fontsize=11)
     fig.tight_layout()
-    fig.savefig(args.folder / "loop_curves.png", dpi=110)
+    fig.savefig(args.folder / "loop_curves.png", dpi=100)
     text = "\n\n".join(table(task, runs) for task, runs in data.items())
     (args.folder / "loop_table.md").write_text(text + "\n")
     print(text)
