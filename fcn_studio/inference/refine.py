@@ -34,6 +34,9 @@ WORK_PIXELS = 600_000
 LOW_RES_RADIUS = 4
 #: OpenCV filters at most this many channels of one array at a time.
 _MAX_CHANNELS = 256
+#: OpenCV's area resize by a non-integer factor takes at most this many channels (OpenCV 5.1
+#: asserts ``cn <= 4``): class probabilities are shrunk four channels at a time.
+_MAX_AREA_CHANNELS = 4
 
 
 #: Below this share of painted pixels (over the painted images) the labels count as scribbles.
@@ -71,12 +74,14 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
 
 
 def _resize(x: np.ndarray, hw: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``x`` (H x W or H x W x C) resized to ``hw``, in channel groups OpenCV accepts for ``interpolation``."""
     h, w = hw
     if x.shape[:2] == (h, w):
         return x
-    if x.ndim == 2 or x.shape[2] <= _MAX_CHANNELS:
+    most = _MAX_AREA_CHANNELS if interpolation == cv2.INTER_AREA else _MAX_CHANNELS
+    if x.ndim == 2 or x.shape[2] <= most:
         return cv2.resize(x, (w, h), interpolation=interpolation).reshape((h, w) + x.shape[2:])
-    parts = [_resize(np.ascontiguousarray(x[..., i : i + _MAX_CHANNELS]), hw, interpolation) for i in range(0, x.shape[2], _MAX_CHANNELS)]
+    parts = [_resize(np.ascontiguousarray(x[..., i : i + most]), hw, interpolation) for i in range(0, x.shape[2], most)]
     return np.concatenate(parts, 2)
 
 
