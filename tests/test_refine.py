@@ -32,7 +32,7 @@ def test_a_misplaced_soft_boundary_snaps_to_the_colour_edge():
     labels, confidence, refined = edge_refine(image, probs, radius=16, want_probs=True)
     after = (labels != truth).mean()
     assert before > 0.07 and after < before / 3, (before, after)
-    assert refined is not None and refined.shape == probs.shape and refined.dtype == np.float16
+    assert refined is not None and refined.shape == probs.shape and refined.dtype == np.float32
     assert np.allclose(refined.astype(np.float32).sum(0), 1, atol=1e-2) and refined.min() >= 0
     assert np.array_equal(refined.argmax(0), labels)
     assert confidence.shape == truth.shape and 0.5 <= confidence.min() and confidence.max() <= 1.0 + 1e-3
