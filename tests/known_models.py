@@ -69,14 +69,15 @@ def red_threshold_model(num_classes: int = 2) -> torch.nn.Module:
     return model.eval()
 
 
-def red_threshold_checkpoint(path: Path, labelset: LabelSet) -> Path:
-    """:func:`red_threshold_model` saved as a checkpoint of ``labelset`` (2 classes), input scale 1."""
-    if labelset.num_classes != 2:
-        raise ValueError("the red-threshold model has two classes")
-    model = red_threshold_model(2)
+def red_threshold_checkpoint(path: Path, labelset: LabelSet, **summary: object) -> Path:
+    """:func:`red_threshold_model` saved as a checkpoint of ``labelset`` (classes 2 and up never win),
+    input scale 1 unless ``summary`` says otherwise (``input_scale``, ``working_pixels``)."""
+    if labelset.num_classes < 2:
+        raise ValueError("the red-threshold model needs two classes at least")
+    model = red_threshold_model(labelset.num_classes)
     return save_checkpoint(path, model, labelset=labelset, backbone="resnet18", variant="fcn4s",
                            normalization=model.normalization,
-                           summary={"input_scale": 1.0, "made_by": "tests/known_models.py (weights set by hand)"})
+                           summary={"input_scale": 1.0, "made_by": "tests/known_models.py (weights set by hand)"} | summary)
 
 
 def expected_labels(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
