@@ -16,7 +16,9 @@ class Prediction:
 
     The rule for labels and stored probabilities: ``labels`` and ``confidence`` are the
     argmax and max of the float32 probabilities, computed before ``probs`` is rounded to its
-    storage type. So ``labels == probs.argmax(0)`` holds exactly for float32 ``probs``; for
+    storage type. It holds on both paths: snapped to image edges
+    (:func:`~fcn_studio.inference.refine.edge_refine`) the refined probabilities are float32
+    too, and the labels are taken from them after their renormalisation. So ``labels == probs.argmax(0)`` holds exactly for float32 ``probs``; for
     float16 two classes closer than float16's step can round to the same value, and argmax
     then picks the lower id where ``labels`` may hold the other. What always holds is that the
     label's stored probability is the largest stored one (rounding to nearest never reverses an
