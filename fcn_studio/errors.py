@@ -37,3 +37,30 @@ class WeightsUnavailableError(FcnStudioError):
 
 class TrainingError(FcnStudioError):
     """Training cannot start or had to stop (no painted pixels, NaN loss, ...)."""
+
+
+#: Longest reason one failure may add to a status line or a report.
+REASON_CHARS = 200
+
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong, as one line for a status bar or a batch report (never a traceback).
+
+    Our own errors already say what to do; a library's message (OpenCV's ``OpenCV(5.1.0)
+    /io/.../resize.cpp:3424: error: (-215:Assertion failed) ...``, several lines) is cut to
+    its first line without the source location, and named as unexpected so that it is
+    reported rather than taken for the user's fault.
+    """
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()):
+        return "out of memory"  # torch's OutOfMemoryError is a RuntimeError
+    text = " ".join(str(exc).split())
+    if isinstance(exc, FcnStudioError) and text:
+        return text[:REASON_CHARS]
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+        return text[:REASON_CHARS]
+    if "error: (" in text:  # OpenCV: "OpenCV(v) file:line: error: (-215:Assertion failed) what in function 'f'"
+        text = text.split("error: (", 1)[1].split(")", 1)[-1].strip()
+    kind = type(exc).__name__
+    text = f"unexpected {kind}: {text}" if text else f"unexpected {kind}"
+    return text[: REASON_CHARS - 1] + "…" if len(text) > REASON_CHARS else text

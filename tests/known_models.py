@@ -11,12 +11,15 @@ hand so that the answer can be worked out with a pencil.
 red channel is above :data:`RED_THRESHOLD` and class 0 elsewhere:
 
 * ``conv1`` copies the red channel (normalised) into feature channel 0 (its 7x7 centre tap),
-  ``bn1`` (identity statistics) shifts it so the threshold sits at zero and the ReLU keeps
-  only what is above it; the max-pool widens a red region by at most one pixel;
+  ``bn1`` (identity statistics) shifts it so that ``GAIN`` times it equals ``BIAS`` halfway
+  between reds 90 and 91, and the ReLU keeps what is above that shift's zero (reds 79 and
+  up); the max-pool widens a red region by at most one pixel;
 * every residual block of ``layer1`` adds zero (its last batch norm has weight and bias 0),
   so the stride-4 features are that thresholded red channel;
 * the stride-4 score layer gives class 1 ``GAIN`` times that feature and class 0 a constant
-  ``BIAS``; the coarser score layers stay zero, so they add nothing.
+  ``BIAS``, so class 1 wins exactly from red 91 up (by 0.17 in score at red 91 and 90; the
+  other classes of a larger label set score 0 and never win); the coarser score layers stay
+  zero, so they add nothing.
 
 The bilinear x4 upsampling blurs the decision over a few pixels at a boundary, and the input
 is zero-padded (the ImageNet mean colour, red above the threshold) to a multiple of 32, so the
@@ -26,6 +29,7 @@ answer is exact only away from class boundaries and from the bottom and right bo
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +40,7 @@ from fcn_studio.data.labelset import LabelSet
 from fcn_studio.models.builder import build_model
 from fcn_studio.models.checkpoint import save_checkpoint
 
-#: Red values (0-255) above this are class 1.
+#: Red values (0-255) above this are class 1 (exactly: 91 is, 90 is not; tests/test_known_models.py).
 RED_THRESHOLD = 90
 #: Score of class 1 per unit of thresholded red (normalised), and class 0's constant score.
 GAIN, BIAS = 20.0, 4.0
@@ -56,7 +60,11 @@ def red_threshold_model(num_classes: int = 2) -> torch.nn.Module:
         trunk.bn1.running_var.fill_(1.0)
         trunk.bn1.weight.fill_(1.0)
         trunk.bn1.bias.zero_()
-        trunk.bn1.bias[0] = -((RED_THRESHOLD / 255 - mean) / std)  # zero exactly at the threshold
+        # class 1's score GAIN * (feature) equals class 0's BIAS halfway between the threshold and
+        # the next red: every red above the threshold wins, the threshold itself does not
+        at_half = ((RED_THRESHOLD + 0.5) / 255 - mean) / std
+        bn_scale = 1.0 / math.sqrt(1.0 + trunk.bn1.eps)  # batch norm divides by sqrt(var + eps)
+        trunk.bn1.bias[0] = BIAS / GAIN - at_half * bn_scale
         for block in trunk.layer1:
             block.bn2.weight.zero_()
             block.bn2.bias.zero_()  # the residual branch adds nothing: layer1 is the identity
@@ -69,14 +77,15 @@ def red_threshold_model(num_classes: int = 2) -> torch.nn.Module:
     return model.eval()
 
 
-def red_threshold_checkpoint(path: Path, labelset: LabelSet) -> Path:
-    """:func:`red_threshold_model` saved as a checkpoint of ``labelset`` (2 classes), input scale 1."""
-    if labelset.num_classes != 2:
-        raise ValueError("the red-threshold model has two classes")
-    model = red_threshold_model(2)
+def red_threshold_checkpoint(path: Path, labelset: LabelSet, **summary: object) -> Path:
+    """:func:`red_threshold_model` saved as a checkpoint of ``labelset`` (classes 2 and up never win),
+    input scale 1 unless ``summary`` says otherwise (``input_scale``, ``working_pixels``)."""
+    if labelset.num_classes < 2:
+        raise ValueError("the red-threshold model needs two classes at least")
+    model = red_threshold_model(labelset.num_classes)
     return save_checkpoint(path, model, labelset=labelset, backbone="resnet18", variant="fcn4s",
                            normalization=model.normalization,
-                           summary={"input_scale": 1.0, "made_by": "tests/known_models.py (weights set by hand)"})
+                           summary={"input_scale": 1.0, "made_by": "tests/known_models.py (weights set by hand)"} | summary)
 
 
 def expected_labels(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -185,3 +185,19 @@ def test_a_masks_folder_that_is_a_dangling_link_is_named_with_where_it_points(pr
     os.unlink(project.root / "masks")  # what the message says to do: then the folder comes back
     reopened = Project.open(project.root)
     assert reopened.save_mask(image_id, _painted(reopened, image_id))
+
+
+def test_a_masks_folder_linked_to_an_unmounted_drive_says_the_target_is_missing(project, tmp_path, capsys):  # noqa: ANN001
+    """Issue 34 item 16: a dangling link leading outside the project got "outside the project;
+    ... replace the link with a real file": it is a folder, and what is wrong is that it is not there."""
+    image_id = project.images[0].id
+    unmounted = tmp_path / "media" / "usb_drive" / "masks"  # outside the project, not there
+    for child in (project.root / "masks").iterdir():
+        child.unlink()
+    (project.root / "masks").rmdir()
+    os.symlink(unmounted, project.root / "masks")
+    want = r"masks/ in project .* is a link to .*usb_drive/masks, which does not exist \(moved, deleted or not mounted\)"
+    for attempt in (lambda: Project.open(project.root), lambda: project.save_mask(image_id, _painted(project, image_id))):
+        with pytest.raises(ProjectError, match=want) as info:
+            attempt()
+        assert "outside the project" not in str(info.value) and "real file" not in str(info.value)

@@ -32,7 +32,7 @@ def test_a_misplaced_soft_boundary_snaps_to_the_colour_edge():
     labels, confidence, refined = edge_refine(image, probs, radius=16, want_probs=True)
     after = (labels != truth).mean()
     assert before > 0.07 and after < before / 3, (before, after)
-    assert refined is not None and refined.shape == probs.shape and refined.dtype == np.float16
+    assert refined is not None and refined.shape == probs.shape and refined.dtype == np.float32
     assert np.allclose(refined.astype(np.float32).sum(0), 1, atol=1e-2) and refined.min() >= 0
     assert np.array_equal(refined.argmax(0), labels)
     assert confidence.shape == truth.shape and 0.5 <= confidence.min() and confidence.max() <= 1.0 + 1e-3
@@ -66,3 +66,19 @@ def test_scribbles_count_as_sparse_and_full_masks_do_not():
     assert sparse_labels([0.02, 0.05, 0.0, 0.0])
     assert not sparse_labels([1.0, 0.9, 0.0])
     assert not sparse_labels([0.0, 0.0])  # nothing painted: nothing to decide
+
+
+@pytest.mark.parametrize("classes", [5, 11, 19])
+def test_more_than_four_classes_at_a_non_integer_subsampling_factor(classes):
+    """Issue 34 item 1: OpenCV refuses an area resize with a non-integer factor on more than 4
+    channels, so a 1920x1080 photo with CamVid-11 classes got no snapped prediction."""
+    h, w = 270, 480  # work_pixels below makes the factor 2.5 (not an integer)
+    image, _ = two_regions(h=h, w=w, edge=200)
+    rng = np.random.default_rng(0)
+    probs = rng.random((classes, h, w), dtype=np.float32)
+    probs[1, :, 200:] += 2.0  # class 1 right of the edge, class 0 left of it
+    probs[0, :, :200] += 2.0
+    probs /= probs.sum(0, keepdims=True)
+    labels, confidence, refined = edge_refine(image, probs, radius=8, want_probs=True, work_pixels=20_736)
+    assert labels.shape == (h, w) and refined is not None and refined.shape == probs.shape
+    assert (labels[:, :190] == 0).all() and (labels[:, 210:] == 1).all()

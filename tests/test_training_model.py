@@ -223,3 +223,24 @@ def test_labels_follow_the_float32_scores_where_float16_rounds_a_near_tie_to_a_t
     assert road.any() and (pred.probs[0][road] == pred.probs[1][road]).all()  # ties once stored
     assert (pred.probs.argmax(0)[road] == 0).all()  # so argmax over them is not the label
     np.testing.assert_array_equal(np.take_along_axis(pred.probs, pred.labels[None].astype(np.int64), 0)[0], pred.probs.max(0))
+
+
+@pytest.mark.parametrize("refine_edges", [False, True])
+def test_labels_are_the_argmax_of_float32_probabilities_snapped_to_edges_or_not(refine_edges):
+    """Issue 34 item 13: snapped to edges, the probabilities were refined in float16, so even when
+    float32 ones were asked for, a near tie could be stored as a tie and argmax disagree with the
+    labels. Now both paths keep Prediction's rule: exact for float32."""
+    from known_models import red_threshold_model
+
+    from fcn_studio.data.labelset import load_preset
+
+    model = red_threshold_model(2)
+    with torch.no_grad():  # road wins by ~2.5e-5 in probability: a tie once in float16
+        model.head.score["layer1"].weight[1, 0] = 1e-4
+        model.head.score["layer1"].bias.zero_()
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:, 32:, 0] = 200
+    pred = Predictor(model, load_preset("road"), device="cpu").predict(rgb, probs_dtype=np.float32, refine_edges=refine_edges)
+    assert pred.probs.dtype == np.float32 and (pred.labels == 1).any()
+    np.testing.assert_array_equal(pred.labels, pred.probs.argmax(0))
+    np.testing.assert_array_equal(pred.confidence, pred.probs.max(0))

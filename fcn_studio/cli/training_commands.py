@@ -21,7 +21,7 @@ from typing import Any
 
 from fcn_studio.cli.args import UsageError, positive_int, unit_float
 from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
-from fcn_studio.errors import FcnStudioError, TrainingError
+from fcn_studio.errors import TrainingError, one_line
 from fcn_studio.training.config import LOSS_KINDS, TrainConfig
 
 FORMATS = ("index", "color", "overlay", "probs")
@@ -352,9 +352,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             image = read_image(image_path)
             mask = read_mask(mask_path, mask_labels, expected_hw=image.shape[:2])
             pred = predictor.predict(image, want_probs=False)
-        except FcnStudioError as exc:
-            failed.append({"file": image_path.name, "reason": str(exc)})
-            report_failure(image_path, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one image's failure is reported; the others are scored
+            failed.append({"file": image_path.name, "reason": one_line(exc)})
+            report_failure(image_path, one_line(exc))
             continue
         cm.update(torch.from_numpy(lut[mask]), torch.from_numpy(pred.labels))
     scores = cm.compute()

@@ -28,13 +28,15 @@ def is_inside(path: str | Path, root_real: str) -> bool:
     return path == root_real or path.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
-def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) -> Path:
+def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False, folder: bool = False) -> Path:
     """``root / relative`` after checking that following its links stays inside ``root``.
 
     Every folder on the way must resolve inside the project. The last part may be a link
     leading outside only when ``allow_file_link`` is set (images added in link mode, read
     only). Returns the unresolved path, so a link is moved or replaced as a link.
-    Raises :class:`ProjectError` naming the link and where it leads.
+    Raises :class:`ProjectError` naming the link and where it leads; a link outside that leads
+    to nothing (a drive not mounted) is named as missing, the first thing to fix. ``folder``:
+    ``relative`` names a folder (the wording of that message).
     """
     root_real = ""  # resolved only when a link is met: one lstat per part otherwise
     parts = PurePosixPath(relative).parts
@@ -52,7 +54,9 @@ def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) 
             continue
         if last and allow_file_link and not os.path.isdir(target):
             continue
-        is_folder = os.path.isdir(target) or not last
+        is_folder = os.path.isdir(target) or not last or folder
+        if not os.path.exists(path):
+            raise dangling_link_error(root, "/".join(parts[: i + 1]) + ("/" if is_folder else ""), path, folder=is_folder)
         shown = "/".join(parts[: i + 1]) + ("/" if is_folder else "")
         kind = "folder" if is_folder else "file"
         raise ProjectError(
@@ -65,17 +69,18 @@ def resolve_inside(root: Path, relative: str, *, allow_file_link: bool = False) 
 def resolve_folder(root: Path, name: str) -> Path:
     """:func:`resolve_inside` for one of the project's own folders, refusing also a link to
     nothing there (``mkdir`` on such a link fails with a bare "File exists")."""
-    path = resolve_inside(root, name)
+    path = resolve_inside(root, name, folder=True)
     if os.path.islink(path) and not os.path.exists(path):
         raise dangling_link_error(root, f"{name}/", path)
     return path
 
 
-def dangling_link_error(root: Path, shown: str, path: Path) -> ProjectError:
-    """The message for a folder of the project that is a link to something that is not there."""
+def dangling_link_error(root: Path, shown: str, path: Path, *, folder: bool = True) -> ProjectError:
+    """The message for a folder (or file) of the project that is a link to something that is not there."""
+    again = "remove the link and fcn-studio makes the folder again" if folder else "remove the link"
     return ProjectError(
         f"{shown} in project {root} is a link to {os.readlink(path)}, which does not exist (moved, deleted or "
-        "not mounted); restore what it points to, or remove the link and fcn-studio makes the folder again"
+        f"not mounted); restore what it points to, or {again}"
     )
 
 

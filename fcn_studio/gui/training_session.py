@@ -26,8 +26,6 @@ from fcn_studio.gui.background import Background
 from fcn_studio.gui.prediction_layers import PredictionLayers, PreparedPrediction
 from fcn_studio.gui.training_worker import TrainingController
 from fcn_studio.inference.prediction_process import RemotePredictor
-from fcn_studio.inference.paint_next import paint_next_score
-from fcn_studio.inference.prediction_types import entropy
 from fcn_studio.training.messages import EpochEnded, Failed, Notice, PreviewImage, RefineEdges, StepReported, dispatch
 
 
@@ -70,20 +68,6 @@ class ScreenFirst:
         with self._cond:
             while self._pending and not give_up():
                 self._cond.wait(poll_s)
-
-
-def painted_on_disk(project, entry) -> np.ndarray | None:  # noqa: ANN001
-    """Where the saved mask of ``entry`` is painted (bool HxW), None when nothing is saved or it
-    cannot be read. Read directly: safe off the UI thread (the project's own mask cache is not touched)."""
-    from fcn_studio.data.masks import read_mask
-
-    try:
-        path = project.path_of(entry.mask)
-        if not path.exists():
-            return None
-        return read_mask(path, project.labelset, expected_hw=(entry.height, entry.width)) != UNPAINTED
-    except (FcnStudioError, OSError, ValueError):
-        return None
 
 
 #: Milliseconds after the last change of a training choice before project.json is written.
@@ -367,8 +351,13 @@ class TrainingSession(QObject):
                 self.prediction_shown.emit(pid)
 
         self._screen_first.enter_queue()
-        if not self._predict.submit(run, done, lambda exc: self.window.status.showMessage(f"Prediction failed: {exc}", 8000)):
+        if not self._predict.submit(run, done, self._prediction_failed):
             self._screen_first.leave()  # the window is closing: nothing will run
+
+    def _prediction_failed(self, exc: BaseException) -> None:
+        from fcn_studio.errors import one_line
+
+        self.window.status.showMessage(f"Prediction failed: {one_line(exc)}", 10000)
 
     def accept_region(self, x: int, y: int) -> bool:
         """Make the predicted segment under (x, y) (its 4-connected region of one class) the mask,
@@ -421,7 +410,7 @@ class TrainingSession(QObject):
             return
         if self._batch_running:
             return
-        from fcn_studio.data.masks import write_indexed_png
+        from fcn_studio.inference.project_batch import predict_project, summary_line
 
         self._stop_predict_all = False
         self._batch_running = True
@@ -435,30 +424,19 @@ class TrainingSession(QObject):
             return self._stop_predict_all or self.window._stop_requested or generation != self._generation
 
         def run():
-            done = 0
             while self._predictor is None and self._loading_predictor and not stopped():
                 time.sleep(0.05)  # the model is still loading
             predictor, signature = self._predictor, self._predictor_signature
-            for entry in entries:
-                self._screen_first.wait_clear(stopped)
-                if stopped() or predictor is None:
-                    break
-                pred = predictor.predict(project.load_image(entry.id), want_probs=True, refine_edges=refine)
-                out = project.path_of(entry.prediction)
-                out.parent.mkdir(exist_ok=True)
-                write_indexed_png(out, pred.labels, project.labelset)
-                entry.predicted = True
-                uncertainty = entropy(pred.probs, normalized=True)
-                entry.extra["uncertainty"] = round(float(uncertainty.mean()), 5)
-                painted = painted_on_disk(project, entry)  # Paint next's score: painted pixels count as settled
-                entry.extra["paint_next"] = round(paint_next_score(uncertainty, painted), 5)
-                done += 1
-                self.window.report_progress(done, len(entries))
-            if done:
-                project.save()
+            if predictor is None:
+                return {"predicted": 0, "total": len(entries), "failed": [], "stopped": True}
+            # an image that cannot be predicted is skipped and reported in the summary's line
+            summary = predict_project(
+                project, predictor, refine_edges=refine, entries=entries, should_stop=stopped,
+                before_each=lambda: self._screen_first.wait_clear(stopped), progress=self.window.report_progress,
+            )
+            # the model the scores were made with; none when it was reloaded during the batch
             same_model = predictor is self._predictor and signature == self._predictor_signature
-            return {"predicted": done, "total": len(entries), "stopped": done < len(entries),
-                    "model_signature": signature if same_model else None}
+            return summary | {"model_signature": signature if same_model else None}
 
         def end() -> None:
             self._batch_running = False
@@ -468,17 +446,15 @@ class TrainingSession(QObject):
         def finished(summary) -> None:
             end()
             self.window.image_list.refresh()
-            done, total = summary["predicted"], summary["total"]
-            if summary["stopped"]:
-                text = f"Predict all stopped: {done} of {total} images predicted (their predictions are kept)"
-            else:
-                text = f"Predicted all {total} images"
-            self.window.status.showMessage(text, 8000)
+            self.window.status.showMessage(summary_line(summary), 15000 if summary["failed"] else 8000)
             self.predict_all_done.emit(summary)
 
-        def failed(exc: BaseException) -> None:
+        def failed(exc: BaseException) -> None:  # not one image: the batch itself (saving the project)
+            from fcn_studio.errors import one_line
+
             end()
-            self.window.show_error("Predict all stopped", str(exc))
+            self.window.status.showMessage(f"Predict all stopped: {one_line(exc)}", 15000)
+            self.predict_all_done.emit({"predicted": 0, "total": len(entries), "failed": [], "stopped": True})
 
         self._batch.submit(run, finished, failed)
 

@@ -9,7 +9,8 @@ So :func:`plan_outputs` names every output before anything is written: ``<stem>.
 ``.npz`` for ``probs``), and ``<file name>.png`` (``plain.jpg.png``) for stems that several
 images share; a name that would still be written twice, or an existing file (without
 ``overwrite``), is refused up front. :func:`predict_folder` then predicts each image, reports a
-file that cannot be read or predicted through ``on_failure`` and carries on.
+file that cannot be read or predicted through ``on_failure`` (one line,
+:func:`fcn_studio.errors.one_line`) and carries on, whatever the error.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fcn_studio.data.imageio import IMAGE_SUFFIXES, read_image
-from fcn_studio.errors import FcnStudioError
+from fcn_studio.errors import FcnStudioError, one_line
 
 FORMATS = ("index", "color", "overlay", "probs")
 
@@ -105,8 +106,8 @@ def predict_folder(
         try:
             image = read_image(path)
             pred = predictor.predict(image, want_probs=fmt == "probs")
-        except (FcnStudioError, MemoryError) as exc:
-            reason = str(exc) if isinstance(exc, FcnStudioError) else "out of memory while predicting it"
+        except Exception as exc:  # noqa: BLE001 - one image's failure is reported; the run goes on
+            reason = one_line(exc)
             failed.append({"file": path.name, "reason": reason})
             if on_failure is not None:
                 on_failure(path, reason)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fcn_studio.errors import FcnStudioError
+from fcn_studio.errors import FcnStudioError, one_line
 from fcn_studio.inference.messages import (
     Failed,
     FromPrediction,
@@ -167,12 +167,10 @@ class _Child:
             return Failed(f"unknown request {type(request).__name__}")
         try:
             return handler(request)
-        except FcnStudioError as exc:
-            return Failed(str(exc))
         except MemoryError:
             return Failed("out of memory while predicting")
-        except Exception as exc:  # reported to the window, never lost
-            return Failed(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # reported to the window in one line, never lost
+            return Failed(one_line(exc))
 
 
 def child_main(conn: Connection) -> None:

@@ -64,9 +64,22 @@ def model_logits(
             logits = run_tiled(run, x, num_classes=k, tile=tile, margin=margin)
         else:
             logits = run(x).float()
+        # Class planes one after another (NCHW) before the upsampling: a channels_last model's
+        # logits stayed channels_last at full size, where the softmax and the float16 copy of
+        # 19 classes of a 4000x3000 photo took 15 s instead of 2 on one core.
+        logits = logits.contiguous()
         if logits.shape[-2:] != (h, w):
             logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
     return logits
+
+
+def stored_probs(probs: torch.Tensor, dtype) -> np.ndarray:  # noqa: ANN001
+    """``probs`` as a numpy array of ``dtype``, rounded by torch: numpy's float16 rounding of the
+    many near-zero probabilities (float16 subnormals) took 11 s for 19 classes of a 12 MP photo."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float16:
+        return probs.to(torch.float16).cpu().numpy()
+    return probs.cpu().numpy().astype(dtype, copy=False)
 
 
 class Predictor:
@@ -137,17 +150,23 @@ class Predictor:
         self, image: np.ndarray, *, want_probs: bool = True, probs_dtype=np.float16, force_tiles: bool = False,  # noqa: ANN001
         refine_edges: bool | None = None,
     ) -> Prediction:
-        """Predict an HxWx3 uint8 RGB image, refined along its edges if ``refine_edges`` (default: the attribute)."""
+        """Predict an HxWx3 uint8 RGB image, refined along its edges if ``refine_edges`` (default: the attribute).
+
+        Both paths keep :class:`Prediction`'s rule: labels and confidence are the argmax and max
+        of the float32 probabilities, rounded to ``probs_dtype`` only afterwards.
+        """
         probs_t = torch.softmax(self.logits(image, force_tiles=force_tiles), dim=1)[0]
         if self.refine_edges if refine_edges is None else refine_edges:
             radius = model_radius(self.model, self.scale_of(image.shape[:2]))
-            labels_np, conf_np, refined = edge_refine(image, probs_t.cpu().numpy(), radius=radius, want_probs=want_probs)
-            return Prediction(labels=labels_np, confidence=conf_np, probs=None if refined is None else refined.astype(probs_dtype))
+            # the softmax output is ours alone: the refined probabilities are written over it
+            labels_np, conf_np, refined = edge_refine(image, probs_t.cpu().numpy(), radius=radius, want_probs=want_probs, overwrite=True)
+            probs = None if refined is None else stored_probs(torch.from_numpy(refined), probs_dtype)
+            return Prediction(labels=labels_np, confidence=conf_np, probs=probs)
         conf, labels = probs_t.max(0)
         return Prediction(
             labels=labels.to(torch.uint8).cpu().numpy(),
             confidence=conf.float().cpu().numpy(),
-            probs=probs_t.cpu().numpy().astype(probs_dtype) if want_probs else None,
+            probs=stored_probs(probs_t, probs_dtype) if want_probs else None,
         )
 
     def predict_file(self, path: str | Path, **kwargs) -> Prediction:  # noqa: ANN003

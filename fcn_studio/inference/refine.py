@@ -34,6 +34,9 @@ WORK_PIXELS = 600_000
 LOW_RES_RADIUS = 4
 #: OpenCV filters at most this many channels of one array at a time.
 _MAX_CHANNELS = 256
+#: OpenCV's area resize by a non-integer factor takes at most this many channels (OpenCV 5.1
+#: asserts ``cn <= 4``): class probabilities are shrunk four channels at a time.
+_MAX_AREA_CHANNELS = 4
 
 
 #: Below this share of painted pixels (over the painted images) the labels count as scribbles.
@@ -71,12 +74,14 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
 
 
 def _resize(x: np.ndarray, hw: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``x`` (H x W or H x W x C) resized to ``hw``, in channel groups OpenCV accepts for ``interpolation``."""
     h, w = hw
     if x.shape[:2] == (h, w):
         return x
-    if x.ndim == 2 or x.shape[2] <= _MAX_CHANNELS:
+    most = _MAX_AREA_CHANNELS if interpolation == cv2.INTER_AREA else _MAX_CHANNELS
+    if x.ndim == 2 or x.shape[2] <= most:
         return cv2.resize(x, (w, h), interpolation=interpolation).reshape((h, w) + x.shape[2:])
-    parts = [_resize(np.ascontiguousarray(x[..., i : i + _MAX_CHANNELS]), hw, interpolation) for i in range(0, x.shape[2], _MAX_CHANNELS)]
+    parts = [_resize(np.ascontiguousarray(x[..., i : i + most]), hw, interpolation) for i in range(0, x.shape[2], most)]
     return np.concatenate(parts, 2)
 
 
@@ -121,12 +126,18 @@ def edge_refine(
     eps: float = DEFAULT_EPS,
     want_probs: bool = False,
     work_pixels: int = WORK_PIXELS,
+    overwrite: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Refine K x H x W class probabilities of an H x W x 3 uint8 image along its colour edges.
 
-    Returns ``(labels H x W uint8, confidence H x W float32, probs K x H x W float16 or None)``;
-    refined probabilities are clipped at 0 and renormalised per pixel. Memory stays a few
-    H x W planes beyond the input: the full-resolution output is built one class at a time.
+    Returns ``(labels H x W uint8, confidence H x W float32, probs K x H x W float32 or None)``;
+    refined probabilities are clipped at 0 and renormalised per pixel, in float32, and with
+    ``want_probs`` the labels and confidence are the argmax and max of exactly those returned
+    values (the rule of :class:`~fcn_studio.inference.prediction_types.Prediction`; the caller
+    rounds them to its storage type). ``overwrite``: write the refined probabilities over
+    ``probs`` (a writable float32 array the caller no longer needs) instead of a new array.
+    Memory stays a few H x W planes beyond the input and output: the full-resolution output
+    is built one class at a time, and no H x W x K copy of the input is made.
     """
     if image.ndim != 3 or image.shape[2] != 3 or probs.ndim != 3 or probs.shape[1:] != image.shape[:2]:
         raise ValueError(f"need an H x W x 3 image and K x H x W probabilities of the same size, got {image.shape} and {probs.shape}")
@@ -137,27 +148,48 @@ def edge_refine(
     lh, lw = max(1, int(round(h / factor))), max(1, int(round(w / factor)))
     guide_full = image.astype(np.float32) / 255.0
     guide = _resize(guide_full, (lh, lw), cv2.INTER_AREA)
-    p = _resize(np.ascontiguousarray(probs.transpose(1, 2, 0), dtype=np.float32), (lh, lw), cv2.INTER_AREA)
+    # one class plane at a time: no transposed H x W x K copy (912 MB for 19 classes of a 12 MP photo)
+    p = np.stack([_resize(np.asarray(probs[c], np.float32), (lh, lw), cv2.INTER_AREA) for c in range(k)], 2)
     r = max(1, int(round(radius / factor)))
     mean_a, mean_b = _coefficients(guide, p.reshape(lh, lw, k), r, eps)
+    planes = [np.ascontiguousarray(guide_full[..., i]) for i in range(3)]
+    del guide_full
 
+    if not want_probs:
+        out = None
+    elif overwrite and probs.dtype == np.float32 and probs.flags.writeable and probs.flags.c_contiguous:
+        out = probs
+    else:
+        out = np.empty((k, h, w), np.float32)
     best = np.full((h, w), -np.inf, np.float32)
     labels = np.zeros((h, w), np.uint8)
     total = np.zeros((h, w), np.float32)
-    out = np.empty((k, h, w), np.float16) if want_probs else None
+    better = np.empty((h, w), bool)
+    term = np.empty((h, w), np.float32)
     for c in range(k):
-        a = _resize(np.ascontiguousarray(mean_a[:, :, c, :]), (h, w), cv2.INTER_LINEAR)
         q = _resize(np.ascontiguousarray(mean_b[:, :, c]), (h, w), cv2.INTER_LINEAR)
         for i in range(3):
-            q += a[..., i] * guide_full[..., i]
+            a = _resize(np.ascontiguousarray(mean_a[:, :, c, i]), (h, w), cv2.INTER_LINEAR)
+            np.multiply(a, planes[i], out=term)
+            q += term
         np.maximum(q, 0, out=q)
         total += q
-        better = q > best
-        labels[better] = c
-        best[better] = q[better]
         if out is not None:
             out[c] = q
-    confidence = best / np.maximum(total, 1e-6)
-    if out is not None:
-        out /= np.maximum(total, 1e-6).astype(np.float16)[None]
-    return labels, confidence.astype(np.float32), out
+        else:  # labels straight from the unnormalised scores: no probabilities are returned
+            _keep_best(q, c, best, labels, better)
+    np.maximum(total, 1e-6, out=total)
+    if out is None:
+        return labels, best / total, None
+    # labels and confidence from the stored (normalised) values: argmax and max of what is returned
+    for c in range(k):
+        np.divide(out[c], total, out=out[c])
+        _keep_best(out[c], c, best, labels, better)
+    return labels, best, out
+
+
+def _keep_best(q: np.ndarray, c: int, best: np.ndarray, labels: np.ndarray, better: np.ndarray) -> None:
+    """Where ``q`` beats ``best`` (strictly: ties keep the lower class, like argmax), class ``c`` wins."""
+    np.greater(q, best, out=better)
+    np.copyto(labels, np.uint8(c), where=better)
+    np.maximum(best, q, out=best)

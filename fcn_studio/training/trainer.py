@@ -509,7 +509,8 @@ class Trainer(SemiSupervised, RunOutputs):
         probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
         if self.config.refine_edges:
             radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
-            labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
+            labels, _, refined = edge_refine(image, probs, radius=radius, want_probs=True)
+            probs = torch.from_numpy(refined).to(torch.float16).numpy()  # float16 like the unrefined preview
         self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------
