@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog
 
+from fcn_studio.data.display_size import DISPLAY_MAX_PIXELS
 from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOINT, checkpoint_candidates
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.data.paint import label_component
@@ -353,7 +354,8 @@ class TrainingSession(QObject):
 
         def run():
             with self._screen_first:  # Predict all waits while this runs
-                pred = self._predictor.predict(image, want_probs=True, refine_edges=refine)
+                # probabilities at screen size: the full set of a 24 MP photo froze the window (issue 34)
+                pred = self._predictor.predict(image, want_probs=True, refine_edges=refine, display_pixels=DISPLAY_MAX_PIXELS)
             return PreparedPrediction(image_id, pred.probs, pred.labels)
 
         def done(prepared) -> None:
@@ -441,7 +443,8 @@ class TrainingSession(QObject):
                 self._screen_first.wait_clear(stopped)
                 if stopped() or predictor is None:
                     break
-                pred = predictor.predict(project.load_image(entry.id), want_probs=True, refine_edges=refine)
+                pred = predictor.predict(project.load_image(entry.id), want_probs=True, refine_edges=refine,
+                                         display_pixels=DISPLAY_MAX_PIXELS)  # the score needs no more
                 out = project.path_of(entry.prediction)
                 out.parent.mkdir(exist_ok=True)
                 write_indexed_png(out, pred.labels, project.labelset)

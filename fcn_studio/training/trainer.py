@@ -46,6 +46,7 @@ from fcn_studio.training.feature_cache import FeatureCache
 from fcn_studio.training.loss import class_weight_tensor, segmentation_loss
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
+from fcn_studio.data.display_size import shrink_probs
 from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.training.samples import PaintSummary, SampleSource
 from fcn_studio.training import semi_supervised as semi
@@ -488,6 +489,8 @@ class Trainer(SemiSupervised, RunOutputs):
         if self.config.refine_edges:
             radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
             labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
+        # the window draws them at screen size: a 24 MP photo's full set held it 0.7 s (issue 34)
+        probs = shrink_probs(probs)
         self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------
