@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, QSettings
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
 
 from fcn_studio.data import display_size
 from fcn_studio.data.demo import create_demo_project
@@ -70,8 +71,6 @@ def test_a_large_prediction_is_drawn_from_screen_sized_maps(window, monkeypatch)
 
 # -- item 6: outlines that read at any zoom ---------------------------------------------------------
 def _grab(win) -> np.ndarray:  # noqa: ANN001
-    from PySide6.QtWidgets import QApplication
-
     QApplication.processEvents()
     image = win.canvas.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
     h, w = image.height(), image.width()
@@ -109,3 +108,51 @@ def test_prediction_outlines_are_two_screen_pixels_wide_at_any_zoom(window, zoom
     elsewhere = changed.copy()
     elsewhere[:, max(0, x - 6) : x + 7] = False
     assert elsewhere.sum() < 0.01 * elsewhere.size
+
+
+# -- item 3: the window fits a laptop --------------------------------------------------------------
+def _visible_in_window(widget, win) -> bool:  # noqa: ANN001
+    """Whether all of ``widget`` is on screen in ``win``: inside the window and inside any scroll
+    area's viewport it sits in (not scrolled away)."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QAbstractScrollArea
+
+    if not widget.isVisibleTo(win):
+        return False
+    rect = QRect(widget.mapTo(win, widget.rect().topLeft()), widget.size())
+    if not win.rect().contains(rect):
+        return False
+    parent = widget.parentWidget()
+    while parent is not None and parent is not win:
+        if isinstance(parent, QAbstractScrollArea):
+            port = parent.viewport()
+            if not QRect(port.mapTo(win, port.rect().topLeft()), port.size()).contains(rect):
+                return False
+        parent = parent.parentWidget()
+    return True
+
+
+def test_the_window_fits_a_1366x768_laptop_with_its_buttons_in_view(qtbot, tmp_path):  # noqa: ANN001
+    """Item 3: the stacked Layers and Training panels made the window at least 1083 px tall; the
+    status bar and the last buttons were below a 1080 screen's taskbar."""
+    project = create_demo_project(tmp_path / "demo", n_images=4, n_labelled=1, seed=5, size=(120, 160))
+    win = _open(qtbot, project, tmp_path, size=(1366, 700))  # 768 less a taskbar and a title bar
+    hint = win.minimumSizeHint()
+    assert hint.height() <= 700 and hint.width() <= 1366, hint
+    assert win.height() == 700
+    QApplication.processEvents()  # the docks' layout at the new size
+    panel = win.training_panel
+    for widget in (panel.fine_tune, panel.stop, panel.accept, panel.predict_all, panel.paint_next, panel.model_button,
+                   panel.status, win.snap_edges, win.prediction_outlines, win.status):
+        assert _visible_in_window(widget, win), widget
+
+
+def test_a_first_launch_fits_the_screen(qtbot, tmp_path):  # noqa: ANN001
+    """Item 3: the first launch opened 1400x1083 whatever the screen (the offscreen one is 800x800)."""
+    make_app()
+    project = create_demo_project(tmp_path / "demo", n_images=2, n_labelled=1, seed=5, size=(60, 80))
+    win = MainWindow(project, QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    available = win.screen().availableGeometry()
+    assert win.width() <= available.width() and win.height() <= available.height()
+    assert win.width() >= min(1400, available.width() - 16) - 1  # as large as suits the work where it fits
