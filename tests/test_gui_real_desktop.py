@@ -156,3 +156,22 @@ def test_a_first_launch_fits_the_screen(qtbot, tmp_path):  # noqa: ANN001
     available = win.screen().availableGeometry()
     assert win.width() <= available.width() and win.height() <= available.height()
     assert win.width() >= min(1400, available.width() - 16) - 1  # as large as suits the work where it fits
+
+
+# -- item 4: progress and Cancel stay visible beside the status bar's notes -------------------------
+def test_progress_and_cancel_stay_in_view_while_a_note_shows(window, qtbot):  # noqa: ANN001
+    """Item 4: an opened image's name (4 s) hid Predict all's progress bar and its Cancel."""
+    win = window
+    win._start_progress("Predicting")  # noqa: SLF001 - as Predict all and Add images do
+    win.report_progress(3, 40)
+    qtbot.waitUntil(lambda: win.progress.value() == 3)
+    other = next(e.id for e in win.project.images if e.id != win.editor.image_id)
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        win.image_list.select(other)
+    assert win.status.currentMessage()  # the image's name is showing...
+    assert win.progress.isVisible() and win.cancel_button.isVisible()  # ...and the work's state too
+    assert _visible_in_window(win.cancel_button, win)
+    win.cancel_button.click()
+    assert win._stop_requested  # noqa: SLF001
+    win._end_progress()  # noqa: SLF001
+    assert not win.progress.isVisible() and not win.cancel_button.isVisible()

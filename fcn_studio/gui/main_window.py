@@ -18,8 +18,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QScrollArea,
     QWidget,
 )
@@ -102,14 +100,9 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(180)
-        self.progress.setVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
+        self.progress = self.status.work_progress
+        self.cancel_button = self.status.cancel
         self.cancel_button.clicked.connect(self._request_stop)
-        self.status.addWidget(self.progress)
-        self.status.addWidget(self.cancel_button)
         self.progress_changed.connect(self._show_progress)
         self._class_shortcuts = [
             QShortcut(QKeySequence(sequence), self, activated=lambda n=n: self.classes_panel.select_class_by_number(n))
