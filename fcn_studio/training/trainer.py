@@ -286,6 +286,7 @@ class Trainer(SemiSupervised, RunOutputs):
                 self.val_ds.refresh()
             if self.teacher is not None:
                 self.unlabelled.refresh()
+                self._describe_semi()
             if n == 0:
                 raise TrainingError("every painted image was cleared while training; nothing left to train on")
             self.train_ds.set_epoch(st.epoch)
