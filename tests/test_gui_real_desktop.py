@@ -175,3 +175,23 @@ def test_progress_and_cancel_stay_in_view_while_a_note_shows(window, qtbot):  # 
     assert win._stop_requested  # noqa: SLF001
     win._end_progress()  # noqa: SLF001
     assert not win.progress.isVisible() and not win.cancel_button.isVisible()
+
+
+# -- item 6: the snap choice is the project's -------------------------------------------------------
+def test_snap_to_edges_is_remembered_with_the_project(qtbot, tmp_path):  # noqa: ANN001
+    """Item 6: *Snap segmentation to image edges* came back as the automatic choice on reopen."""
+    from fcn_studio.data.project import Project
+
+    project = create_demo_project(tmp_path / "demo", n_images=3, n_labelled=2, seed=5, size=(60, 80))
+    win = _open(qtbot, project, tmp_path)
+    automatic = win.snap_edges.isChecked()  # full masks here: off
+    win.snap_edges.setChecked(not automatic)
+    assert win.training.refine_edges() is (not automatic)
+    win.close()
+    again = _open(qtbot, Project.open(project.root), tmp_path)
+    assert again.snap_edges.isChecked() is (not automatic)
+    assert again.training.refine_edges() is (not automatic)
+    # another project without a choice of its own is automatic again
+    other = create_demo_project(tmp_path / "other", n_images=2, n_labelled=1, seed=1, size=(60, 80))
+    assert again.open_project(other.root)
+    assert again.snap_edges.isChecked() is automatic

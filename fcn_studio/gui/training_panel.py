@@ -316,7 +316,7 @@ class TrainingPanel(QWidget):
     def choices(self) -> TrainingChoices:
         """What the user chose, as one value (:func:`~fcn_studio.training.choices.config_from_choices`
         turns it into a TrainConfig; its ``to_json`` is what the project keeps)."""
-        return TrainingChoices(
+        return self.session.choices.replace(  # choices shown elsewhere (snap to edges) are kept
             backbone=self.backbone.currentData(),
             variant=self.variant.currentData(),
             length=self.length_kind.currentText(),

@@ -113,8 +113,6 @@ class TrainingSession(QObject):
         self._screen_first = ScreenFirst()
         self._stop_predict_all = False
         self._last_report_step: int | None = None
-        #: The user's "snap to image edges" choice; None: automatic (on for scribbled projects)
-        self._refine_choice: bool | None = None
 
         panel.fine_tune_requested.connect(lambda: self.start("fine-tune"))
         panel.update_requested.connect(lambda: self.start("update"))
@@ -164,7 +162,6 @@ class TrainingSession(QObject):
         self._predictor = None
         self.window.session.set_checkpoint(None)
         self._loading_predictor = False
-        self._refine_choice = None
         self.predictions.clear()
         self.layers.clear()
         for w in (self.panel.accept, self.panel.predict_all, self.panel.save_ckpt, self.panel.paint_next):
@@ -280,8 +277,9 @@ class TrainingSession(QObject):
     # -- edge refinement ------------------------------------------------------------------------
     def refine_edges(self) -> bool:
         """Whether predictions follow image edges: the user's choice, else on for scribbles."""
-        if self._refine_choice is not None:
-            return self._refine_choice
+        chosen = self.window.session.choices.snap_edges  # the project's, kept in project.json
+        if chosen is not None:
+            return chosen
         from fcn_studio.inference.refine import sparse_labels
 
         return sparse_labels([e.painted for e in self.project.images])
@@ -295,8 +293,9 @@ class TrainingSession(QObject):
 
     def set_refine_edges(self, on: bool) -> None:
         """The user's choice: applies to the running training's next preview and re-predicts now."""
-        self._refine_choice = bool(on)
-        self.controller.send(RefineEdges(self._refine_choice))
+        session = self.window.session
+        session.set_choices(session.choices.replace(snap_edges=bool(on)))  # saved with the project's choices
+        self.controller.send(RefineEdges(bool(on)))
         if not self.controller.running and self._predictor is not None and self.window.editor.image_id:
             self._predict_current()
 
