@@ -48,6 +48,10 @@ def test_remote_prediction_matches_the_local_one_and_survives_a_killed_process(c
         np.testing.assert_allclose(got.probs, want.probs, atol=1e-4)
         assert (got.labels == want.labels).mean() > 0.999
     assert remote.predict(image, want_probs=False).probs is None
+    # what the window asks for (issue 34): probabilities at display size, labels at the image's
+    small = remote.predict(image, want_probs=True, display_pixels=24 * 32)
+    assert small.probs.shape == (local.num_classes, 24, 32) and small.labels.shape == (72, 96) and small.confidence is None
+    assert (small.labels == want.labels).mean() > 0.999
 
     os.kill(remote._process.pid, signal.SIGKILL)  # as the out-of-memory killer would
     remote._process.join(5)

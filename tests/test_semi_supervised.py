@@ -306,6 +306,28 @@ def test_progress_says_what_the_run_learns_from(tmp_path):  # noqa: ANN001
     assert result.summary["selection"]["basis"].startswith("the teacher's moving average")
 
 
+def test_progress_counts_an_image_painted_during_the_run(tmp_path):  # noqa: ANN001
+    """Issue 34 item 5: Live kept saying "6 painted + 34 unpainted" after a seventh was painted
+    (the trainer read it at the next epoch; the line was written once, at the start)."""
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.training.samples import ProjectSource
+
+    project = create_demo_project(tmp_path / "p", n_images=6, n_labelled=2, seed=3, size=(40, 48))
+    unpainted = next(e for e in project.images if e.painted == 0)
+
+    class PaintsOneMore(_Steps):
+        def on_epoch_end(self, report):  # noqa: ANN001
+            if unpainted.painted == 0:  # the user paints an unpainted image meanwhile
+                mask = np.full((unpainted.height, unpainted.width), 255, np.uint8)
+                mask[10:14, 10:30] = 1
+                project.save_mask(unpainted.id, mask)
+
+    rec = PaintsOneMore()
+    train(_toy_config(tmp_path, max_steps=10, min_epoch_steps=2, unlabelled="on"), ProjectSource(project), rec)
+    assert rec.details[0] == "learning from 2 painted + 4 unpainted images"
+    assert rec.details[-1] == "learning from 3 painted + 3 unpainted images"
+
+
 def test_an_unreadable_unpainted_image_is_skipped_not_fatal(tmp_path):  # noqa: ANN001
     source, _ = _write_domain_project(tmp_path / "data")
     (tmp_path / "data" / "images" / "u00.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSignalBlocker, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
+    QScrollArea,
     QWidget,
 )
 
@@ -38,6 +39,27 @@ from fcn_studio.gui.tool_settings import add_tool_settings
 from fcn_studio.session import MASK, SessionModel
 
 WARM_UP_DELAY_MS = 1500
+#: The window's size at first launch, when the screen has room for it.
+FIRST_SIZE = QSize(1400, 860)
+
+
+def scrolling(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area that scrolls only vertically: as tall as the dock
+    allows, and reachable whole on a low screen."""
+    area = QScrollArea()
+    area.setObjectName(f"scroll_{widget.objectName() or type(widget).__name__}")
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(widget.minimumSizeHint().width())
+    return area
+
+
+def first_size(available: QRect) -> QSize:
+    """The size of a first launch on a screen whose free area (taskbar left out) is ``available``:
+    :data:`FIRST_SIZE`, or less so the frame and title bar fit too."""
+    return QSize(min(FIRST_SIZE.width(), available.width() - 16), min(FIRST_SIZE.height(), available.height() - 48))
 
 
 class MainWindow(QMainWindow):
@@ -78,14 +100,9 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(180)
-        self.progress.setVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
+        self.progress = self.status.work_progress
+        self.cancel_button = self.status.cancel
         self.cancel_button.clicked.connect(self._request_stop)
-        self.status.addWidget(self.progress)
-        self.status.addWidget(self.cancel_button)
         self.progress_changed.connect(self._show_progress)
         self._class_shortcuts = [
             QShortcut(QKeySequence(sequence), self, activated=lambda n=n: self.classes_panel.select_class_by_number(n))
@@ -106,9 +123,11 @@ class MainWindow(QMainWindow):
 
     # -- construction ----------------------------------------------------------------------
     def _add_dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        """A dock whose panel scrolls when the screen is lower than the panel (issue 34: the
+        stacked Layers and Training panels made the window at least 1083 px tall)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{name}")
-        dock.setWidget(widget)
+        dock.setWidget(scrolling(widget))
         self.addDockWidget(area, dock)
         self.docks[name] = dock
         return dock
@@ -195,11 +214,11 @@ class MainWindow(QMainWindow):
             "Moves predicted boundaries onto the image's colour edges. On by default when the masks are "
             "scribbles (the network has not seen where boundaries are); switch it off to keep thin objects."
         )
-        self.layers_panel.extra_layout.insertWidget(2, self.snap_edges)
+        self.layers_panel.extra_layout.insertWidget(1, self.snap_edges)
         self.prediction_outlines = QCheckBox("Prediction as outlines")
         self.prediction_outlines.setToolTip("Draw only the boundaries of the predicted classes, so the image shows through")
         self.prediction_outlines.toggled.connect(self.prediction_layers.set_outlines)
-        self.layers_panel.extra_layout.insertWidget(3, self.prediction_outlines)
+        self.layers_panel.extra_layout.insertWidget(2, self.prediction_outlines)
         self.training = TrainingSession(self, self.training_panel, self.prediction_layers, self)
         self.canvas.accept_region_requested.connect(self.training.accept_region)
         from fcn_studio.gui.paint_next import PaintNext
@@ -209,6 +228,8 @@ class MainWindow(QMainWindow):
         self.snap_edges.toggled.connect(self.training.set_refine_edges)
         self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["layers"]], [360], Qt.Orientation.Horizontal)
+        # the training panel's buttons in view first; the layer list scrolls on a low screen
+        self.resizeDocks([self.docks["layers"], self.docks["training"]], [300, 560], Qt.Orientation.Vertical)
 
     def _wire(self) -> None:
         self.image_list.current_changed.connect(self._on_image_selected)
@@ -467,8 +488,12 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 860)
+        else:  # first launch: as large as suits the work, as small as the screen needs
+            screen = self.screen() or QApplication.primaryScreen()
+            available = screen.availableGeometry()
+            size = first_size(available)
+            self.resize(size)
+            self.move(available.center() - QRect(0, 0, size.width(), size.height()).center())
         if isinstance(state, QByteArray):
             self.restoreState(state)
 

@@ -16,8 +16,11 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from fcn_studio.data.display_size import shrink_probs
 from fcn_studio.data.labelset import LabelSet
+from fcn_studio.data.outlines import class_outlines
 from fcn_studio.gui.canvas import Canvas, mask_color_table
+from fcn_studio.gui.outline_item import OutlineItem, outline_opacity
 from fcn_studio.gui.raster_item import RasterItem
 from fcn_studio.inference.prediction_types import entropy
 from fcn_studio.session import PREDICTION_LAYERS, LayerState, SessionModel
@@ -38,38 +41,39 @@ def quantize(plane: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(plane.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-def outline_labels(labels: np.ndarray, width: int = 1) -> np.ndarray:
-    """``labels`` kept only where a pixel has a neighbour of another class (255 elsewhere).
-
-    A 3x3 max and min filter differ exactly at boundaries (OpenCV: a few ms for 12 megapixels).
-    """
-    import cv2
-
-    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
-    edge = cv2.dilate(labels, kernel) != cv2.erode(labels, kernel)
-    return np.ascontiguousarray(np.where(edge, labels, np.uint8(255)).astype(np.uint8))
-
-
 class PreparedPrediction:
-    """A prediction with its display arrays computed where it arrived (the training thread).
+    """A prediction with its display arrays computed where it arrived (a worker thread).
 
-    The GUI thread then only swaps arrays: no argmax, entropy or float conversion on it.
+    The GUI thread then only swaps arrays: no argmax, entropy, float conversion or tracing on
+    it. What is drawn is bounded by the screen, not the photo (issue 34: a 24 MP prediction
+    froze the window): ``probs`` and the maps made from them are at most
+    :data:`~fcn_studio.data.display_size.DISPLAY_MAX_PIXELS` big (area-averaged; the items
+    stretch them over the image), the outlines are lines; only ``labels`` keep the image's
+    size, because Accept turns them into the mask.
     """
 
     __slots__ = ("image_id", "step", "probs", "labels", "uncertainty", "heat", "outlines")
 
     def __init__(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None):
-        self.image_id, self.step, self.probs = image_id, step, probs
+        self.image_id, self.step = image_id, step
         self.labels = np.ascontiguousarray(labels if labels is not None else probs.argmax(axis=0).astype(np.uint8))
-        self.uncertainty = quantize(entropy(probs, normalized=True))  # 0 sure, 1 undecided
+        #: the probabilities at display size (the image's own when it is small)
+        self.probs = shrink_probs(probs)
+        self.uncertainty = quantize(entropy(self.probs, normalized=True))  # 0 sure, 1 undecided
         #: every class's heatmap plane, quantised: switching the heatmap class is a lookup
-        self.heat = quantize(probs)
-        #: the segmentation's outlines: class ids on boundary pixels, 255 (clear) inside regions
-        self.outlines = outline_labels(self.labels)
+        self.heat = quantize(self.probs)
+        #: the segmentation's boundaries, class by class, as lines (data.outlines)
+        self.outlines = class_outlines(self.labels)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(h, w) of the image the prediction is of."""
+        return self.labels.shape[0], self.labels.shape[1]
 
 
 class PredictionLayers(QObject):
-    """Owns the three prediction items of a canvas and the latest prediction's arrays."""
+    """Owns the prediction items of a canvas (filled or outlined segmentation, heatmap,
+    uncertainty) and the latest prediction's display arrays."""
 
     changed = Signal()  # a new prediction is on screen
 
@@ -90,8 +94,9 @@ class PredictionLayers(QObject):
         self.heat_class = 0
         #: draw the segmentation as outlines (``set_outlines``) instead of filled regions
         self.outlines = False
-        self._outlines: np.ndarray | None = None
         self._items: dict[str, RasterItem] = {}
+        #: the segmentation as lines (shown instead of the filled "prediction" item)
+        self.outline_item: OutlineItem | None = None
 
     # -- data --------------------------------------------------------------------------------
     def set_prediction(self, image_id: str, probs: np.ndarray, labels: np.ndarray | None = None, step: int | None = None) -> None:
@@ -102,13 +107,11 @@ class PredictionLayers(QObject):
         """Swap in arrays computed off the GUI thread (no conversion on the GUI thread)."""
         self.image_id, self.step = prepared.image_id, prepared.step
         self.probs, self.labels, self._heat = prepared.probs, prepared.labels, prepared.heat
-        self._outlines = prepared.outlines
         if self.heat_class >= prepared.probs.shape[0]:
             self.heat_class = 0
         z = {"prediction": 5, "heatmap": 6, "uncertainty": 7}
         arrays = {
-            "prediction": (self._outlines if self.outlines else self.labels,
-                           mask_color_table(self.labelset, self.canvas.hidden_classes)),
+            "prediction": (self.labels, mask_color_table(self.labelset, self.canvas.hidden_classes)),
             "heatmap": (prepared.heat[self.heat_class], colormap_table(HEATMAP_CMAP)),
             "uncertainty": (prepared.uncertainty, colormap_table(UNCERTAINTY_CMAP)),
         }
@@ -118,17 +121,33 @@ class PredictionLayers(QObject):
                 item = RasterItem(array, table)
                 self._items[name] = item
                 self.canvas.add_overlay(name, item, z[name])
-            else:
-                item.set_array(array, table)
+            item.set_array(array, table, extent=prepared.size)
             item.setOpacity(self.session.opacity(name))
-            item.setVisible(self.session.visible(name))
+        if self.outline_item is None or self.outline_item.scene() is None:
+            self.outline_item = OutlineItem()
+            self.canvas.add_overlay("outlines", self.outline_item, z["prediction"])
+        self.outline_item.set_outlines(prepared.outlines, prepared.size, self._class_colours())
+        self._show_items()
         self.changed.emit()
+
+    def _class_colours(self) -> dict[int, QColor]:
+        table = mask_color_table(self.labelset, self.canvas.hidden_classes)
+        return {i: QColor.fromRgba(rgba) for i, rgba in enumerate(table) if rgba >> 24}
+
+    def _show_items(self) -> None:
+        """Each item's visibility and opacity from the session (filled or outlined segmentation)."""
+        shown = self.probs is not None
+        for name, item in self._items.items():
+            item.setVisible(shown and self.session.visible(name) and not (name == "prediction" and self.outlines))
+            item.setOpacity(self.session.opacity(name))
+        if self.outline_item is not None:
+            self.outline_item.setVisible(shown and self.outlines and self.session.visible("prediction"))
+            self.outline_item.setOpacity(outline_opacity(self.session.opacity("prediction")))
 
     def clear(self) -> None:
         """Nothing predicted for the image on screen (another image was opened)."""
-        self.image_id = self.probs = self.labels = self._heat = self._outlines = None
-        for item in self._items.values():
-            item.setVisible(False)
+        self.image_id = self.probs = self.labels = self._heat = None
+        self._show_items()
 
     def set_labelset(self, labelset: LabelSet) -> None:
         self.labelset = labelset
@@ -138,19 +157,19 @@ class PredictionLayers(QObject):
         """Class colours again (label set edited, or classes hidden on the canvas)."""
         if "prediction" in self._items:
             self._items["prediction"].set_color_table(mask_color_table(self.labelset, self.canvas.hidden_classes))
+        if self.outline_item is not None:
+            self.outline_item.set_colours(self._class_colours())
 
     # -- display choices (all instant) -----------------------------------------------------------
     def set_outlines(self, on: bool) -> None:
         """Draw the predicted segmentation as outlines (the image shows through) or filled."""
         self.outlines = bool(on)
-        item = self._items.get("prediction")
-        if item is not None and self.labels is not None:
-            item.set_array(self._outlines if self.outlines else self.labels)
+        self._show_items()
 
     def set_heat_class(self, class_id: int) -> None:
         self.heat_class = int(class_id)
         if self.probs is not None and "heatmap" in self._items and class_id < self.probs.shape[0]:
-            self._items["heatmap"].set_array(self._heat[class_id])
+            self._items["heatmap"].set_array(self._heat[class_id], extent=self.labels.shape)
 
     def set_opacity(self, name: str, opacity: float) -> None:
         """Write through the session (the panel's slider follows)."""
@@ -167,12 +186,8 @@ class PredictionLayers(QObject):
         return self.session.visible(name)
 
     def _on_layer_changed(self, name: str, state: LayerState) -> None:
-        item = self._items.get(name)
-        if name not in self.LAYERS or item is None:
-            return
-        item.setOpacity(state.opacity)
-        if self.probs is not None:
-            item.setVisible(state.visible)
+        if name in self.LAYERS:
+            self._show_items()
 
     def item(self, name: str) -> RasterItem | None:
         return self._items.get(name)

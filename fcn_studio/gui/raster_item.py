@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtGui import QColor, QImage, QPainter, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 
@@ -40,8 +40,12 @@ class RasterItem(QGraphicsItem):
         self.smooth = array.ndim == 3
         self.set_array(array, color_table)
 
-    def set_array(self, array: np.ndarray, color_table: list[int] | None = None) -> None:
+    def set_array(self, array: np.ndarray, color_table: list[int] | None = None, extent: tuple[int, int] | None = None) -> None:
         """Show ``array``; without ``color_table`` an indexed array keeps the item's colours.
+
+        ``extent``: the (h, w) in scene units (image pixels) the array covers when it is a
+        smaller copy (a probability map at screen size, :mod:`fcn_studio.data.display_size`);
+        it is stretched over them. None: one scene unit per array pixel.
 
         (A new QImage starts grey: the heatmap drew in grey under its colour bar whenever the
         class was switched, until the next prediction brought a table again.)
@@ -52,6 +56,9 @@ class RasterItem(QGraphicsItem):
             self._color_table = list(color_table)
         self._array = array
         self._image = qimage_from_array(array, getattr(self, "_color_table", None))
+        h, w = array.shape[:2]
+        eh, ew = extent if extent is not None else (h, w)
+        self.setTransform(QTransform.fromScale(ew / w, eh / h) if (eh, ew) != (h, w) else QTransform())
         self.update()
 
     @property
@@ -83,5 +90,7 @@ class RasterItem(QGraphicsItem):
             return
         exposed = exposed.toAlignedRect()
         scale = painter.worldTransform().m11()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.smooth and scale < 1.0)
+        # an image shrinks smoothly; a probability map stretched from screen size is a smooth field
+        smooth = (self.smooth and scale < 1.0) or (not self.transform().isIdentity() and scale > 1.0)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.drawImage(QRectF(exposed), self._image, QRectF(exposed))

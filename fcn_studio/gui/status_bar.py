@@ -1,8 +1,14 @@
-"""Status bar: cursor position, class under the cursor, zoom and the compute device."""
+"""Status bar: background work's progress and Cancel, cursor position, class under the cursor,
+zoom and the compute device.
+
+Everything here is a permanent widget: Qt hides a status bar's ordinary widgets while a
+temporary message shows, and an opened image's name (4 s) hid *Predict all*'s progress and its
+Cancel button (issue 34 item 4). Messages take the room on the left; these stay on the right.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from fcn_studio.data.labelset import UNPAINTED, LabelSet
 
@@ -10,6 +16,15 @@ from fcn_studio.data.labelset import UNPAINTED, LabelSet
 class StatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        #: the background job's progress and its Cancel (shown while one runs)
+        self.work_progress = QProgressBar()
+        self.work_progress.setMaximumWidth(180)
+        self.work_progress.setVisible(False)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop the background work after the item it is on (what is done stays)")
+        self.cancel.setVisible(False)
+        for w in (self.work_progress, self.cancel):
+            self.addPermanentWidget(w)
         self.position = QLabel("")
         self.under_cursor = QLabel("")
         self.zoom = QLabel("")

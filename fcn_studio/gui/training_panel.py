@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -175,7 +176,7 @@ class TrainingPanel(QWidget):
         pg.setConfigOptions(antialias=True)
         self.loss_plot = pg.PlotWidget()
         self.loss_plot.setBackground(None)
-        self.loss_plot.setMinimumHeight(90)
+        self.loss_plot.setMinimumHeight(70)
         # names as titles, not rotated axis labels: a low dock cut those ("train mIo"); the two
         # plots share one x axis, named once under the lower one
         self.loss_plot.setTitle("training loss", size="8pt")
@@ -183,7 +184,7 @@ class TrainingPanel(QWidget):
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#88c0d0", width=1.5))
         self.miou_plot = pg.PlotWidget()
         self.miou_plot.setBackground(None)
-        self.miou_plot.setMinimumHeight(90)
+        self.miou_plot.setMinimumHeight(70)
         self.miou_plot.setTitle(MIOU_TITLES["validation"], size="8pt")
         self.miou_plot.setLabel("bottom", "step")
         self.miou_plot.setYRange(0, 1, padding=0.05)
@@ -195,8 +196,6 @@ class TrainingPanel(QWidget):
         self.miou_plot.setXLink(self.loss_plot)
         for plot in (self.loss_plot, self.miou_plot):
             plot.getAxis("left").setWidth(AXIS_WIDTH)
-        outer.addWidget(self.loss_plot, 1)
-        outer.addWidget(self.miou_plot, 1)
 
         review = QGridLayout()
         self.accept = QToolButton()
@@ -205,8 +204,6 @@ class TrainingPanel(QWidget):
         self.accept.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.accept.clicked.connect(lambda: self.accept_requested.emit(False))
         self.accept.setShortcut("Ctrl+Return")
-        from PySide6.QtWidgets import QMenu
-
         menu = QMenu(self.accept)
         menu.addAction("Everywhere", lambda: self.accept_requested.emit(False))
         menu.addAction("Only where not painted", lambda: self.accept_requested.emit(True))
@@ -234,21 +231,31 @@ class TrainingPanel(QWidget):
         )
         self.paint_next.clicked.connect(self.paint_next_requested)
         self.paint_next.setEnabled(False)
-        self.imagenet = QPushButton("ImageNet heatmaps…")
-        self.imagenet.setToolTip("The classic demonstration: a classifier turned fully convolutional, as coarse heatmaps")
-        self.imagenet.clicked.connect(self.imagenet_view_requested)
-        self.load_ckpt = QPushButton("Load model…")
-        self.load_ckpt.clicked.connect(self.load_checkpoint_requested)
-        self.save_ckpt = QPushButton("Save model…")
-        self.save_ckpt.clicked.connect(self.save_checkpoint_requested)
+        # the model's files and the ImageNet demonstration are used now and then: one menu button
+        # (three more button rows pushed the panel below a laptop screen's edge, issue 34)
+        self.model_menu = QMenu(self)
+        self.load_ckpt = self.model_menu.addAction("Load model…", self.load_checkpoint_requested)
+        self.load_ckpt.setToolTip("Use a model trained elsewhere (a .fcnckpt file) for this project")
+        self.save_ckpt = self.model_menu.addAction("Save model…", self.save_checkpoint_requested)
+        self.save_ckpt.setToolTip("Copy this project's model to a file")
         self.save_ckpt.setEnabled(False)
-        for i, w in enumerate([self.paint_next, self.accept, self.predict_all, self.sort_uncertain, self.imagenet,
-                               self.load_ckpt, self.save_ckpt]):
+        self.model_menu.addSeparator()
+        self.imagenet = self.model_menu.addAction("ImageNet heatmaps…", self.imagenet_view_requested)
+        self.imagenet.setToolTip("The classic demonstration: a classifier turned fully convolutional, as coarse heatmaps")
+        self.model_button = QToolButton()
+        self.model_button.setText("Model")
+        self.model_button.setToolTip("Load or save the model; the ImageNet heatmaps demonstration")
+        self.model_button.setMenu(self.model_menu)
+        self.model_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        for i, w in enumerate([self.paint_next, self.accept, self.predict_all, self.sort_uncertain, self.model_button]):
             review.addWidget(w, i // 2, i % 2)
-        for w in (self.accept,):
+        for w in (self.accept, self.model_button):
             w.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
             w.setSizePolicy(self.predict_all.sizePolicy())
         outer.addLayout(review)
+        # the curves last: on a low screen they give up room first, the buttons stay in view
+        outer.addWidget(self.loss_plot, 1)
+        outer.addWidget(self.miou_plot, 1)
 
         self._steps: list[int] = []
         self._losses: list[float] = []
@@ -309,7 +316,7 @@ class TrainingPanel(QWidget):
     def choices(self) -> TrainingChoices:
         """What the user chose, as one value (:func:`~fcn_studio.training.choices.config_from_choices`
         turns it into a TrainConfig; its ``to_json`` is what the project keeps)."""
-        return TrainingChoices(
+        return self.session.choices.replace(  # choices shown elsewhere (snap to edges) are kept
             backbone=self.backbone.currentData(),
             variant=self.variant.currentData(),
             length=self.length_kind.currentText(),

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog
 
 from fcn_studio.data.checkpoint_files import CHECKPOINT_FILTER, PROJECT_CHECKPOINT, checkpoint_candidates, file_signature
+from fcn_studio.data.display_size import DISPLAY_MAX_PIXELS
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.data.paint import label_component
 from fcn_studio.errors import FcnStudioError
@@ -97,8 +98,6 @@ class TrainingSession(QObject):
         self._screen_first = ScreenFirst()
         self._stop_predict_all = False
         self._last_report_step: int | None = None
-        #: The user's "snap to image edges" choice; None: automatic (on for scribbled projects)
-        self._refine_choice: bool | None = None
 
         panel.fine_tune_requested.connect(lambda: self.start("fine-tune"))
         panel.update_requested.connect(lambda: self.start("update"))
@@ -148,7 +147,6 @@ class TrainingSession(QObject):
         self._predictor = None
         self.window.session.set_checkpoint(None)
         self._loading_predictor = False
-        self._refine_choice = None
         self.predictions.clear()
         self.layers.clear()
         for w in (self.panel.accept, self.panel.predict_all, self.panel.save_ckpt, self.panel.paint_next):
@@ -264,8 +262,9 @@ class TrainingSession(QObject):
     # -- edge refinement ------------------------------------------------------------------------
     def refine_edges(self) -> bool:
         """Whether predictions follow image edges: the user's choice, else on for scribbles."""
-        if self._refine_choice is not None:
-            return self._refine_choice
+        chosen = self.window.session.choices.snap_edges  # the project's, kept in project.json
+        if chosen is not None:
+            return chosen
         from fcn_studio.inference.refine import sparse_labels
 
         return sparse_labels([e.painted for e in self.project.images])
@@ -279,8 +278,9 @@ class TrainingSession(QObject):
 
     def set_refine_edges(self, on: bool) -> None:
         """The user's choice: applies to the running training's next preview and re-predicts now."""
-        self._refine_choice = bool(on)
-        self.controller.send(RefineEdges(self._refine_choice))
+        session = self.window.session
+        session.set_choices(session.choices.replace(snap_edges=bool(on)))  # saved with the project's choices
+        self.controller.send(RefineEdges(bool(on)))
         if not self.controller.running and self._predictor is not None and self.window.editor.image_id:
             self._predict_current()
 
@@ -339,7 +339,8 @@ class TrainingSession(QObject):
 
         def run():
             with self._screen_first:  # Predict all waits while this runs
-                pred = self._predictor.predict(image, want_probs=True, refine_edges=refine)
+                # probabilities at screen size: the full set of a 24 MP photo froze the window (issue 34)
+                pred = self._predictor.predict(image, want_probs=True, refine_edges=refine, display_pixels=DISPLAY_MAX_PIXELS)
             return PreparedPrediction(image_id, pred.probs, pred.labels)
 
         def done(prepared) -> None:
@@ -433,6 +434,7 @@ class TrainingSession(QObject):
             summary = predict_project(
                 project, predictor, refine_edges=refine, entries=entries, should_stop=stopped,
                 before_each=lambda: self._screen_first.wait_clear(stopped), progress=self.window.report_progress,
+                predict_kwargs={"display_pixels": DISPLAY_MAX_PIXELS},  # the score needs no more
             )
             # the model the scores were made with; none when it was reloaded during the batch
             same_model = predictor is self._predictor and signature == self._predictor_signature

@@ -30,6 +30,9 @@ class Predict:
     #: numpy dtype string of the probabilities (``np.dtype(...).str``: picklable, small)
     probs_dtype: str = np.dtype(np.float16).str
     refine_edges: bool | None = None
+    #: for the window: probabilities area-averaged to at most this many pixels and no confidence
+    #: map (a 24 MP photo's full set is 0.5 GB to unpickle; see data.display_size); None: all
+    display_pixels: int | None = None
 
 
 @dataclass(frozen=True)

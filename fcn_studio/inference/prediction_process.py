@@ -90,14 +90,20 @@ class RemotePredictor:
         return self
 
     def predict(
-        self, image: np.ndarray, *, want_probs: bool = True, probs_dtype: Any = np.float16, refine_edges: bool | None = None
+        self, image: np.ndarray, *, want_probs: bool = True, probs_dtype: Any = np.float16, refine_edges: bool | None = None,
+        display_pixels: int | None = None,
     ) -> Prediction:
-        """The :class:`Prediction` of an HxWx3 uint8 image, computed in the child."""
+        """The :class:`Prediction` of an HxWx3 uint8 image, computed in the child.
+
+        ``display_pixels``: what the window asks for: ``probs`` area-averaged to at most that many
+        pixels per class and ``confidence`` None (labels stay at the image's size); see
+        :mod:`fcn_studio.data.display_size`."""
         if self.path is None:
             raise PredictionError("no model is loaded")
         if self._process is None or not self._process.is_alive():  # restarted: load again first
             self.load(self.path)
-        reply = self._call(Predict(np.ascontiguousarray(image), bool(want_probs), np.dtype(probs_dtype).str, refine_edges))
+        reply = self._call(Predict(np.ascontiguousarray(image), bool(want_probs), np.dtype(probs_dtype).str, refine_edges,
+                                   display_pixels))
         assert isinstance(reply, Predicted), reply
         return Prediction(labels=reply.labels, confidence=reply.confidence, probs=reply.probs)
 
@@ -158,7 +164,12 @@ class _Child:
         pred = self.predictor.predict(
             request.image, want_probs=request.want_probs, probs_dtype=np.dtype(request.probs_dtype), refine_edges=request.refine_edges
         )
-        return Predicted(pred.labels, pred.confidence, pred.probs)
+        if request.display_pixels is None:
+            return Predicted(pred.labels, pred.confidence, pred.probs)
+        from fcn_studio.data.display_size import shrink_probs
+
+        probs = None if pred.probs is None else shrink_probs(pred.probs, request.display_pixels)
+        return Predicted(pred.labels, None, probs)
 
     def answer(self, request: Any) -> FromPrediction:
         """The reply to one request; every failure becomes a :class:`Failed` the window shows."""

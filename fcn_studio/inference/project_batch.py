@@ -35,12 +35,13 @@ def painted_on_disk(project: Any, entry: Any) -> np.ndarray | None:
         return None
 
 
-def predict_entry(project: Any, entry: Any, predictor: Any, *, refine_edges: bool | None = None) -> None:
+def predict_entry(project: Any, entry: Any, predictor: Any, *, refine_edges: bool | None = None,
+                  predict_kwargs: dict[str, Any] | None = None) -> None:
     """Predict one project image: ``predictions/<id>.png``, and its uncertainty and Paint next scores
     in ``entry`` (``predicted``, ``extra["uncertainty"]``, ``extra["paint_next"]``); raises on failure."""
     from fcn_studio.data.masks import write_indexed_png
 
-    pred = predictor.predict(project.load_image(entry.id), want_probs=True, refine_edges=refine_edges)
+    pred = predictor.predict(project.load_image(entry.id), want_probs=True, refine_edges=refine_edges, **(predict_kwargs or {}))
     out = project.path_of(entry.prediction)
     out.parent.mkdir(exist_ok=True)
     write_indexed_png(out, pred.labels, project.labelset)
@@ -61,12 +62,15 @@ def predict_project(
     before_each: Callable[[], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_failure: Callable[[str, str], None] | None = None,
+    predict_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Predict ``entries`` (default: every image) with :func:`predict_entry`; save the project if any was.
 
     ``before_each()`` runs before each image (the window lets the image on screen go first),
     ``should_stop()`` is polled between images, ``progress(done, total)`` counts images tried,
-    ``on_failure(image id, one-line reason)`` reports an image that could not be predicted.
+    ``on_failure(image id, one-line reason)`` reports an image that could not be predicted;
+    ``predict_kwargs`` go to ``predictor.predict`` (the window asks its prediction process for
+    screen-sized probabilities: the scores need no more).
     Returns ``{"predicted", "total", "failed": [{"image", "reason"}], "stopped"}``.
     """
     entries = list(project.images if entries is None else entries)
@@ -78,7 +82,7 @@ def predict_project(
         if should_stop is not None and should_stop():
             break
         try:
-            predict_entry(project, entry, predictor, refine_edges=refine_edges)
+            predict_entry(project, entry, predictor, refine_edges=refine_edges, predict_kwargs=predict_kwargs)
         except Exception as exc:  # noqa: BLE001 - one image's failure is reported; the batch goes on
             reason = one_line(exc)
             failed.append({"image": entry.id, "reason": reason})

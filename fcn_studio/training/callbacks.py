@@ -67,8 +67,9 @@ class EpochReport:
 class PredictionReport:
     """The current model's view of one image, for live heatmaps.
 
-    ``probs`` is ``C x H x W`` float16 (softmax probabilities at the image's own size),
-    ``labels`` the HxW uint8 argmax.
+    ``probs`` is ``C x h x w`` float16 (softmax probabilities at the image's own size, or
+    area-averaged to at most ``data.display_size.DISPLAY_MAX_PIXELS`` for a larger one),
+    ``labels`` the HxW uint8 argmax at the image's size.
     """
 
     image_id: str

@@ -44,6 +44,8 @@ class TrainingChoices:
 
     ``weights`` is one of :data:`START_FROM`; ``length`` says which of ``minutes`` and
     ``epochs`` bounds the run (both are kept, so switching back shows the old number).
+    ``snap_edges`` is the *Snap segmentation to image edges* box: True or False once the user
+    set it, None for automatic (on when the masks are scribbles); a reopened project keeps it.
     """
 
     backbone: str = TrainConfig.backbone
@@ -53,6 +55,7 @@ class TrainingChoices:
     epochs: int = DEFAULT_EPOCHS
     weights: str = IMAGENET
     unlabelled: str = TrainConfig.unlabelled
+    snap_edges: bool | None = None
 
     def replace(self, **changes: Any) -> "TrainingChoices":
         return replace(self, **changes)
@@ -90,6 +93,8 @@ class TrainingChoices:
                 changes[key] = kind(value)
         if saved.get("unlabelled") in UNLABELLED:
             changes["unlabelled"] = saved["unlabelled"]
+        # the project's own choice or automatic: never the previous project's
+        changes["snap_edges"] = saved["snap_edges"] if isinstance(saved.get("snap_edges"), bool) else None
         if has_checkpoint:
             changes["weights"] = CHECKPOINT
         elif saved.get("weights") in (IMAGENET, NO_WEIGHTS):

@@ -47,6 +47,7 @@ from fcn_studio.training.feature_cache import FeatureCache
 from fcn_studio.training.loss import class_weight_tensor, segmentation_loss
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
+from fcn_studio.data.display_size import shrink_probs
 from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.training.samples import PaintSummary, SampleSource
 from fcn_studio.training import semi_supervised as semi
@@ -291,11 +292,9 @@ class Trainer(SemiSupervised, RunOutputs):
                 self.val_ds.refresh()
             if self.teacher is not None:
                 self.unlabelled.refresh()
+                self._describe_semi()
             if n == 0:
                 raise TrainingError("every painted image was cleared while training; nothing left to train on")
-            if self.teacher is not None:  # the panel's line follows the images that joined
-                self._semi_detail = (f"learning from {self._painted_now()} painted + "
-                                     f"{self.unlabelled.unpainted_images()} unpainted images")
             self.train_ds.set_epoch(st.epoch)
             try:
                 finished = self._epoch(train_model, epochs_done)
@@ -509,8 +508,10 @@ class Trainer(SemiSupervised, RunOutputs):
         probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
         if self.config.refine_edges:
             radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
-            labels, _, refined = edge_refine(image, probs, radius=radius, want_probs=True)
-            probs = torch.from_numpy(refined).to(torch.float16).numpy()  # float16 like the unrefined preview
+            labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
+        # the window draws them at screen size: a 24 MP photo's full set held it 0.7 s (issue 34);
+        # float16 like the unrefined preview (rounded by torch: numpy's subnormal path is slow)
+        probs = torch.from_numpy(np.ascontiguousarray(shrink_probs(probs))).to(torch.float16).numpy()
         self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------

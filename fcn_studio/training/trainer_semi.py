@@ -60,10 +60,16 @@ class SemiSupervised:
         self.pseudo_pixels = 0
         self._next_labelling = cfg.pseudo_start
         self._pseudo_weights: torch.Tensor | None = None
+        self._describe_semi()
+        self._notice(self._semi_detail)
+
+    def _describe_semi(self) -> None:
+        """What the run learns from, in words, as the data stands now: called again after each
+        epoch's refresh, so an image painted during Live counts (issue 34: the line stayed at
+        the start's "6 painted + 34 unpainted" when a seventh was painted)."""
         self._semi_detail = (
             f"learning from {len(self.train_ds.samples)} painted + {self.unlabelled.unpainted_images()} unpainted images"
         )
-        self._notice(self._semi_detail)
 
     def _semi_weight(self, progress: float | None) -> float:
         cfg = self.config
