@@ -46,12 +46,13 @@ from fcn_studio.training.fast_mode import HeadTrainer, Stopped
 from fcn_studio.training.feature_cache import FeatureCache
 from fcn_studio.training.loss import class_weight_tensor, segmentation_loss
 from fcn_studio.training.metrics import Scores
-from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor, quicken_batchnorm
+from fcn_studio.training.optim import apply_lr, build_optimizer, quicken_batchnorm
 from fcn_studio.data.display_size import shrink_probs
 from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.training.samples import PaintSummary, SampleSource
 from fcn_studio.training import semi_supervised as semi
 from fcn_studio.training.run_outputs import RunOutputs
+from fcn_studio.training.trainer_schedule import RunSchedule
 from fcn_studio.training.trainer_semi import SemiSupervised
 
 #: Training images scored per epoch when there is no validation set (fit, not generalisation).
@@ -85,12 +86,14 @@ class _State:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Trainer(SemiSupervised, RunOutputs):
+class Trainer(RunSchedule, SemiSupervised, RunOutputs):
     """One training run; construct on any thread, call :meth:`run` on the worker thread.
 
-    Two jobs live beside the loop in their own modules, as mixins over the same state: learning
-    from unpainted images (:class:`~fcn_studio.training.trainer_semi.SemiSupervised`) and what
-    the run leaves, its checkpoints and summary (:class:`~fcn_studio.training.run_outputs.RunOutputs`)."""
+    Three jobs live beside the loop in their own modules, as mixins over the same state: the
+    run's clock and learning-rate schedule, Live's cycles included
+    (:class:`~fcn_studio.training.trainer_schedule.RunSchedule`), learning from unpainted images
+    (:class:`~fcn_studio.training.trainer_semi.SemiSupervised`) and what the run leaves, its
+    checkpoints and summary (:class:`~fcn_studio.training.run_outputs.RunOutputs`)."""
 
     def __init__(
         self,
@@ -143,8 +146,7 @@ class Trainer(SemiSupervised, RunOutputs):
         self.device = self.dist.device() if self.dist.enabled else pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % (2**32))
-        self.t0 = time.perf_counter()
-        self.deadline = None if cfg.minutes is None else self.t0 + cfg.minutes * 60.0
+        self._start_clock()
         if self._out is not None and self.dist.is_main:
             try:
                 self._out.parent.mkdir(parents=True, exist_ok=True)
@@ -181,8 +183,6 @@ class Trainer(SemiSupervised, RunOutputs):
         self.class_weights = class_weight_tensor(cfg.loss_class_weights(dense), self.train_ds, self.labelset.num_classes, self.device)
         self.loss_kind = cfg.loss_kind(dense)
         self._last_preview = time.perf_counter()
-        self._cycles_done = 0
-        self._cycle_t0 = self.t0
         try:
             if cfg.fast_mode and self._continuing:
                 self._notice("continuing the model's schedule: its heads are trained, so no head-only phase")
@@ -345,36 +345,6 @@ class Trainer(SemiSupervised, RunOutputs):
             t = time.perf_counter()
         return True
 
-    @property
-    def _continuing(self) -> bool:
-        """The run goes on with a resumed model's schedule (TrainConfig.continue_schedule)."""
-        return self.config.continue_schedule and self.config.resume is not None
-
-    @property
-    def _cycling(self) -> bool:
-        """Live's open-ended run in cosine cycles (``cycle_minutes``; single process: ranks' clocks
-        would disagree on cycle ends). Only a cycle's end, where the rate has annealed, is scored
-        and saved: an epoch's end falls anywhere in a cycle, and a half-annealed model written
-        there would overwrite the last annealed one."""
-        cfg = self.config
-        return bool(cfg.cycle_minutes) and not self.dist.enabled and cfg.max_steps is None and cfg.epochs is None and cfg.minutes is None
-
-    def _lr_factor(self, progress: float | None) -> float:
-        """The learning-rate multiplier for the next step: by the run's progress; in an
-        open-ended run by its cosine cycle (``cycle_minutes``; a cycle's end first scores and
-        keeps the annealed model), else by steps (warm-up, then the peak)."""
-        cfg, st = self.config, self.state
-        if progress is None and self._cycling:
-            within = (time.perf_counter() - self._cycle_t0) / (cfg.cycle_minutes * 60.0)
-            if within >= 1.0:
-                self._end_of_epoch(phase="full")
-                self._save_resume(force=True)
-                self._cycles_done += 1
-                self._cycle_t0, within = time.perf_counter(), 0.0  # the scoring is not the next cycle's time
-            first = self._cycles_done == 0 and not self._continuing
-            return lr_factor(within, cfg.schedule, cfg.warmup_fraction if first else 0.0)
-        return lr_factor(progress, cfg.schedule, cfg.warmup_fraction, step=st.step if self._continuing else st.run_steps)
-
     def _train_step(self, train_model: nn.Module, images: torch.Tensor, targets: torch.Tensor, semi_weight: float = 0.0) -> float:
         x = self.normalizer(images)
         y = targets.to(self.device, non_blocking=True).long()
@@ -434,29 +404,7 @@ class Trainer(SemiSupervised, RunOutputs):
         for g, b in zip(self.optimizer.param_groups, base):
             g["base_lr"] = b
 
-    # -- progress, reports -------------------------------------------------------------------------
-    def _progress(self, epochs_progress: float) -> float | None:
-        cfg, st = self.config, self.state
-        ps = []
-        if cfg.max_steps is not None:
-            ps.append(st.run_steps / cfg.max_steps)
-        if cfg.epochs is not None:
-            ps.append(epochs_progress / cfg.epochs)
-        if self.deadline is not None:
-            ps.append((time.perf_counter() - self.t0) / (cfg.minutes * 60.0))
-        return max(ps) if ps else None
-
-    def _agree_start(self, progress: float | None) -> tuple[bool, bool, float | None]:
-        """(stop, out of time, progress) agreed by all ranks (rank-local clocks differ slightly)."""
-        stop = self.stop_requested()
-        late = self.deadline is not None and time.perf_counter() >= self.deadline
-        if not self.dist.enabled:
-            return stop, late, progress
-        t = torch.tensor([float(stop), float(late), -1.0 if progress is None else progress], device=self.dist.device())
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        s, l, p = t.tolist()
-        return s > 0, l > 0, None if p < 0 else p
-
+    # -- reports -------------------------------------------------------------------------------------
     def _after_step(self, loss: float, lr: float, n: int, dt: float, *, phase: str, progress: float | None) -> None:
         st = self.state
         st.step += 1
