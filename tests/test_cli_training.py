@@ -43,6 +43,8 @@ def test_train_then_predict_as_commands(toy, tmp_path):  # noqa: ANN001
     assert summary["metrics_on"] == "validation" and summary["val_images"] == 3
     assert set(summary["per_class_iou"]) == {"background", "box", "disc"}
     assert "train" in proc.stderr  # the progress bar lives on stderr, stdout holds only the JSON
+    assert summary["trunk"] == "ResNet-18 FCN-4s" and summary["started_from"] == "random init"  # issue 34 item 14
+    assert "note: training ResNet-18 FCN-4s from random init" in proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 1
 
     out = tmp_path / "pred"
@@ -61,6 +63,11 @@ def test_train_on_a_project_writes_into_its_checkpoints_folder(tmp_path, capsys)
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["checkpoint"] == str(project.root / "checkpoints" / "model.fcnckpt")
     assert summary["step"] == 4  # 2 fast (heads) + 2 full steps
+    # a second run continues the project's model, and says so
+    assert main(["train", "--project", str(project.root), "--resume", summary["checkpoint"], "--max-steps", "1",
+                 "--no-progress", *TINY]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["started_from"] == "the checkpoint model.fcnckpt (step 4)" and again["trunk"] == summary["trunk"]
     # evaluate the model against the demo's exact truth of all images, painted or not
     argv = ["evaluate", "--checkpoint", summary["checkpoint"], "--images", str(project.root / "images"),
             "--masks", str(project.root / "ground_truth"), "--no-progress"]

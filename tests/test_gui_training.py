@@ -232,6 +232,11 @@ def test_a_reopened_project_continues_from_its_model_with_its_settings(window, q
     assert config.minutes == pytest.approx(2.5)
     # and its model predicts the image on screen
     qtbot.waitUntil(lambda: again.prediction_layers.image_id == again.editor.image_id, timeout=60000)
+    # a run says which trunk trains and where it starts (issue 34 item 14)
+    said: list[str] = []
+    again.status.messageChanged.connect(said.append)
+    _train_tiny(again, qtbot)
+    assert any(m.startswith("training ResNet-18") and "from the checkpoint model.fcnckpt" in m for m in said), said
     again.close()
 
 

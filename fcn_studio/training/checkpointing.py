@@ -163,6 +163,8 @@ def restore(path: Path, num_classes: int) -> tuple[nn.Module, dict[str, Any], di
         "step": int(meta.summary.get("step", 0)),
         "epoch": int(meta.summary.get("epoch", 0)),
         "input_scale": float(meta.summary.get("input_scale", 0)) or None,
+        "backbone": meta.backbone,
+        "variant": meta.variant,
     }
     state = load_resume(path)
     opt_state = None

@@ -54,6 +54,8 @@ class RunOutputs:
         scores = scores if scores is not None else st.best_scores
         elapsed = time.perf_counter() - self.t0
         out: dict[str, Any] = {
+            "trunk": getattr(self, "trunk", None),
+            "started_from": getattr(self, "started_from", None),
             "step": st.step,
             "epoch": st.epoch,
             "stopped": st.stopped,

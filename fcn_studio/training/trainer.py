@@ -71,6 +71,15 @@ class _HalveBatch(Exception):
     pass
 
 
+def _start_name(weights: Any) -> str:
+    """Where a new model's weights come from, in words."""
+    if weights is None:
+        return "random init"
+    if isinstance(weights, str) and weights in ("imagenet", "coco"):
+        return {"imagenet": "ImageNet weights", "coco": "COCO weights"}[weights]
+    return f"the weights file {Path(str(weights)).name}"
+
+
 @dataclass
 class _State:
     step: int = 0
@@ -213,18 +222,29 @@ class Trainer(RunSchedule, SemiSupervised, RunOutputs):
             from fcn_studio.models import build_model
 
             try:
-                return build_model(cfg.backbone, cfg.variant, num_classes=k, weights=cfg.weights), None
+                model = build_model(cfg.backbone, cfg.variant, num_classes=k, weights=cfg.weights)
             except ValueError as exc:
                 raise TrainingError(str(exc)) from None
+            self._say_start(cfg.backbone, getattr(model, "variant", cfg.variant), _start_name(cfg.weights))
+            return model, None
         path = Path(cfg.resume)
         model, counters, opt_state = ckpt.restore(path, k)
         st.step, st.epoch, self._resume_scale = counters["step"], counters["epoch"], counters["input_scale"]
+        self._say_start(counters["backbone"], counters["variant"], f"the checkpoint {path.name} (step {st.step})")
         if cfg.out is not None and Path(cfg.out).resolve() == path.resolve():
             # Continuing into the same file: a cancel before the first validation keeps it as is.
             # "Best" is tracked within this run: the painted data (and so the scores) may have
             # changed since the checkpoint was written, so its old score is not comparable.
             st.wrote_checkpoint = True
         return model, opt_state
+
+    def _say_start(self, backbone: str, variant: str | None, start: str) -> None:
+        """Which trunk trains and where it started: in the summary, and said now (the window's
+        status line, the CLI's log), so nobody has to guess what a run continued."""
+        from fcn_studio.models.registry import display_name
+
+        self.trunk, self.started_from = display_name(backbone, variant), start
+        self._notice(f"training {self.trunk} from {start}")
 
     def _datasets(self) -> tuple[SegmentationDataset, SegmentationDataset, str]:
         cfg = self.config
