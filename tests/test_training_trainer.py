@@ -219,7 +219,7 @@ def test_previews_and_balanced_weights(toy, tmp_path):  # noqa: ANN001
 
 def test_previews_snapped_to_image_edges_are_the_refined_prediction(toy, tmp_path):  # noqa: ANN001
     from fcn_studio.data.imageio import read_image
-    from fcn_studio.training.device import Normalizer
+    from fcn_studio.models.device import Normalizer
     from fcn_studio.training.evaluation import preview
     from fcn_studio.inference.refine import edge_refine, refine_radius
 

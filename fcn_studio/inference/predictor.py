@@ -15,11 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fcn_studio.data.working_size import scale_for
+from fcn_studio.data.working_size import resize_pair, scale_for
 from fcn_studio.data.imageio import read_image
 from fcn_studio.data.labelset import LabelSet
-from fcn_studio.training.augment import resize_pair
-from fcn_studio.training.device import Normalizer, autocast, pick_device
+from fcn_studio.models.device import Normalizer, autocast, pick_device
 from fcn_studio.inference.prediction_types import Prediction
 from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.inference.tiling import run_tiled

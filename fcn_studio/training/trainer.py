@@ -38,7 +38,7 @@ from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training.callbacks import CallbackList, EpochReport, PredictionReport, StepReport, TrainCallbacks
 from fcn_studio.training.config import TrainConfig
 from fcn_studio.training.dataset import SegmentationDataset, build_datasets, make_loader
-from fcn_studio.training.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
+from fcn_studio.models.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
 from fcn_studio.training.distributed import setup, teardown
 from fcn_studio.training.evaluation import preview, validate
 from fcn_studio.training.fast_mode import HeadTrainer, Stopped
