@@ -298,3 +298,20 @@ def test_live_anneals_in_cycles_and_keeps_each_cycle_end(toy, tmp_path):  # noqa
     after = [r.lr for r in rec.steps if r.step > first_end]
     assert before[-1] < 0.2e-3 < after[0]  # annealed at the end, back near the peak after the restart
     assert max(after) <= 1e-3 + 1e-12 and after[0] > 0.9e-3  # the restart skips the warm-up
+
+
+def test_a_live_prediction_that_fails_is_a_notice_and_training_goes_on(toy, tmp_path, monkeypatch):  # noqa: ANN001
+    """Issue 34 item 1: a preview the snap could not refine (OpenCV, on a 1920x1080 frame with
+    11 classes) ended the run; the preview is one image, the run is the user's minutes."""
+    from fcn_studio.training import trainer as trainer_module
+
+    def refuse(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise ValueError("OpenCV(5.1.0) resize.cpp:3424: error: (-215:Assertion failed) cn <= 4 in function 'resize'")
+
+    monkeypatch.setattr(trainer_module, "edge_refine", refuse)
+    rec = Recorder()
+    result = train(tiny(tmp_path, max_steps=2, preview_image="toy_001", refine_edges=True), toy, rec)
+    assert result.summary["stopped"] == "step limit" and rec.checkpoints
+    assert rec.previews == []
+    assert any(n.startswith("cannot show a live prediction of toy_001: unexpected ValueError") and "\n" not in n
+               for n in rec.notices), rec.notices

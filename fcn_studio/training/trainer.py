@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from fcn_studio.errors import FcnStudioError, TrainingError
+from fcn_studio.errors import FcnStudioError, TrainingError, one_line
 from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training.callbacks import CallbackList, EpochReport, PredictionReport, StepReport, TrainCallbacks
 from fcn_studio.training.config import TrainConfig
@@ -484,11 +484,15 @@ class Trainer(SemiSupervised, RunOutputs):
             return
         model = self._deployed()
         pixels = self.train_ds.working_pixels
-        probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
-        if self.config.refine_edges:
-            radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
-            labels, _, refined = edge_refine(image, probs, radius=radius, want_probs=True)
-            probs = torch.from_numpy(refined).to(torch.float16).numpy()  # float16 like the unrefined preview
+        try:
+            probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
+            if self.config.refine_edges:
+                radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
+                labels, _, refined = edge_refine(image, probs, radius=radius, want_probs=True)
+                probs = torch.from_numpy(refined).to(torch.float16).numpy()  # float16 like the unrefined preview
+        except Exception as exc:  # noqa: BLE001 - one image's preview: said in one line, the run goes on
+            self._notice(f"cannot show a live prediction of {image_id}: {one_line(exc)}")
+            return
         self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------
