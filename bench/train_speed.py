@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fcn_studio.training.device import autocast, pick_device  # noqa: E402
+from fcn_studio.models.device import autocast, pick_device  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

@@ -39,6 +39,10 @@ class TrainingError(FcnStudioError):
     """Training cannot start or had to stop (no painted pixels, NaN loss, ...)."""
 
 
+class ModelOutputError(FcnStudioError):
+    """A model's output is not a number (NaN or infinite): reported, never drawn."""
+
+
 #: Longest reason one failure may add to a status line or a report.
 REASON_CHARS = 200
 

@@ -23,6 +23,15 @@ from PIL import Image
 from fcn_studio.training.callbacks import TrainCallbacks
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The record of verified weight files (fcn_studio/models/file_hash.py) goes to a folder of this
+# run, not the user's cache; child processes (training, prediction) inherit it.
+if not os.environ.get("FCN_STUDIO_CACHE_DIR"):
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["FCN_STUDIO_CACHE_DIR"] = tempfile.mkdtemp(prefix="fcn-studio-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["FCN_STUDIO_CACHE_DIR"], True)
 
 REPO = Path(__file__).resolve().parent.parent
 CAMVID = REPO.parent / "shared" / "datasets" / "camvid"

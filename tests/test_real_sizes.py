@@ -187,3 +187,22 @@ def test_predict_all_goes_on_after_an_image_that_fails_for_any_reason(tmp_path):
     assert summary["predicted"] == 2 and not summary["stopped"]
     assert failures == [(bad, "unexpected ValueError: library says no in function 'resize'")]
     assert [e.predicted for e in project.images] == [True, False, True]
+
+
+def test_export_goes_on_after_an_image_that_fails_for_any_reason(tmp_path, monkeypatch):  # noqa: ANN001
+    from fcn_studio.data import masks
+    from fcn_studio.data.demo import create_demo_project
+
+    project = create_demo_project(tmp_path / "demo", n_images=3, n_labelled=3, size=(48, 64))
+    real = masks.write_overlay_png
+    bad = project.images[1].id
+
+    def overlay(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if Path(path).stem == bad:
+            raise ValueError("OpenCV(5.1.0) /io/x.cpp:1: error: (-215:Assertion failed) cn <= 4 in function 'resize'\n")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(masks, "write_overlay_png", overlay)
+    summary = export_masks(project, tmp_path / "out", formats=("index", "overlay"))
+    assert len(summary.written) == 2
+    assert summary.skipped == [(project.images[1].file, "unexpected ValueError: cn <= 4 in function 'resize'")]

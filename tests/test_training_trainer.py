@@ -220,7 +220,7 @@ def test_previews_and_balanced_weights(toy, tmp_path):  # noqa: ANN001
 
 def test_previews_snapped_to_image_edges_are_the_refined_prediction(toy, tmp_path):  # noqa: ANN001
     from fcn_studio.data.imageio import read_image
-    from fcn_studio.training.device import Normalizer
+    from fcn_studio.models.device import Normalizer
     from fcn_studio.training.evaluation import preview
     from fcn_studio.inference.refine import edge_refine, refine_radius
 
@@ -327,3 +327,20 @@ def test_live_cycles_save_only_annealed_models(toy, tmp_path):  # noqa: ANN001
     assert all(lr_at[s] < 0.1e-3 for s in written)  # ... where the rate had annealed
     _, meta = load_checkpoint(out)
     assert meta.summary["step"] == cycle_ends[-1] < rec.steps[-1].step  # the stop kept the annealed model
+
+
+def test_a_live_prediction_that_fails_is_a_notice_and_training_goes_on(toy, tmp_path, monkeypatch):  # noqa: ANN001
+    """Issue 34 item 1: a preview the snap could not refine (OpenCV, on a 1920x1080 frame with
+    11 classes) ended the run; the preview is one image, the run is the user's minutes."""
+    from fcn_studio.training import trainer as trainer_module
+
+    def refuse(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise ValueError("OpenCV(5.1.0) resize.cpp:3424: error: (-215:Assertion failed) cn <= 4 in function 'resize'")
+
+    monkeypatch.setattr(trainer_module, "edge_refine", refuse)
+    rec = Recorder()
+    result = train(tiny(tmp_path, max_steps=2, preview_image="toy_001", refine_edges=True), toy, rec)
+    assert result.summary["stopped"] == "step limit" and rec.checkpoints
+    assert rec.previews == []
+    assert any(n.startswith("cannot show a live prediction of toy_001: unexpected ValueError") and "\n" not in n
+               for n in rec.notices), rec.notices

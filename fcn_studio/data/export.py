@@ -10,7 +10,7 @@ import numpy as np
 
 from fcn_studio.data.labelset import UNPAINTED
 from fcn_studio.data.project import Project
-from fcn_studio.errors import FcnStudioError, ProjectError
+from fcn_studio.errors import FcnStudioError, ProjectError, one_line
 
 Source = Literal["painted", "predicted", "merged"]
 FORMATS = ("index", "color", "overlay", "coco")
@@ -101,8 +101,8 @@ def export_masks(
             summary.written.append(image_id)
         except ProjectError:
             raise  # disk full / read-only: stop, the message says what to do
-        except FcnStudioError as exc:
-            summary.skipped.append((entry.file, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one image's failure is one line in the summary; the rest go on
+            summary.skipped.append((entry.file, one_line(exc)))
         finally:
             if progress is not None:
                 progress(done, len(ids))

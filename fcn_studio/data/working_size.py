@@ -14,6 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import cv2
+import numpy as np
+
 
 def working_pixels(sizes: Iterable[tuple[int, int]], input_scale: float) -> int | None:
     """Pixels of the median training image at working resolution (None without sizes)."""
@@ -36,3 +39,20 @@ def scale_for(hw: tuple[int, int], input_scale: float, pixels: int | None) -> fl
         return float(input_scale)
     scale = math.sqrt(pixels / (h * w))
     return float(input_scale) if abs(scale - input_scale) <= 1e-3 * input_scale + 0.5 / max(h, w) else scale
+
+
+def resize_pair(image: np.ndarray, mask: np.ndarray | None, scale: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """Resize image (area filter when shrinking, bilinear when growing) and mask (nearest) by ``scale``.
+
+    The one resize to working resolution, shared by training (its datasets) and inference (the
+    predictor) so both see an image alike; here, below both, so neither imports the other.
+    """
+    if abs(scale - 1.0) < 1e-6:
+        return image, mask
+    h, w = image.shape[:2]
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))  # cv2 wants (w, h)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    image = cv2.resize(image, size, interpolation=interp)
+    if mask is not None:
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+    return image, mask

@@ -90,7 +90,9 @@ class PaintNext(QObject):
         QTimer.singleShot(0, lambda: self.window.status.showMessage(text, 12000))
 
     def _scored(self, summary: dict) -> None:
-        if summary.get("stopped"):
+        if summary.get("stopped") or not summary.get("predicted"):
+            # cancelled, or no image could be scored (the status line says why): scoring again
+            # at once would fail again, and again
             self._open_when_scored = False
             return
         # The model the scores were made with, taken when the batch started (None when the model

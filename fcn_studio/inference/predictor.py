@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fcn_studio.data.working_size import scale_for
+from fcn_studio.data.working_size import resize_pair, scale_for
 from fcn_studio.data.imageio import read_image
 from fcn_studio.data.labelset import LabelSet
-from fcn_studio.training.augment import resize_pair
-from fcn_studio.training.device import Normalizer, autocast, pick_device
+from fcn_studio.errors import ModelOutputError
+from fcn_studio.models.device import Normalizer, autocast, pick_device
 from fcn_studio.inference.prediction_types import Prediction
 from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.inference.tiling import run_tiled
@@ -46,6 +46,9 @@ def model_logits(
 ) -> torch.Tensor:
     """``1 x K x H x W`` float32 logits of an HxWx3 uint8 image (model in eval mode, no grad).
 
+    Raises :class:`~fcn_studio.errors.ModelOutputError` when they are not all finite: such a
+    prediction is reported (a status line, a skipped image), never drawn or written.
+
     Tiling is used when the working-resolution image has more than ``max_pixels`` pixels,
     or always with ``force_tiles``.
     """
@@ -64,6 +67,11 @@ def model_logits(
             logits = run_tiled(run, x, num_classes=k, tile=tile, margin=margin)
         else:
             logits = run(x).float()
+        if not bool(torch.isfinite(logits).all()):  # at working resolution: cheap
+            raise ModelOutputError(
+                "the model's output is not a number (NaN or infinite) for this image: its weights are damaged "
+                "or its training diverged; train it again or load another model"
+            )
         # Class planes one after another (NCHW) before the upsampling: a channels_last model's
         # logits stayed channels_last at full size, where the softmax and the float16 copy of
         # 19 classes of a 4000x3000 photo took 15 s instead of 2 on one core.

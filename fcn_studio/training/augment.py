@@ -16,27 +16,10 @@ import cv2
 import numpy as np
 
 from fcn_studio.data.labelset import UNPAINTED
+from fcn_studio.data.working_size import resize_pair
 
 #: Fill for padded image pixels: the ImageNet mean colour, which normalises to zero.
 PAD_RGB = (124, 116, 104)
-
-
-def resize_pair(image: np.ndarray, mask: np.ndarray | None, scale: float) -> tuple[np.ndarray, np.ndarray | None]:
-    """Resize image (area filter when shrinking, bilinear when growing) and mask (nearest)."""
-    if abs(scale - 1.0) < 1e-6:
-        return image, mask
-    h, w = image.shape[:2]
-    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))  # cv2 wants (w, h)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    image = cv2.resize(image, size, interpolation=interp)
-    if mask is not None:
-        mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
-    return image, mask
-
-
-def working_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
-    """(height, width) an image of size ``hw`` has at working resolution ``scale``."""
-    return max(1, int(round(hw[0] * scale))), max(1, int(round(hw[1] * scale)))
 
 
 def random_crop(

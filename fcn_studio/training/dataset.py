@@ -25,9 +25,9 @@ from torch.utils.data.distributed import DistributedSampler
 from PIL import Image
 
 from fcn_studio.data.labelset import LabelSet
-from fcn_studio.data.working_size import scale_for, working_pixels
+from fcn_studio.data.working_size import resize_pair, scale_for, working_pixels
 from fcn_studio.errors import FcnStudioError, TrainingError
-from fcn_studio.training.augment import augment, resize_pair
+from fcn_studio.training.augment import augment
 from fcn_studio.training.samples import Sample, SampleSource, split_validation
 
 #: Target value the loss and the metrics skip.

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from fcn_studio.training.dataset import SegmentationDataset
-from fcn_studio.training.device import Normalizer
+from fcn_studio.models.device import Normalizer
 from fcn_studio.training.distributed import DistContext
 from fcn_studio.training.fast_mode import Stopped
 from fcn_studio.training.metrics import ConfusionMatrix, Scores

@@ -22,10 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fcn_studio.data.working_size import scale_for
-from fcn_studio.training.augment import resize_pair
+from fcn_studio.data.working_size import resize_pair, scale_for
 from fcn_studio.training.dataset import IGNORE, SegmentationDataset
-from fcn_studio.training.device import Normalizer, autocast
+from fcn_studio.models.device import Normalizer, autocast
 from fcn_studio.training.feature_cache import FeatureCache, trunk_fingerprint
 from fcn_studio.training.optim import apply_lr, build_optimizer, lr_factor
 

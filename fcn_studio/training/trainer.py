@@ -34,12 +34,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from fcn_studio.errors import FcnStudioError, TrainingError
+from fcn_studio.errors import FcnStudioError, TrainingError, one_line
 from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training.callbacks import CallbackList, EpochReport, PredictionReport, StepReport, TrainCallbacks
 from fcn_studio.training.config import TrainConfig
 from fcn_studio.training.dataset import SegmentationDataset, build_datasets, make_loader
-from fcn_studio.training.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
+from fcn_studio.models.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
 from fcn_studio.training.distributed import setup, teardown
 from fcn_studio.training.evaluation import preview, validate
 from fcn_studio.training.fast_mode import HeadTrainer, Stopped
@@ -473,13 +473,17 @@ class Trainer(RunSchedule, SemiSupervised, RunOutputs):
             return
         model = self._deployed()
         pixels = self.train_ds.working_pixels
-        probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
-        if self.config.refine_edges:
-            radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
-            labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
-        # the window draws them at screen size: a 24 MP photo's full set held it 0.7 s (issue 34);
-        # float16 like the unrefined preview (rounded by torch: numpy's subnormal path is slow)
-        probs = torch.from_numpy(np.ascontiguousarray(shrink_probs(probs))).to(torch.float16).numpy()
+        try:
+            probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
+            if self.config.refine_edges:
+                radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
+                labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
+            # the window draws them at screen size: a 24 MP photo's full set held it 0.7 s (issue 34);
+            # float16 like the unrefined preview (rounded by torch: numpy's subnormal path is slow)
+            probs = torch.from_numpy(np.ascontiguousarray(shrink_probs(probs))).to(torch.float16).numpy()
+        except Exception as exc:  # noqa: BLE001 - one image's preview: said in one line, the run goes on
+            self._notice(f"cannot show a live prediction of {image_id}: {one_line(exc)}")
+            return
         self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------

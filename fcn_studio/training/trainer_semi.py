@@ -16,9 +16,9 @@ import torch
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.training import checkpointing as ckpt
 from fcn_studio.training import semi_supervised as semi
-from fcn_studio.training.augment import resize_pair
+from fcn_studio.data.working_size import resize_pair
 from fcn_studio.training.dataset import IGNORE
-from fcn_studio.training.device import autocast
+from fcn_studio.models.device import autocast
 from fcn_studio.training.fast_mode import Stopped
 from fcn_studio.training.unlabelled_views import UnlabelledViews
 

@@ -1,6 +1,7 @@
-"""Which device to train on and how: CUDA (bf16, channels_last), then Apple MPS, then CPU.
+"""Which device to train and predict on and how: CUDA (bf16, channels_last), then Apple MPS, then CPU.
 
-Also the one place that turns a uint8 batch into the normalised float input a model expects,
+Here, below training/ and inference/ (both use it), so that neither imports the other. Also
+the one place that turns a uint8 batch into the normalised float input a model expects,
 on the device, so data loading ships bytes, not floats.
 """
 
