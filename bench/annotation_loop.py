@@ -23,9 +23,11 @@ the loop is over, it scores each round (so scoring never takes the trainer's cor
 
 Policies: ``a`` *Paint next* (the image the model is least sure of) and corrections where the
 prediction is wrong, each class getting its share; ``b`` the same tools on random images at
-random places; ``d`` the napari-convpaint method (``bench/scribbles.py``) fitted on (a)'s masks of
+random places; (``c`` in the sitting is ``a`` without ``sam``); ``d`` the napari-convpaint method (``bench/scribbles.py``) fitted on (a)'s masks of
 each round (``--masks-from``). Tools (``--tools``): ``region`` (the window's region brush: fills
-every touched region; a wrong fill costs an undo and a plain stroke), ``accept`` (*Accept region*).
+every touched region; a wrong fill costs an undo and a plain stroke), ``accept`` (*Accept region*),
+``sam`` (click to segment: a click, corrections while the mask is off, a key when the class the
+model proposes is wrong, Enter; a poor mask is dropped for a stroke).
 
     taskset -c 0 python bench/annotation_loop.py --policy a --task camvid11 --out bench/results/annotation_loop/a11
     taskset -c 1 python bench/annotation_loop.py --policy d --task camvid11 --masks-from .../a11 --out .../d11
@@ -183,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policy", choices=("a", "b", "d"), default="a")
     ap.add_argument("--task", choices=tuple(BUDGETS), default="camvid11")
     ap.add_argument("--rounds", type=int, help="rounds after round 0 (default: the task's)")
-    ap.add_argument("--tools", default="region,accept", help="region (region brush), accept (Accept region)")
+    ap.add_argument("--tools", default="region,accept,sam",
+                    help="region (region brush), accept (Accept region), sam (click to segment)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the window's TrainConfig")
     ap.add_argument("--masks-from", type=Path, help="policy d: the --work folder of a policy-a run")
     ap.add_argument("--val-limit", type=int, help="score on the first N scored frames only (quick looks)")

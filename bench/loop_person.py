@@ -35,6 +35,22 @@ ACCEPT_PRECISION = 0.95
 REGION_CLEAN = 0.9
 
 
+#: Click to segment: clicks after the first while the mask is off, and when it is good enough to
+#: stop clicking (its share of the clicked class, and of the wrong region covered).
+CLICK_CORRECTIONS = 2
+CLICK_PRECISION = 0.95
+CLICK_RECALL = 0.8
+
+
+def deepest(mask: np.ndarray, depth: bool = False):  # noqa: ANN201
+    """(x, y) of the pixel farthest inside ``mask`` (and that distance, with ``depth``)."""
+    if not mask.any():
+        return ((0, 0), 0.0) if depth else (0, 0)
+    dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
+    return ((int(x), int(y)), float(dist[y, x])) if depth else (int(x), int(y))
+
+
 class PersonClock:
     """The person's time: each action's cost passes on the wall clock (sleeping while the window
     has nothing to do for them); :attr:`wall` is the minutes they really spent, waits included."""
@@ -110,7 +126,8 @@ class Person:
         self.window, self.truth, self.fine, self.tools = window, truth, fine, tools
         self.rng = np.random.default_rng(seed)
         self.clock = PersonClock()
-        self.actions = {"strokes": 0, "region_strokes": 0, "undos": 0, "accepts": 0, "paint_next": 0}
+        self.actions = {"strokes": 0, "region_strokes": 0, "undos": 0, "accepts": 0, "paint_next": 0,
+                        "sam_clicks": 0, "sam_keys": 0}
 
     @property
     def total(self) -> int:
@@ -125,6 +142,8 @@ class Person:
         self.window.show(image_id)
         if "region" in self.tools:
             self.window.regions(image_id)
+        if "sam" in self.tools:
+            self.window.embed(image_id)
         self.clock.spend(COSTS["look"])
 
     # -- tools -------------------------------------------------------------------------------------------
@@ -148,6 +167,47 @@ class Person:
         mask[painted] = cls
         self.window.save(image_id, mask)
         self.act("strokes", "stroke")
+
+    def click_object(self, image_id: str, region: np.ndarray, cls: int, pred: np.ndarray, left: int) -> bool:
+        """Click to segment on one wrong region, within ``left`` actions: a click at its deepest
+        point, corrections at the deepest point of the larger error (missed: a positive click,
+        spilled: a negative one) while the mask is off, a key when the proposed class is wrong,
+        Enter to paint. A mask that stays poor is dropped (Esc) and False returned: the person
+        paints a stroke instead. Every click and key is an action and costs its seconds."""
+        from fcn_studio.inference.class_proposal import propose_class
+
+        truth = self.truth[image_id]
+        target, labelled = truth == cls, truth != UNPAINTED
+        points, labels, seg, spent = [], [], None, 0
+        x, y = deepest(region)
+        precision = recall = 0.0
+        while spent < min(left - 1, 1 + CLICK_CORRECTIONS):
+            points.append((x + 0.5, y + 0.5))
+            labels.append(1 if target[y, x] else 0)
+            seg = self.window.click(image_id, points, labels, pred, None if seg is None else seg.logits)
+            self.act("sam_clicks", "click")
+            spent += 1
+            mask = seg.mask
+            precision = (mask & target).sum() / max(1, (mask & labelled).sum())
+            recall = (mask & region).sum() / max(1, region.sum())
+            if precision >= CLICK_PRECISION and recall >= CLICK_RECALL:
+                break
+            (mx, my), md = deepest(region & ~mask, depth=True)  # missed: a positive click
+            (sx, sy), sd = deepest(mask & ~target & labelled, depth=True)  # spilled: a negative one
+            if max(md, sd) < 2:
+                break
+            x, y = (mx, my) if md >= sd else (sx, sy)
+        if seg is None or precision < REGION_CLEAN or recall < 0.3:
+            self.act("sam_keys", "key")  # Esc: not worth keeping
+            return False
+        proposal = propose_class(seg.mask, labels=pred)
+        if proposal is None or proposal.class_id != cls:
+            self.act("sam_keys", "key")  # the class's number key
+        mask = self.window.mask(image_id)
+        mask[seg.mask] = cls
+        self.window.save(image_id, mask)
+        self.act("sam_keys", "key")  # Enter
+        return True
 
     def accept(self, image_id: str, pred: np.ndarray, x: int, y: int) -> None:
         """*Accept region* at (x, y): that predicted segment becomes the mask (as the window does)."""
@@ -198,6 +258,10 @@ class Person:
         for region, c in order:
             if self.total - start >= min(per_image, remaining):
                 break
+            if "sam" in self.tools and self.window.mask(image_id)[region].max() == UNPAINTED:
+                left = min(per_image, remaining) - (self.total - start)
+                if self.click_object(image_id, region, c, pred, left) or self.total - start >= min(per_image, remaining):
+                    continue
             self.stroke(image_id, region, c)
         left = remaining - (self.total - start)
         if "accept" not in self.tools or left <= 0:

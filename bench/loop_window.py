@@ -57,7 +57,9 @@ class HeadlessWindow:
         self.scores: dict[str, float] = {}
         self.scored_with: list[int] | None = None
         self.opened_since_scoring: set[str] = set()
-        self.work_s = {"predict": 0.0, "paint_next": 0.0, "regions": 0.0, "load_model": 0.0}
+        self.work_s = {"predict": 0.0, "paint_next": 0.0, "regions": 0.0, "load_model": 0.0, "sam_embed": 0.0,
+                       "sam_click": 0.0}
+        self._segmenter = None
 
     # -- files ----------------------------------------------------------------------------------
     @property
@@ -136,6 +138,29 @@ class HeadlessWindow:
             self._regions[image_id] = image_regions(self.image(image_id))
             self.work_s["regions"] += time.perf_counter() - t
         return self._regions[image_id]
+
+    # -- click to segment ---------------------------------------------------------------------------
+    def embed(self, image_id: str):  # noqa: ANN201
+        """The image's MobileSAM embedding, computed when it opens with the tool active (cached)."""
+        from fcn_studio.inference.click_segment import ClickSegmenter
+
+        t = time.perf_counter()
+        if self._segmenter is None:
+            self._segmenter = ClickSegmenter()
+        emb = self._segmenter.embed(self.image(image_id), key=image_id)
+        self.work_s["sam_embed"] += time.perf_counter() - t
+        return emb
+
+    def click(self, image_id: str, points: list, labels: list, guide: np.ndarray | None, previous=None):  # noqa: ANN001, ANN201
+        """The tool's mask for these clicks, chosen with the on-screen prediction as the window does."""
+        from fcn_studio.inference.click_segment import WINDOW_CHOICE
+
+        emb = self.embed(image_id)
+        t = time.perf_counter()
+        seg = self._segmenter.segment(emb, points, labels, guide=guide, previous=previous,
+                                      choose=WINDOW_CHOICE if guide is not None else "score")
+        self.work_s["sam_click"] += time.perf_counter() - t
+        return seg
 
     # -- Paint next ---------------------------------------------------------------------------------
     def paint_next(self) -> str | None:
