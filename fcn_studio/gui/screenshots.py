@@ -161,7 +161,10 @@ def imagenet_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     import numpy as np
 
     rgb = np.asarray(Image.fromarray(chelsea()).resize((384, 384), Image.BILINEAR))
-    view = ImageNetView(rgb, weights="imagenet")
+    from fcn_studio.inference.prediction_process import RemotePredictor
+
+    remote = RemotePredictor()
+    view = ImageNetView(rgb, remote.imagenet_heatmaps, weights="imagenet")
     view.show()
     wait_for(view.computed, 180000, "the ImageNet grid")
     view.top.setCurrentRow(0)
@@ -169,6 +172,7 @@ def imagenet_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     path = out / "imagenet_heatmaps.png"
     view.grab().save(str(path))
     view.close()
+    remote.close()
     return path
 
 
