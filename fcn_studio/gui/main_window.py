@@ -204,7 +204,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["layers"]], [360], Qt.Orientation.Horizontal)
         # the training panel's buttons in view first; the layer list scrolls on a low screen
-        self.resizeDocks([self.docks["layers"], self.docks["training"]], [300, 560], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["layers"], self.docks["training"]], [400, 600], Qt.Orientation.Vertical)
 
     def _wire(self) -> None:
         self.image_list.current_changed.connect(self._on_image_selected)

@@ -28,8 +28,7 @@ def finished_text(summary: dict) -> str:
         return text
     if summary.get("metrics_on") == "validation":
         return f"{text} mIoU {miou:.3f} on held-out images."
-    return (f"{text} It fits your strokes (mIoU {miou:.2f} on the painted pixels it learnt from); "
-            "whether it is right elsewhere shows in the prediction where you did not paint.")
+    return f"{text} It fits your strokes (mIoU {miou:.2f} on the pixels it learnt from); judge it where you did not paint."
 
 
 def uncertainty_text(entry) -> str:
