@@ -177,6 +177,33 @@ def test_progress_and_cancel_stay_in_view_while_a_note_shows(window, qtbot):  # 
     assert not win.progress.isVisible() and not win.cancel_button.isVisible()
 
 
+def test_outlines_follow_class_boundaries_and_leave_the_picture_edge_out():
+    """The traced lines run along the boundary between classes, none along the image's border
+    (a frame around every picture), and a large prediction is traced at display size."""
+    from fcn_studio.data.outlines import class_outlines
+
+    labels = np.zeros((60, 80), np.uint8)
+    labels[:, 40:] = 1
+    labels[20:30, 5:15] = 2  # an island: its whole outline is a boundary
+    outlines = {o.class_id: o for o in class_outlines(labels)}
+    assert sorted(outlines) == [0, 1, 2]
+    for c, o in outlines.items():
+        joined = np.nonzero(o.connect)[0]
+        assert len(joined), c
+        x0, x1, y0, y1 = o.x[joined], o.x[joined + 1], o.y[joined], o.y[joined + 1]
+        if c == 2:
+            assert x0.min() >= 5 and x0.max() <= 15 and y0.min() >= 20 and y0.max() <= 30
+            continue
+        # every drawn segment of the halves is on the vertical boundary (or around the island)
+        on_boundary = (np.abs(x0 - 40) <= 1) & (np.abs(x1 - 40) <= 1)
+        around_island = (x0 <= 16) & (x1 <= 16) & (y0 >= 18) & (y1 >= 18) & (y0 <= 32) & (y1 <= 32)
+        assert (on_boundary | around_island).all(), c
+    big = np.zeros((3000, 4000), np.uint8)
+    big[:, 2000:] = 1
+    (left, right) = class_outlines(big, max_pixels=300 * 400)
+    assert np.abs(left.x[left.connect] - 2000).max() <= 10  # within a traced pixel of the boundary
+
+
 # -- item 6: the snap choice is the project's -------------------------------------------------------
 def test_snap_to_edges_is_remembered_with_the_project(qtbot, tmp_path):  # noqa: ANN001
     """Item 6: *Snap segmentation to image edges* came back as the automatic choice on reopen."""
