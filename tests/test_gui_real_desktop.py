@@ -177,6 +177,33 @@ def test_progress_and_cancel_stay_in_view_while_a_note_shows(window, qtbot):  # 
     assert not win.progress.isVisible() and not win.cancel_button.isVisible()
 
 
+def test_outlines_follow_class_boundaries_and_leave_the_picture_edge_out():
+    """The traced lines run along the boundary between classes, none along the image's border
+    (a frame around every picture), and a large prediction is traced at display size."""
+    from fcn_studio.data.outlines import class_outlines
+
+    labels = np.zeros((60, 80), np.uint8)
+    labels[:, 40:] = 1
+    labels[20:30, 5:15] = 2  # an island: its whole outline is a boundary
+    outlines = {o.class_id: o for o in class_outlines(labels)}
+    assert sorted(outlines) == [0, 1, 2]
+    for c, o in outlines.items():
+        joined = np.nonzero(o.connect)[0]
+        assert len(joined), c
+        x0, x1, y0, y1 = o.x[joined], o.x[joined + 1], o.y[joined], o.y[joined + 1]
+        if c == 2:
+            assert x0.min() >= 5 and x0.max() <= 15 and y0.min() >= 20 and y0.max() <= 30
+            continue
+        # every drawn segment of the halves is on the vertical boundary (or around the island)
+        on_boundary = (np.abs(x0 - 40) <= 1) & (np.abs(x1 - 40) <= 1)
+        around_island = (x0 <= 16) & (x1 <= 16) & (y0 >= 18) & (y1 >= 18) & (y0 <= 32) & (y1 <= 32)
+        assert (on_boundary | around_island).all(), c
+    big = np.zeros((3000, 4000), np.uint8)
+    big[:, 2000:] = 1
+    (left, right) = class_outlines(big, max_pixels=300 * 400)
+    assert np.abs(left.x[left.connect] - 2000).max() <= 10  # within a traced pixel of the boundary
+
+
 # -- item 6: the snap choice is the project's -------------------------------------------------------
 def test_snap_to_edges_is_remembered_with_the_project(qtbot, tmp_path):  # noqa: ANN001
     """Item 6: *Snap segmentation to image edges* came back as the automatic choice on reopen."""
@@ -195,3 +222,119 @@ def test_snap_to_edges_is_remembered_with_the_project(qtbot, tmp_path):  # noqa:
     other = create_demo_project(tmp_path / "other", n_images=2, n_labelled=1, seed=1, size=(60, 80))
     assert again.open_project(other.root)
     assert again.snap_edges.isChecked() is automatic
+
+
+# -- item 7: what the window says, and when ----------------------------------------------------------
+def test_a_score_on_the_strokes_reads_as_a_fit_not_as_perfect(window):  # noqa: ANN001
+    """Item 7: "mIoU 1.000 on the painted pixels" read as a perfect model."""
+    panel, session = window.training_panel, window.training
+    session._on_finished({"stopped": "completed", "miou": 1.0, "metrics_on": "training"})  # noqa: SLF001
+    text = panel.status.text()
+    assert "1.000 on the painted pixels" not in text
+    assert "fits your strokes" in text and "where you did not paint" in text
+    session._on_finished({"stopped": "completed", "miou": 0.61, "metrics_on": "validation"})  # noqa: SLF001
+    assert "mIoU 0.610 on held-out images" in panel.status.text()
+
+
+def _trained_project(tmp_path):  # noqa: ANN001, ANN202
+    from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
+    from tests.test_gui_round2 import _model_checkpoint
+
+    project = create_demo_project(tmp_path / "demo", n_images=3, n_labelled=1, seed=1, size=(60, 80))
+    _model_checkpoint(project.path_of(PROJECT_CHECKPOINT), project.labelset)
+    return project
+
+
+def test_a_trained_project_says_its_model_is_loading_and_its_buttons_work_at_once(qtbot, tmp_path):  # noqa: ANN001
+    """Item 7: a reopened trained project said "Paint a few strokes, then press Fine-tune." for
+    ~11 s, and Predict all, Paint next and Save model stayed disabled until its model had loaded
+    in the prediction process (10-15 s after a run, too). The file is there: they work at once
+    (Predict all and Paint next wait for the load)."""
+    project = _trained_project(tmp_path)
+    win = _open(qtbot, project, tmp_path)
+    panel = win.training_panel
+    assert win.training._loading_predictor  # noqa: SLF001 - the load has not answered yet
+    assert "Loading the project's model" in panel.status.text()
+    assert panel.predict_all.isEnabled() and panel.paint_next.isEnabled() and panel.save_ckpt.isEnabled()
+    with qtbot.waitSignal(win.training.predict_all_done, timeout=120000) as done:
+        panel.predict_all.click()
+    assert done.args[0]["predicted"] == 3
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Model: "), timeout=60000)
+
+
+def test_buttons_work_as_soon_as_a_run_has_written_its_model(window, tmp_path):  # noqa: ANN001
+    """Item 7: after a run the buttons waited 10-15 s for the prediction process to load the model."""
+    from fcn_studio.data.checkpoint_files import PROJECT_CHECKPOINT
+    from tests.test_gui_round2 import _model_checkpoint
+
+    win = window
+    panel = win.training_panel
+    assert not panel.predict_all.isEnabled() and not panel.save_ckpt.isEnabled()
+    ckpt = _model_checkpoint(win.project.path_of(PROJECT_CHECKPOINT), win.project.labelset)
+    win.training._on_finished({"stopped": "completed", "checkpoint": str(ckpt), "miou": 0.5,  # noqa: SLF001
+                               "metrics_on": "validation"})
+    assert panel.predict_all.isEnabled() and panel.paint_next.isEnabled() and panel.save_ckpt.isEnabled()
+
+
+def test_added_images_are_said_for_a_few_seconds(qtbot, tmp_path, rgb_files):  # noqa: ANN001
+    """Item 7: "Added 40 image(s)" vanished after 19 ms: opening the first added image replaced it."""
+    from fcn_studio.data.project import Project
+
+    make_app()
+    project = Project.create(tmp_path / "empty", "camvid11")
+    win = MainWindow(project, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.images_added, timeout=30000):
+        win.add_images(rgb_files)
+    qtbot.waitUntil(lambda: win.editor.image is not None, timeout=30000)  # the first one opened
+    assert win.status.currentMessage().startswith(f"Added {len(rgb_files)} image(s)")
+    # the next image opened by hand says its name again
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        win.image_list.select(win.project.images[1].id)
+    win.status.showMessage("")  # (as when the note's time is up)
+    with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+        win.image_list.select(win.project.images[2].id)
+    assert win.project.images[2].file.split("/")[-1] in win.status.currentMessage()
+
+
+def test_the_class_under_the_cursor_follows_an_accepted_prediction(window, qtbot):  # noqa: ANN001
+    """Item 7: the under-cursor label said "not painted" over freshly accepted pixels."""
+    from PySide6.QtTest import QTest
+
+    win = window
+    other = next(e for e in win.project.images if e.painted == 0)
+    if win.editor.image_id != other.id:
+        with qtbot.waitSignal(win.editor.image_loaded, timeout=30000):
+            win.image_list.select(other.id)
+    vp = win.canvas.viewport()
+    QTest.mouseMove(vp, win.canvas.mapFromScene(40, 30))
+    assert win.status.under_cursor.text() == "not painted"
+    probs, labels = _halves(win)
+    win.prediction_layers.set_prediction(win.editor.image_id, probs, labels)
+    win.training.predictions[win.editor.image_id] = labels
+    assert win.training.accept_prediction()  # Ctrl+Return: the pointer has not moved
+    assert win.status.under_cursor.text() == win.project.labelset.by_id(0).name
+
+
+def test_the_imagenet_colour_bar_shows_plain_percent(qtbot):  # noqa: ANN001
+    """Item 7: the ImageNet heatmap's colour bar read "probability (x0.001)" with ticks 100-400."""
+    from fcn_studio.gui.imagenet_view import ImageNetView
+    from fcn_studio.inference.messages import ImageNetGrids
+
+    make_app()
+    grid = np.zeros((1, 3, 4), np.float32)
+    grid[0, 1, 2] = 0.004  # a weak class: its peak probability is 0.4 %
+
+    def compute(image, weights):  # noqa: ANN001, ANN202 - stands in for the prediction process
+        return ImageNetGrids((3, 4), [(281, "tabby", 0.001)], grid)
+
+    view = ImageNetView(np.zeros((96, 128, 3), np.uint8), compute)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.computed, timeout=10000):
+        view.show()
+    axis = view.legend.bar.getAxis("bottom")
+    assert "x0.001" not in axis.labelString() and "%" in axis.labelString()
+    levels = view.legend.bar.levels()
+    assert levels[1] == pytest.approx(0.4, rel=0.05)  # percent
+    assert view.heat_item.sceneBoundingRect() == QRectF(0, 0, 128, 96)

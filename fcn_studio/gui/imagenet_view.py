@@ -3,8 +3,11 @@
 The classifier's pooling and fully connected layers become convolutions (EfficientNet-Lite0,
 whose weights come installed: a 7x7 average pool and a 1x1 convolution), so an image larger
 than 224x224 gives a grid of 1000-class scores (6x6 for 384x384). The dialog lists the image's top classes and
-overlays the coarse map of the chosen one, upsampled bilinearly. Inference runs off the UI
-thread; choosing another class only re-upsamples the stored grid.
+overlays the coarse map of the chosen one, upsampled bilinearly. The classifier runs in the
+prediction process (:meth:`RemotePredictor.imagenet_heatmaps`): the window's process never
+imports torch (in it, the first opening froze the window 9 times, issue 34 item 8); the dialog
+asks from its own background thread and gets the top classes' grids back. Choosing another
+class only re-upsamples a stored grid, to screen size (a photo's full size is not needed).
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from collections.abc import Callable
+from typing import Any
+
+from fcn_studio.data.display_size import display_shape
 from fcn_studio.errors import WeightsUnavailableError
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.prediction_layers import HEATMAP_CMAP, HeatmapLegend, colormap_table, quantize
@@ -41,8 +48,12 @@ class ImageNetView(QDialog):
     computed = Signal()
     failed = Signal(str)
 
-    def __init__(self, image: np.ndarray, weights: str | None = "imagenet", parent=None):
+    def __init__(self, image: np.ndarray, compute: Callable[[np.ndarray, str | None], Any], weights: str | None = "imagenet",
+                 parent=None):
+        """``compute(image, weights)`` returns an :class:`~fcn_studio.inference.messages.ImageNetGrids`
+        (the window passes its prediction process's ``imagenet_heatmaps``); it runs off the UI thread."""
         super().__init__(parent)
+        self._compute = compute
         self.setWindowTitle("ImageNet heatmaps — EfficientNet-Lite0, convolutionalized")
         self.resize(1100, 640)
         self.image = np.ascontiguousarray(image)
@@ -67,6 +78,7 @@ class ImageNetView(QDialog):
         self.legend = HeatmapLegend()
         self.legend.combo.setVisible(False)
         self.legend.label.setVisible(False)
+        self.legend.bar.getAxis("bottom").setLabel("probability (%)")
         self.random_button = QPushButton("Use random weights (shows the mechanics only)")
         self.random_button.setVisible(False)
         self.random_button.clicked.connect(lambda: self.compute(None))
@@ -89,12 +101,10 @@ class ImageNetView(QDialog):
     def compute(self, weights: str | None) -> None:
         self.random_button.setVisible(False)
         self.info.setText("Computing the class-score grid…")
-        image = self.image
+        image, compute = self.image, self._compute
 
         def run():
-            from fcn_studio.models.imagenet_heatmap import ImageNetHeatmapper
-
-            return ImageNetHeatmapper(weights).run(image, top_k=10), weights
+            return compute(image, weights), weights
 
         self._bg.submit(run, self._done, self._error)
 
@@ -122,9 +132,10 @@ class ImageNetView(QDialog):
             f"steps, each score pooled over a 224-pixel window; upsampled bilinearly. {source}."
         )
         self.top.clear()
-        for index, name, p in result.top_classes:
+        for row, (index, name, p) in enumerate(result.top_classes):
             item = QListWidgetItem(f"{name}   {p * 100:.1f}%")
-            item.setData(Qt.ItemDataRole.UserRole, index)
+            item.setData(Qt.ItemDataRole.UserRole, row)  # the class's grid in result.grids
+            item.setToolTip(f"ImageNet class {index}")
             self.top.addItem(item)
         self.top.setCurrentRow(0)
         self.view.fitInView(self.image_item.boundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -133,17 +144,18 @@ class ImageNetView(QDialog):
     def _choose(self, row: int) -> None:
         if self.result is None or row < 0:
             return
-        index = self.top.item(row).data(Qt.ItemDataRole.UserRole)
-        heat = np.clip(upsample(self.result.probabilities[index], self.image.shape[:2]), 0, 1)
+        grid = self.result.grids[self.top.item(row).data(Qt.ItemDataRole.UserRole)]
+        h, w = self.image.shape[:2]
+        heat = np.clip(upsample(grid, display_shape(h, w)), 0, 1)  # at screen size, stretched over the image
         peak = float(heat.max()) or 1.0
         array = quantize(heat / peak)  # stretched to the class's peak so weak classes still show
         if self.heat_item is None:
             self.heat_item = RasterItem(array, colormap_table(HEATMAP_CMAP))
             self.heat_item.setOpacity(self.opacity.value() / 100)
             self.scene.addItem(self.heat_item)
-        else:
-            self.heat_item.set_array(array)
-        self.legend.bar.setLevels((0, peak))
+        self.heat_item.set_array(array, extent=(h, w))
+        # percent, plainly: a weak class's peak of 0.004 read "probability (x0.001)" with ticks 1-4
+        self.legend.bar.setLevels((0, peak * 100))
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)

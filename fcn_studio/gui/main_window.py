@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRect, QSettings, QSignalBlocker, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QDockWidget,
     QFileDialog,
-    QFrame,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
     QWidget,
 )
 
@@ -36,32 +33,10 @@ from fcn_studio.gui import file_menu, help_pages, project_edits
 from fcn_studio.gui.recent import remember_project
 from fcn_studio.gui.status_bar import StatusBar
 from fcn_studio.gui.tool_settings import add_tool_settings
+from fcn_studio.gui.window_fit import place_first_launch, scrolling
 from fcn_studio.session import MASK, SessionModel
 
 WARM_UP_DELAY_MS = 1500
-#: The window's size at first launch, when the screen has room for it.
-FIRST_SIZE = QSize(1400, 860)
-
-
-def scrolling(widget: QWidget) -> QScrollArea:
-    """``widget`` in a frameless scroll area that scrolls only vertically: as tall as the dock
-    allows, and reachable whole on a low screen."""
-    area = QScrollArea()
-    area.setObjectName(f"scroll_{widget.objectName() or type(widget).__name__}")
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    area.setMinimumWidth(widget.minimumSizeHint().width())
-    return area
-
-
-def first_size(available: QRect) -> QSize:
-    """The size of a first launch on a screen whose free area (taskbar left out) is ``available``:
-    :data:`FIRST_SIZE`, or less so the frame and title bar fit too."""
-    return QSize(min(FIRST_SIZE.width(), available.width() - 16), min(FIRST_SIZE.height(), available.height() - 48))
-
-
 class MainWindow(QMainWindow):
     project_opened = Signal(object)
     #: (done, total) of the background job shown in the status bar; emit from any thread
@@ -229,7 +204,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["layers"]], [360], Qt.Orientation.Horizontal)
         # the training panel's buttons in view first; the layer list scrolls on a low screen
-        self.resizeDocks([self.docks["layers"], self.docks["training"]], [300, 560], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["layers"], self.docks["training"]], [400, 600], Qt.Orientation.Vertical)
 
     def _wire(self) -> None:
         self.image_list.current_changed.connect(self._on_image_selected)
@@ -242,6 +217,7 @@ class MainWindow(QMainWindow):
         self.editor.save_failed.connect(lambda msg: self.show_error("Could not save", msg))
         self.editor.saved.connect(lambda image_id: self.image_list.refresh(image_id))
         self.canvas.cursor_moved.connect(self._on_cursor)
+        self.editor.region_changed.connect(self._mask_changed_under_cursor)
         self.canvas.status_message.connect(lambda text: self.status.showMessage(text, 4000))
         self.canvas.zoom_changed.connect(self.status.show_zoom)
 
@@ -300,7 +276,7 @@ class MainWindow(QMainWindow):
 
     def _on_image_loaded(self, image_id: str) -> None:
         entry = self.project.entry(image_id)
-        self.status.showMessage(f"{entry.file}  ({entry.width}x{entry.height})", 4000)
+        self.status.show_passing(f"{entry.file}  ({entry.width}x{entry.height})", 4000)
         # Keys go where the eye is: after a click or an arrow key in the image list, the list
         # keeps the keys (arrows, Home/End move in it); opened any other way, the canvas takes them.
         if not self.image_list.view.hasFocus():
@@ -439,8 +415,16 @@ class MainWindow(QMainWindow):
 
     # -- status and messages ---------------------------------------------------------------
     def _on_cursor(self, x: int, y: int) -> None:
+        self._cursor = (x, y)
         value = self.editor.value_at(x, y) if x >= 0 else None
         self.status.show_cursor(x, y, value, self.project.labelset)
+
+    def _mask_changed_under_cursor(self, *_: object) -> None:
+        """The mask changed without the pointer moving (Accept, undo, a click of Accept region):
+        the under-cursor class is read again from the live mask, not left at "not painted"."""
+        x, y = getattr(self, "_cursor", (-1, -1))
+        if x >= 0:
+            self._on_cursor(x, y)
 
     def _detect_device(self) -> None:
         from fcn_studio.device_info import describe_device_in_subprocess as describe_device
@@ -488,12 +472,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        else:  # first launch: as large as suits the work, as small as the screen needs
-            screen = self.screen() or QApplication.primaryScreen()
-            available = screen.availableGeometry()
-            size = first_size(available)
-            self.resize(size)
-            self.move(available.center() - QRect(0, 0, size.width(), size.height()).center())
+        else:
+            place_first_launch(self)
         if isinstance(state, QByteArray):
             self.restoreState(state)
 

@@ -37,16 +37,27 @@ class OutlineItem(QGraphicsItem):
         super().__init__(parent)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._size = (0, 0)
-        self._paths: list[tuple[int, QPainterPath]] = []
+        self._outlines: list[ClassOutline] = []
+        self._paths_built: list[tuple[int, QPainterPath]] | None = []
         self._colours: dict[int, QColor] = {}
 
     def set_outlines(self, outlines: list[ClassOutline], size: tuple[int, int], colours: dict[int, QColor]) -> None:
-        """Show ``outlines`` of an image of ``size``; ``colours``: class id -> colour (absent: not drawn)."""
+        """Show ``outlines`` of an image of ``size``; ``colours``: class id -> colour (absent: not drawn).
+
+        The paths are made when first drawn: with outlines off (the default) a new prediction
+        costs the GUI thread nothing here."""
         self.prepareGeometryChange()
         self._size = (int(size[0]), int(size[1]))
-        self._paths = [(o.class_id, pg.arrayToQPath(o.x, o.y, connect=o.connect, finiteCheck=False)) for o in outlines]
+        self._outlines, self._paths_built = list(outlines), None
         self._colours = dict(colours)
         self.update()
+
+    @property
+    def _paths(self) -> list[tuple[int, QPainterPath]]:
+        if self._paths_built is None:
+            self._paths_built = [(o.class_id, pg.arrayToQPath(o.x, o.y, connect=o.connect, finiteCheck=False))
+                                 for o in self._outlines]
+        return self._paths_built
 
     def set_colours(self, colours: dict[int, QColor]) -> None:
         """Other class colours, or hidden classes left out (no tracing again)."""
@@ -66,7 +77,7 @@ class OutlineItem(QGraphicsItem):
         return pen
 
     def class_ids(self) -> list[int]:
-        return [c for c, _ in self._paths]
+        return [o.class_id for o in self._outlines]
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
         h, w = self._size

@@ -217,6 +217,7 @@ class HeatmapLegend(QWidget):
             values=(0, 1), colorMap=pg.colormap.get(HEATMAP_CMAP), interactive=False, orientation="horizontal", width=14
         )
         self.bar.getAxis("bottom").setLabel("probability")
+        self.bar.getAxis("bottom").enableAutoSIPrefix(False)  # plain numbers, never "(x0.001)"
         self.plot.addItem(self.bar)
         layout.addWidget(self.plot)
 

@@ -161,7 +161,10 @@ def imagenet_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     import numpy as np
 
     rgb = np.asarray(Image.fromarray(chelsea()).resize((384, 384), Image.BILINEAR))
-    view = ImageNetView(rgb, weights="imagenet")
+    from fcn_studio.inference.prediction_process import RemotePredictor
+
+    remote = RemotePredictor()
+    view = ImageNetView(rgb, remote.imagenet_heatmaps, weights="imagenet")
     view.show()
     wait_for(view.computed, 180000, "the ImageNet grid")
     view.top.setCurrentRow(0)
@@ -169,6 +172,7 @@ def imagenet_shot(out: Path, app: QApplication, tmp: Path) -> Path:
     path = out / "imagenet_heatmaps.png"
     view.grab().save(str(path))
     view.close()
+    remote.close()
     return path
 
 
@@ -277,7 +281,6 @@ def round2_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
     target = project.images[40].id
     window.image_list.select(target)
     wait_for(window.training.prediction_shown, 60000, "the on-screen prediction")
-    window.status.clearMessage()  # the image's name covers the progress bar for 4 s
     settle(300)
     paths.append(out / "round2_predict_all.png")
     window.grab().save(str(paths[-1]))
@@ -338,7 +341,37 @@ def loop_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
     return paths
 
 
-EXTRA_SHOTS = [training_shot, imagenet_shot, scribbles_shot, round2_shots, loop_shots]
+def laptop_shots(out: Path, app: QApplication, tmp: Path) -> list[Path]:
+    """The whole window at a laptop's and a desktop's size (issue 34: it was at least 1083 px
+    tall): ``window_1366x768.png`` and ``window_1920x1080.png``. A model trained as a user would
+    (strokes on three demo images, a 30-second Fine-tune), its prediction as outlines over an
+    unpainted image, *Predict all* running: its progress and Cancel beside the image's name."""
+    from fcn_studio.data.demo import create_demo_project
+    from fcn_studio.gui.self_test import wait_for, wait_until
+
+    project = create_demo_project(tmp / "demo-laptop", n_images=40, n_labelled=0, seed=0)
+    window = trained_window(project, tmp / "s6.ini")
+    window.layers_panel.rows["prediction"].checkbox.setChecked(True)
+    window.prediction_outlines.setChecked(True)
+    paths = []
+    for (w, h), index in (((1366, 768), 20), ((1920, 1080), 30)):
+        window.resize(w, h)
+        window.status.clearMessage()  # the last size's "Predict all stopped" gives way
+        window.training.predict_all()
+        wait_until(lambda: window.progress.value() >= 2, 60000, "Predict all to get going")
+        window.image_list.select(project.images[index].id)
+        wait_for(window.training.prediction_shown, 60000, "the on-screen prediction")
+        window.canvas.fit_to_window()
+        settle(500)
+        paths.append(out / f"window_{w}x{h}.png")
+        window.grab().save(str(paths[-1]))
+        window.cancel_button.click()
+        wait_for(window.training.predict_all_done, 120000, "Predict all to stop")
+    window.close()
+    return paths
+
+
+EXTRA_SHOTS = [training_shot, imagenet_shot, scribbles_shot, round2_shots, loop_shots, laptop_shots]
 
 
 if __name__ == "__main__":

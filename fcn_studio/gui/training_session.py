@@ -8,9 +8,7 @@ predictions when the user moves to another image, and runs "Predict all" in the 
 from __future__ import annotations
 
 import shutil
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,50 +23,14 @@ from fcn_studio.data.paint import label_component
 from fcn_studio.errors import FcnStudioError
 from fcn_studio.gui.background import Background
 from fcn_studio.gui.prediction_layers import PredictionLayers, PreparedPrediction
+from fcn_studio.gui.screen_first import ScreenFirst
+from fcn_studio.gui.training_texts import FIRST_STEP, finished_text, uncertainty_text
 from fcn_studio.gui.training_worker import TrainingController
 from fcn_studio.inference.prediction_process import RemotePredictor
 from fcn_studio.training.messages import EpochEnded, Failed, Notice, PreviewImage, RefineEdges, StepReported, dispatch
 
 
 
-def uncertainty_text(entry) -> str:
-    """The Worst-first score beside an image: the mean uncertainty of its last prediction."""
-    value = entry.extra.get("uncertainty")
-    return f"uncertainty {float(value):.2f}" if isinstance(value, (int, float)) else "no score yet"
-
-
-class ScreenFirst:
-    """Priority of the image on screen over Predict all, between two threads.
-
-    The GUI thread counts an on-screen prediction in (:meth:`enter_queue`) when it queues it;
-    the job leaves when it has run (``with``). Predict all calls :meth:`wait_clear` before each
-    image, so at most the one image it is predicting stands between the user and their image.
-    """
-
-    def __init__(self) -> None:
-        self._pending = 0
-        self._cond = threading.Condition()
-
-    def enter_queue(self) -> None:
-        with self._cond:
-            self._pending += 1
-
-    def __enter__(self) -> "ScreenFirst":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.leave()
-
-    def leave(self) -> None:
-        with self._cond:
-            self._pending = max(0, self._pending - 1)
-            self._cond.notify_all()
-
-    def wait_clear(self, give_up: Callable[[], bool], poll_s: float = 0.1) -> None:
-        """Return when no on-screen prediction is queued (or ``give_up()`` says so)."""
-        with self._cond:
-            while self._pending and not give_up():
-                self._cond.wait(poll_s)
 
 
 #: Milliseconds after the last change of a training choice before project.json is written.
@@ -136,7 +98,11 @@ class TrainingSession(QObject):
         self.panel.apply_settings(self.project.extra.get("training"), has_checkpoint=has_checkpoint)
         self._show_refine_state(self.refine_edges())
         if has_checkpoint:
+            # until the model has loaded (seconds), not "Paint a few strokes…" (issue 34 item 7)
+            self.panel.status.setText("Loading the project's model…")
             self._load_predictor(self.checkpoint_path, announce=True)
+        else:
+            self.panel.status.setText(FIRST_STEP)
 
     def leave_project(self) -> None:
         """Before another project opens: end the run (the controller stays usable for the next
@@ -236,7 +202,6 @@ class TrainingSession(QObject):
 
     def _on_finished(self, summary: dict) -> None:
         self.panel.set_running(False)
-        stopped = summary.get("stopped", "")
         ckpt = summary.get("checkpoint")
         if ckpt and Path(ckpt).exists():
             # the next Fine-tune continues this model (reopened, the project says so too)
@@ -249,15 +214,7 @@ class TrainingSession(QObject):
             except (ValueError, FcnStudioError):
                 pass
             self._load_predictor(Path(ckpt))
-        miou = summary.get("best_miou", summary.get("miou"))
-        ends = {"completed": "Training finished.", "time budget": "Training finished: time budget used.",
-                "step limit": "Training finished: step limit reached.", "cancelled": "Training stopped."}
-        # on the painted (training) pixels a score says little about unseen images: say which it is
-        scored = " on held-out images" if summary.get("metrics_on") == "validation" else " on the painted pixels"
-        text = ends.get(str(stopped), f"Training ended ({stopped}).") + (f" mIoU {miou:.3f}{scored}." if isinstance(miou, (int, float)) else "")
-        if stopped == "error":
-            text = "Training stopped with an error (see the message)."
-        self.panel.on_finished(summary, text)
+        self.panel.on_finished(summary, finished_text(summary))
 
     # -- edge refinement ------------------------------------------------------------------------
     def refine_edges(self) -> bool:
@@ -290,6 +247,9 @@ class TrainingSession(QObject):
         project just opened; after a run the panel keeps the run's own summary)."""
         self._loading_predictor = True
         generation = self._generation
+        # usable as soon as the file is there: Predict all and Paint next wait for the load, Save
+        # copies the file (they stayed disabled 10-15 s after a run until the load, issue 34)
+        self._enable_model_buttons()
 
         def load():
             # In the prediction process: the window's process never imports torch. Set here, on
@@ -308,9 +268,7 @@ class TrainingSession(QObject):
             if announce and not self.controller.running and getattr(predictor, "description", ""):
                 # a reopened trained project says what it has, not "Paint a few strokes…"
                 self.panel.status.setText(f"Model: {predictor.description}. Fine-tune continues it.")
-            self.panel.predict_all.setEnabled(not self._batch_running)
-            self.panel.save_ckpt.setEnabled(True)
-            self.panel.paint_next.setEnabled(True)
+            self._enable_model_buttons()
             if self.window.editor.image_id and self.layers.image_id != self.window.editor.image_id:
                 self._predict_current()
 
@@ -318,9 +276,17 @@ class TrainingSession(QObject):
             if generation != self._generation:
                 return
             self._loading_predictor = False
+            self._enable_model_buttons()
             self.window.show_error("Cannot load the model", str(exc))
 
         self._predict.submit(load, loaded, failed)
+
+    def _enable_model_buttons(self) -> None:
+        """The buttons that need a model, as the model stands (loaded or loading, or none)."""
+        usable = self.has_model()
+        self.panel.predict_all.setEnabled(usable and not self._batch_running)
+        self.panel.paint_next.setEnabled(usable)
+        self.panel.save_ckpt.setEnabled(self.checkpoint_path.exists())
 
     def _on_image_shown(self, image_id: str) -> None:
         if self.layers.image_id != image_id:
@@ -425,8 +391,8 @@ class TrainingSession(QObject):
             return self._stop_predict_all or self.window._stop_requested or generation != self._generation
 
         def run():
-            while self._predictor is None and self._loading_predictor and not stopped():
-                time.sleep(0.05)  # the model is still loading
+            while self._loading_predictor and not stopped():
+                time.sleep(0.05)  # the model (a run's new one) is still loading
             predictor, signature = self._predictor, self._predictor_signature
             if predictor is None:
                 return {"predicted": 0, "total": len(entries), "failed": [], "stopped": True}
@@ -493,7 +459,8 @@ class TrainingSession(QObject):
         editor = self.window.editor
         if editor.image is None:
             return
-        view = ImageNetView(editor.image, parent=self.window)
+        # the classifier runs in the prediction process: this process never imports torch
+        view = ImageNetView(editor.image, self._remote.imagenet_heatmaps, parent=self.window)
         view.open()
 
     def shutdown(self) -> None:

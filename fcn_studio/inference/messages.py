@@ -36,11 +36,21 @@ class Predict:
 
 
 @dataclass(frozen=True)
+class ImageNetHeatmaps:
+    """The ImageNet classifier's class-score grid of one HxWx3 uint8 image (the FCN demonstration);
+    answered by :class:`ImageNetGrids`. ``weights``: ``"imagenet"`` or None (random weights)."""
+
+    image: np.ndarray
+    weights: str | None = "imagenet"
+    top_k: int = 10
+
+
+@dataclass(frozen=True)
 class Quit:
     """End the process."""
 
 
-ToPrediction = Union[LoadModel, Predict, Quit]
+ToPrediction = Union[LoadModel, Predict, ImageNetHeatmaps, Quit]
 
 
 # -- prediction process -> window ------------------------------------------------------------------
@@ -60,10 +70,24 @@ class Predicted:
 
 
 @dataclass(frozen=True)
+class ImageNetGrids:
+    """The image's top ImageNet classes and, for each, its probability grid (coarse: one value
+    per 32-pixel step; the window upsamples what it shows)."""
+
+    grid_shape: tuple[int, int]
+    #: (class index, name, mean probability over the grid), best first
+    top_classes: list[tuple[int, str, float]]
+    #: ``len(top_classes) x gh x gw`` float32, in the order of ``top_classes``
+    grids: np.ndarray
+
+
+@dataclass(frozen=True)
 class Failed:
     """The request could not be served; the message says why (the window shows it)."""
 
     message: str
+    #: the error's class name when the window acts on it (``"WeightsUnavailableError"``), else ""
+    kind: str = ""
 
 
-FromPrediction = Union[ModelLoaded, Predicted, Failed]
+FromPrediction = Union[ModelLoaded, Predicted, ImageNetGrids, Failed]

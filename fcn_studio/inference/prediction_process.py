@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from fcn_studio.errors import FcnStudioError, one_line
+from fcn_studio.errors import FcnStudioError, WeightsUnavailableError, one_line
 from fcn_studio.inference.messages import (
     Failed,
     FromPrediction,
+    ImageNetGrids,
+    ImageNetHeatmaps,
     LoadModel,
     ModelLoaded,
     Predict,
@@ -76,7 +78,7 @@ class RemotePredictor:
                 self._close_child()
                 raise PredictionError(f"the prediction process ended unexpectedly (exit code {code}); it restarts at the next prediction") from None
         if isinstance(reply, Failed):
-            raise PredictionError(reply.message)
+            raise (WeightsUnavailableError if reply.kind == "WeightsUnavailableError" else PredictionError)(reply.message)
         return reply
 
     def load(self, path: str | Path) -> "RemotePredictor":
@@ -106,6 +108,15 @@ class RemotePredictor:
                                    display_pixels))
         assert isinstance(reply, Predicted), reply
         return Prediction(labels=reply.labels, confidence=reply.confidence, probs=reply.probs)
+
+    def imagenet_heatmaps(self, image: np.ndarray, weights: str | None = "imagenet", top_k: int = 10) -> ImageNetGrids:
+        """The ImageNet heatmaps demonstration's grids for an HxWx3 uint8 image, computed in the
+        child (issue 34 item 8: in the window's process the classifier loaded torch there and
+        froze it 9 times); needs no model loaded. :class:`WeightsUnavailableError` when the
+        classifier's weights are missing."""
+        reply = self._call(ImageNetHeatmaps(np.ascontiguousarray(image), weights, int(top_k)))
+        assert isinstance(reply, ImageNetGrids), reply
+        return reply
 
     def _close_child(self) -> None:
         if self._conn is not None:
@@ -150,6 +161,7 @@ class _Child:
 
     def __init__(self) -> None:
         self.predictor: Any = None
+        self.heatmappers: dict[str | None, Any] = {}  # the ImageNet classifier, built once per weights
 
     def load(self, request: LoadModel) -> ModelLoaded:
         from fcn_studio.inference.predictor import Predictor
@@ -171,13 +183,25 @@ class _Child:
         probs = None if pred.probs is None else shrink_probs(pred.probs, request.display_pixels)
         return Predicted(pred.labels, None, probs)
 
+    def imagenet(self, request: ImageNetHeatmaps) -> ImageNetGrids:
+        from fcn_studio.models.imagenet_heatmap import ImageNetHeatmapper
+
+        heatmapper = self.heatmappers.get(request.weights)
+        if heatmapper is None:
+            heatmapper = self.heatmappers[request.weights] = ImageNetHeatmapper(request.weights)
+        result = heatmapper.run(request.image, top_k=request.top_k)
+        grids = np.stack([result.probabilities[i] for i, _, _ in result.top_classes]).astype(np.float32)
+        return ImageNetGrids(result.grid_shape, list(result.top_classes), grids)
+
     def answer(self, request: Any) -> FromPrediction:
         """The reply to one request; every failure becomes a :class:`Failed` the window shows."""
-        handler = {LoadModel: self.load, Predict: self.predict}.get(type(request))
+        handler = {LoadModel: self.load, Predict: self.predict, ImageNetHeatmaps: self.imagenet}.get(type(request))
         if handler is None:
             return Failed(f"unknown request {type(request).__name__}")
         try:
             return handler(request)
+        except FcnStudioError as exc:
+            return Failed(str(exc), type(exc).__name__)
         except MemoryError:
             return Failed("out of memory while predicting")
         except Exception as exc:  # reported to the window in one line, never lost
