@@ -154,7 +154,11 @@ class ClickSegment(QObject):
         rect = self.label_text.boundingRect()
         self.label_item.setRect(0, 0, rect.width() + 12, rect.height() + 6)
         x, y = self.points[-1] if self.points else (p.box[1], p.box[0])
-        self.label_item.setPos(x + 12, y + 12)  # beside the cursor (the item ignores zoom, so the offset too)
+        # beside the click, 12 screen pixels off (the item ignores zoom); left of it near the view's right edge
+        zoom = max(self.canvas.zoom, 1e-6)
+        at = self.canvas.mapFromScene(x, y)
+        dx = 12 if at.x() + 12 + rect.width() + 12 < self.canvas.viewport().width() else -(rect.width() + 24)
+        self.label_item.setPos(x + dx / zoom, y + 12 / zoom)
         self.label_item.setVisible(True)
 
     def describe(self) -> str:

@@ -165,9 +165,6 @@ class ClickSegmenter:
             raise ValueError(f"choose must be one of {CHOICES}")
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        H, W = emb.image_size
-        h, w = emb.input_size
-        sx, sy = w / W, h / H
         pts = np.asarray(points, np.float32).reshape(-1, 2)
         lab = np.asarray(labels, np.int64).reshape(-1)
         if len(pts) != len(lab):
@@ -181,6 +178,27 @@ class ClickSegmenter:
             box = _region_box(region, emb)
         if multimask is None:
             multimask = len(pts) == 1 and box is None and previous is None
+        logits, scores = self.decode(emb, pts, lab, box=box, previous=previous, multimask=bool(multimask))
+        timings["decoder"] = time.perf_counter() - start
+        index = int(np.argmax(scores))
+        if region is not None and len(logits) > 1:
+            index = _agreeing_mask(logits, scores, region, emb)
+        chosen = logits[index]
+        t1 = time.perf_counter()
+        mask, mbox = upsample_mask(chosen, emb.input_size, emb.image_size)
+        timings["upsample"] = time.perf_counter() - t1
+        return Segment(mask, float(scores[index]), chosen, index, mbox, timings)
+
+    def decode(self, emb: Embedding, points: np.ndarray, labels: np.ndarray, *, box=None,  # noqa: ANN001
+               previous: np.ndarray | None = None, multimask: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """SAM's raw answer: (n x GRID x GRID logits, n predicted IoUs), n = 3 with ``multimask``
+        else 1. Points and box in image pixels. :meth:`segment` is what callers want; this is
+        for benches that look at all three masks."""
+        H, W = emb.image_size
+        h, w = emb.input_size
+        sx, sy = w / W, h / H
+        pts = np.asarray(points, np.float32).reshape(-1, 2)
+        lab = np.asarray(labels, np.int64).reshape(-1)
         point_arg = None
         if len(pts):
             coords = torch.from_numpy(pts * np.array([sx, sy], np.float32))[None]
@@ -199,17 +217,7 @@ class ClickSegmenter:
                 image_embeddings=emb.features, image_pe=sam.prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=bool(multimask),
             )
-        logits = low[0].float().cpu().numpy()  # n x GRID x GRID
-        scores = iou[0].float().cpu().numpy()
-        timings["decoder"] = time.perf_counter() - start
-        index = int(np.argmax(scores))
-        if region is not None and len(logits) > 1:
-            index = _agreeing_mask(logits, scores, region, emb)
-        chosen = logits[index]
-        t1 = time.perf_counter()
-        mask, mbox = upsample_mask(chosen, emb.input_size, emb.image_size)
-        timings["upsample"] = time.perf_counter() - t1
-        return Segment(mask, float(scores[index]), chosen, index, mbox, timings)
+        return low[0].float().cpu().numpy(), iou[0].float().cpu().numpy()
 
 
 def _prepare(image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
