@@ -62,7 +62,8 @@ BRUSH = 9  # the brush radius the other benches paint with (annotation_loop.BRUS
 #: method -> how the first click's mask is chosen among SAM's three ("oracle": by the truth, a
 #: ceiling for any chooser, never a result), and whether later clicks feed the last logits back
 SAM_METHODS = {"sam": ("score", True), "sam-no-prev": ("score", False), "sam+model": ("model", True),
-               "sam+model-box": ("model_box", True), "oracle-of-3": ("oracle", True)}
+               "sam+model-any": ("model", True), "sam+model-box": ("model_box", True),
+               "sam+model-points": ("model_points", True), "oracle-of-3": ("oracle", True)}
 
 
 def regions_of(label: np.ndarray, min_region: int) -> list[tuple[int, np.ndarray]]:
@@ -209,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                         else:
                             seg = sam.segment(emb, points, labels, previous=previous,
                                               guide=labels_map if choose not in ("score", "oracle") else None,
-                                              choose="score" if choose == "oracle" else choose)
+                                              choose="score" if choose == "oracle" else choose,
+                                              **({"min_agreement": 0.0} if method == "sam+model-any" else {}))
                             dec_s.append(time.perf_counter() - t)
                             state["logits"], mask = seg.logits, seg.mask
                         state.setdefault("first", mask)
@@ -218,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
                     row["ious"][method] = simulate(first, gt, act, args.clicks)
                     prop = propose_class(state["first"], labels=labels_map, allowed=set(labelset.train_ids))
                     row.setdefault("proposal", {})[method] = None if prop is None else names[prop.class_id]
+                elif method == "model-region":  # the project's model alone: its region under the click
+                    def act(points, labels, pred):  # noqa: ANN001, ANN202
+                        x, y = points[0]
+                        same = (labels_map == labels_map[y, x]).astype(np.uint8)
+                        _, comp = cv2.connectedComponents(same, connectivity=4)
+                        return comp == comp[y, x]
+
+                    row["ious"][method] = simulate(first, gt, act, 1) * args.clicks
                 elif method == "wand":
                     def act(points, labels, pred):  # noqa: ANN001, ANN202
                         t = time.perf_counter()

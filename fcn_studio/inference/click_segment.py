@@ -45,7 +45,13 @@ PIXEL_STD = np.array([58.395, 57.12, 57.375], np.float32)
 #: Default memory bound of the embedding cache (one embedding: 256x64x64 float32 = 4 MB).
 CACHE_BYTES = 128 * 2**20
 #: How a single click's mask is chosen among SAM's three (see :meth:`ClickSegmenter.segment`).
-CHOICES = ("score", "model", "model_box")
+CHOICES = ("score", "model", "model_box", "model_points")
+#: The model's region decides among SAM's masks only when one of them matches it at least this
+#: well (IoU on the logit grid); below, the model has likely missed the object (a pole inside
+#: its "building") and SAM's own score decides.
+MIN_AGREEMENT = 0.5
+#: ``model_points``: at most this many prompts added from the model's region after the first click.
+VIRTUAL_CLICKS = 2
 
 
 def build_mobile_sam(weights: str | Path | None = None) -> torch.nn.Module:
@@ -150,6 +156,7 @@ class ClickSegmenter:
         previous: np.ndarray | None = None,
         guide: np.ndarray | None = None,
         choose: str = "score",
+        min_agreement: float = MIN_AGREEMENT,
     ) -> Segment:
         """The mask for clicks ``points`` (x, y image pixels; ``labels`` 1 positive, 0 negative)
         and/or ``box`` (x0, y0, x1, y1), as a bool array of the image's full size.
@@ -157,8 +164,11 @@ class ClickSegmenter:
         ``multimask`` (default: only for a single point without a box, where a click is ambiguous)
         asks SAM for three masks; ``choose`` picks one: ``"score"`` SAM's own predicted IoU,
         ``"model"`` the one that best matches ``guide``'s region under the first positive click
-        (``guide``: the project model's label map, any resolution), ``"model_box"`` the same and
-        the region's box as an extra prompt. ``previous`` (a :attr:`Segment.logits`) is fed back
+        (``guide``: the project model's label map, any resolution) when one matches it at least
+        ``min_agreement``, ``"model_box"`` the same and the region's box as an extra prompt,
+        ``"model_points"`` the same and then up to :data:`VIRTUAL_CLICKS` corrections made
+        against the model's region as a person would make them against the truth (each kept
+        only when it brings the mask closer to the region), so SAM's edges meet the model's extent. ``previous`` (a :attr:`Segment.logits`) is fed back
         as SAM's mask prompt, so a correction refines the mask the person sees.
         """
         if choose not in CHOICES:
@@ -182,12 +192,37 @@ class ClickSegmenter:
         timings["decoder"] = time.perf_counter() - start
         index = int(np.argmax(scores))
         if region is not None and len(logits) > 1:
-            index = _agreeing_mask(logits, scores, region, emb)
+            index = _agreeing_mask(logits, scores, region, min_agreement)
         chosen = logits[index]
+        if choose == "model_points" and region is not None and len(pts) == 1 and previous is None:
+            chosen = self._follow_region(emb, pts, lab, chosen, region)
         t1 = time.perf_counter()
         mask, mbox = upsample_mask(chosen, emb.input_size, emb.image_size)
         timings["upsample"] = time.perf_counter() - t1
         return Segment(mask, float(scores[index]), chosen, index, mbox, timings)
+
+    def _follow_region(self, emb: Embedding, pts: np.ndarray, lab: np.ndarray, logits: np.ndarray,
+                       region: np.ndarray) -> np.ndarray:
+        """Corrections against the model's region (see ``model_points``): logits closer to it."""
+        gh, gw = region.shape
+        H, W = emb.image_size
+        best = _grid_iou(logits, region)
+        for _ in range(VIRTUAL_CLICKS):
+            if best >= 0.85:
+                break
+            m = logits[:gh, :gw] > 0
+            mx, my, md = _deepest_cell(region & ~m)
+            sx_, sy_, sd = _deepest_cell(m & ~region)
+            if max(md, sd) < 2:  # nothing wider than two cells (8 working pixels) to correct
+                break
+            x, y, positive = (mx, my, 1) if md >= sd else (sx_, sy_, 0)
+            point = np.array([[(x + 0.5) * W / gw, (y + 0.5) * H / gh]], np.float32)
+            new, _ = self.decode(emb, np.concatenate([pts, point]), np.append(lab, positive), previous=logits, multimask=False)
+            agreement = _grid_iou(new[0], region)
+            if agreement <= best:
+                break
+            pts, lab, logits, best = np.concatenate([pts, point]), np.append(lab, positive), new[0], agreement
+        return logits
 
     def decode(self, emb: Embedding, points: np.ndarray, labels: np.ndarray, *, box=None,  # noqa: ANN001
                previous: np.ndarray | None = None, multimask: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -303,15 +338,24 @@ def _region_box(region: np.ndarray, emb: Embedding) -> tuple[float, float, float
     return (xs.min() * W / gw, ys.min() * H / gh, (xs.max() + 1) * W / gw, (ys.max() + 1) * H / gh)
 
 
-def _agreeing_mask(logits: np.ndarray, scores: np.ndarray, region: np.ndarray, emb: Embedding) -> int:
-    """Among SAM's masks the one with the best IoU with the model's region (SAM's score breaks ties)."""
+def _grid_iou(logits: np.ndarray, region: np.ndarray) -> float:
     gh, gw = region.shape
-    best, best_value = 0, -1.0
-    for i, lg in enumerate(logits):
-        m = lg[:gh, :gw] > 0
-        union = np.logical_or(m, region).sum()
-        iou = np.logical_and(m, region).sum() / union if union else 0.0
-        value = iou + 0.1 * float(scores[i])
-        if value > best_value:
-            best, best_value = i, value
-    return best
+    m = logits[:gh, :gw] > 0
+    union = np.logical_or(m, region).sum()
+    return float(np.logical_and(m, region).sum() / union) if union else 0.0
+
+
+def _agreeing_mask(logits: np.ndarray, scores: np.ndarray, region: np.ndarray, min_agreement: float) -> int:
+    """Among SAM's masks the one with the best IoU with the model's region (SAM's score breaks
+    ties); SAM's best-scored one when none reaches ``min_agreement``."""
+    agreement = [_grid_iou(lg, region) for lg in logits]
+    if max(agreement) < min_agreement:
+        return int(np.argmax(scores))
+    return int(np.argmax([a + 0.1 * float(s) for a, s in zip(agreement, scores)]))
+
+
+def _deepest_cell(mask: np.ndarray) -> tuple[int, int, float]:
+    """(x, y, depth) of the cell of ``mask`` farthest from its edge, in grid cells."""
+    dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(x), int(y), float(dist[y, x])
