@@ -20,6 +20,12 @@ Methods:
 * ``sam+model``: the first click's mask chosen among SAM's three by the project's model (the
   one with the best IoU with the model's connected region of its class under the click);
 * ``sam+model-box``: the same, and the box of that model region as an extra prompt;
+* ``sam+model-points``: ``sam+model``, then up to two corrections made against the model's
+  region (as the person makes them against the truth), kept when they bring the mask closer to it;
+* ``model-region``: the project's model alone: its connected region of its class under the
+  click (what *Accept region* takes), the same for every click count;
+* ``oracle-of-3``: the first click's best of SAM's three masks by the truth: a ceiling for any
+  way of choosing among them, not a method;
 * ``wand``: the magic wand at its default tolerance at the same points (positive: add the
   region, negative: remove it), one action per click;
 * ``region``: the region brush (a dot of the app's brush at the point, grown into the colour
@@ -62,7 +68,7 @@ BRUSH = 9  # the brush radius the other benches paint with (annotation_loop.BRUS
 #: method -> how the first click's mask is chosen among SAM's three ("oracle": by the truth, a
 #: ceiling for any chooser, never a result), and whether later clicks feed the last logits back
 SAM_METHODS = {"sam": ("score", True), "sam-no-prev": ("score", False), "sam+model": ("model", True),
-               "sam+model-any": ("model", True), "sam+model-box": ("model_box", True),
+               "sam+model-box": ("model_box", True),
                "sam+model-points": ("model_points", True), "oracle-of-3": ("oracle", True)}
 
 
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clicks", type=int, default=5)
     ap.add_argument("--min-region", type=int, default=400)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--methods", default="sam,sam+model,sam+model-box,wand,region")
+    ap.add_argument("--methods", default="sam,sam+model,sam+model-box,sam+model-points,model-region,oracle-of-3,wand,region")
     ap.add_argument("--model", type=Path, help="the project model's checkpoint (else one is trained)")
     ap.add_argument("--train-minutes", type=float, default=5.0)
     ap.add_argument("--save-model", type=Path, help="where the trained model's checkpoint goes")
@@ -210,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                         else:
                             seg = sam.segment(emb, points, labels, previous=previous,
                                               guide=labels_map if choose not in ("score", "oracle") else None,
-                                              choose="score" if choose == "oracle" else choose,
-                                              **({"min_agreement": 0.0} if method == "sam+model-any" else {}))
+                                              choose="score" if choose == "oracle" else choose)
                             dec_s.append(time.perf_counter() - t)
                             state["logits"], mask = seg.logits, seg.mask
                         state.setdefault("first", mask)
