@@ -18,7 +18,9 @@ Methods:
 * ``sam``: the plain MobileSAM predictor: the first click asks for three masks and takes the
   one SAM scores highest; later clicks send every point and the last mask's logits, one mask;
 * ``sam+model``: the first click's mask chosen among SAM's three by the project's model (the
-  one with the best IoU with the model's connected region of its class under the click);
+  one with the best IoU with the model's connected region of its class under the click, whatever SAM's scores);
+* ``sam+model-guarded``: the same among the masks SAM scores within ``MAX_SCORE_DROP`` of its
+  best (what the app does);
 * ``sam+model-box``: the same, and the box of that model region as an extra prompt;
 * ``sam+model-points``: ``sam+model``, then up to two corrections made against the model's
   region (as the person makes them against the truth), kept when they bring the mask closer to it;
@@ -60,7 +62,7 @@ from fcn_studio.data.labelset import LabelSet  # noqa: E402
 from fcn_studio.data.paint import colour_region, region_inside  # noqa: E402
 from fcn_studio.data.regions import fill_touched, image_regions  # noqa: E402
 from fcn_studio.inference.class_proposal import propose_class  # noqa: E402
-from fcn_studio.inference.click_segment import upsample_mask  # noqa: E402
+from fcn_studio.inference.click_segment import MAX_SCORE_DROP, upsample_mask  # noqa: E402
 
 THIN = ("Pole", "SignSymbol", "Fence")
 WAND_TOLERANCE = 24  # the tool's default (gui.tools.MagicWandTool.tolerance)
@@ -68,6 +70,7 @@ BRUSH = 9  # the brush radius the other benches paint with (annotation_loop.BRUS
 #: method -> how the first click's mask is chosen among SAM's three ("oracle": by the truth, a
 #: ceiling for any chooser, never a result), and whether later clicks feed the last logits back
 SAM_METHODS = {"sam": ("score", True), "sam-no-prev": ("score", False), "sam+model": ("model", True),
+               "sam+model-guarded": ("model", True),
                "sam+model-box": ("model_box", True),
                "sam+model-points": ("model_points", True), "oracle-of-3": ("oracle", True)}
 
@@ -216,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                         else:
                             seg = sam.segment(emb, points, labels, previous=previous,
                                               guide=labels_map if choose not in ("score", "oracle") else None,
-                                              choose="score" if choose == "oracle" else choose)
+                                              choose="score" if choose == "oracle" else choose,
+                                              max_score_drop=MAX_SCORE_DROP if method == "sam+model-guarded" else 1e9)
                             dec_s.append(time.perf_counter() - t)
                             state["logits"], mask = seg.logits, seg.mask
                         state.setdefault("first", mask)
