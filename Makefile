@@ -10,10 +10,12 @@ DEMO   ?= $(CURDIR)/demo_project
 venv: $(STAMP)
 
 # Re-install only when the package metadata changes; editable, so code edits need nothing.
+# The second step fetches MobileSAM's weight file (click-to-segment) into the venv, once.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -e '.[test]'
+	$(PY) -m fcn_studio.models.sam_weights
 	@touch $(STAMP)
 
 # ARGS passes options through, e.g. `make run ARGS="--quit-after 3000"`.

@@ -152,13 +152,12 @@ class HeadlessWindow:
         return emb
 
     def click(self, image_id: str, points: list, labels: list, guide: np.ndarray | None, previous=None):  # noqa: ANN001, ANN201
-        """The tool's mask for these clicks, chosen with the on-screen prediction as the window does."""
-        from fcn_studio.inference.click_segment import WINDOW_CHOICE
-
+        """The tool's mask for these clicks, chosen with the on-screen prediction as the window does
+        (``gui/click_segment.py``: the model decides among SAM's masks when there is a prediction)."""
         emb = self.embed(image_id)
         t = time.perf_counter()
         seg = self._segmenter.segment(emb, points, labels, guide=guide, previous=previous,
-                                      choose=WINDOW_CHOICE if guide is not None else "score")
+                                      choose="model" if guide is not None else "score")
         self.work_s["sam_click"] += time.perf_counter() - t
         return seg
 

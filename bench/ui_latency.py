@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ui_latency.py            # all measurements
     .venv/bin/python bench/ui_latency.py --quick    # fewer repetitions
+    .venv/bin/python bench/ui_latency.py --only click   # click to segment (issue 33)
 
 Every brush-move time includes the display update: the mouse-move event is delivered, the
 stroke painted into the mask, and the event loop processed until the viewport repainted.
@@ -251,14 +252,95 @@ def warm_up_latency(seconds: float = 10.0) -> dict:
             "training_process_ready": ready, "torch_in_window_process": "torch" in _sys.modules}
 
 
+def click_segment_latency(size: tuple[int, int], clicks: int) -> dict:
+    """Click to segment (issue 33) in the real window on an image of ``size`` (h, w): the time from
+    the image shown to its embedding ready, from a click to its preview on screen, of Enter
+    painting it, and the event loop's worst wait meanwhile (a 5 ms timer's lateness)."""
+    import sys as _sys
+
+    import cv2
+    from PIL import Image
+    from PySide6.QtCore import QSettings, Qt, QTimer
+    from PySide6.QtTest import QTest
+
+    from fcn_studio.data.project import Project
+    from fcn_studio.gui.launch import make_app
+    from fcn_studio.gui.main_window import MainWindow
+    from fcn_studio.gui.self_test import wait_until
+
+    camvid = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "camvid" / "val" / "0016E5_07959.png"
+    make_app()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        h, w = size
+        if camvid.exists():
+            frame = np.asarray(Image.open(camvid).convert("RGB"))
+        else:
+            frame = np.random.default_rng(0).integers(0, 255, (360, 480, 3), dtype=np.uint8)
+        Image.fromarray(cv2.resize(frame, (w, h), interpolation=cv2.INTER_CUBIC)).save(tmp / "frame.png")
+        project = Project.create(tmp / "p", "camvid11")
+        project.add_images([tmp / "frame.png"])
+        win = MainWindow(project, QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
+        win.resize(1400, 860)
+        win.show()
+        wait_until(lambda: win.canvas.image_item is not None, 60000, "the image")
+        settle = time.monotonic() + 3.0  # the image's own opening (thumbnail, first paint) is not the tool's
+        wait_until(lambda: time.monotonic() > settle, 10000, "the window to settle")
+        delays: list[float] = []
+        last = [time.perf_counter()]
+
+        def tick() -> None:
+            now = time.perf_counter()
+            delays.append(max(0.0, (now - last[0]) * 1000 - 5.0))
+            last[0] = now
+
+        timer = QTimer()
+        timer.setInterval(5)
+        timer.timeout.connect(tick)
+        timer.start()
+        ctl = win.click_segment
+        t = time.perf_counter()
+        win.set_tool("click_segment")
+        key = ctl.key_of(win.editor.image_id)
+        wait_until(lambda: key in ctl.ready, 120000, "the embedding")
+        ready_s = time.perf_counter() - t
+        rng = np.random.default_rng(0)
+        times, accept = [], []
+        for _ in range(clicks):
+            x, y = int(rng.integers(w // 5, 4 * w // 5)), int(rng.integers(h // 3, 4 * h // 5))
+            before = ctl.preview
+            t = time.perf_counter()
+            QTest.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                             win.canvas.mapFromScene(x + 0.5, y + 0.5))
+            wait_until(lambda: ctl.preview is not None and ctl.preview is not before, 60000, "the preview")
+            win.canvas.viewport().repaint()
+            times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            QTest.keyClick(win.canvas, Qt.Key.Key_Return)
+            win.canvas.viewport().repaint()
+            accept.append(time.perf_counter() - t)
+        timer.stop()
+        win.close()
+    return {"image": f"{w}x{h}", "tool_on_to_ready_s": round(ready_s, 2),
+            "click_to_preview_ms_median": round(1000 * statistics.median(times[1:]), 1),
+            "click_to_preview_ms_max": round(1000 * max(times[1:]), 1),
+            "enter_paints_ms_median": round(1000 * statistics.median(accept), 1),
+            "event_loop_delay_max_ms": round(max(delays), 2), "event_loop_delay_p99_ms": round(_pct(delays, 99), 2),
+            "torch_in_window_process": "torch" in _sys.modules}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["paint", "warmup", "training"], help="run one group of measurements")
+    ap.add_argument("--only", choices=["paint", "warmup", "training", "click"], help="run one group of measurements")
     ap.add_argument("--snap-edges", action="store_true", help="train with live previews snapped to image edges")
     args = ap.parse_args()
     if args.only == "warmup":
         print(json.dumps({"warm_up": warm_up_latency()}, indent=2))
+        return
+    if args.only == "click":  # click to segment: a CamVid frame at its size and at a photo's
+        print(json.dumps({"click_segment": [click_segment_latency((360, 480), 6 if args.quick else 12),
+                                            click_segment_latency((4000, 6000), 4 if args.quick else 8)]}, indent=2))
         return
     if args.only == "training":
         print(json.dumps({"training": training_latency(20 if args.quick else 45, args.snap_edges)}, indent=2))

@@ -109,6 +109,8 @@ class Canvas(QGraphicsView):
         self.scene().addItem(self.polygon_preview)
 
         self.tools: dict[str, Tool] = make_tools()
+        #: the click-to-segment tool's state and work (gui.click_segment), set by the main window
+        self.click_segmenter = None
         self.tool: Tool = self.tools["brush"]
         self._panning: QPointF | None = None
         self._space_down = False
@@ -365,8 +367,9 @@ class Canvas(QGraphicsView):
             self.tool.press(self, pos, event.modifiers())
             event.accept()
             return
-        if event.button() == Qt.MouseButton.RightButton and self.tool.shows_brush and self.editor.mask is not None:
-            # right-drag erases with the brush or eraser, as in most paint programs
+        if (event.button() == Qt.MouseButton.RightButton and (self.tool.shows_brush or self.tool.takes_right_click)
+                and self.editor.mask is not None):
+            # right-drag erases with the brush or eraser, as in most paint programs (click-to-segment: a negative click)
             self._buttons_down = True
             self.tool.press(self, self._scene_pos(event), event.modifiers() | Qt.KeyboardModifier.ShiftModifier)
             event.accept()

@@ -331,6 +331,26 @@ class MaskEditor(QObject):
             self.push_edit("Polygon fill", edit)
         return edit is not None
 
+    def paint_inside(self, box: Box, inside: np.ndarray, value: int, text: str) -> bool:
+        """Paint ``value`` where ``inside`` (bool, the size of ``box`` = y0, x0, y1, x1) is set, as
+        one undoable step; Paint only unpainted pixels applies. Only the box is read and kept,
+        so a click-to-segment object on a 6000x4000 photo costs what the object does."""
+        if self.mask is None:
+            return False
+        y0, x0, y1, x1 = box
+        old = self.mask[y0:y1, x0:x1]
+        if old.shape != inside.shape:
+            return False
+        where = inside & (old == UNPAINTED) if self.only_unpainted else inside
+        new = np.where(where, np.uint8(value), old)
+        edit = Edit((y0, x0, y1, x1), old.copy(), new)
+        if not edit.changed:
+            return False
+        edit.redo(self.mask)
+        self.region_changed.emit(edit.box)
+        self.push_edit(text, edit)
+        return True
+
     def replace_mask(self, new_mask: np.ndarray, text: str) -> bool:
         """Replace pixels as one undoable step (accept prediction, clear); only the changed box is kept."""
         if self.mask is None or new_mask.shape != self.mask.shape:

@@ -21,7 +21,9 @@ GETTING_STARTED = """
 <li><b>Add images</b>: File &rarr; Add images or Add folder, or drop them on the window.</li>
 <li><b>Pick a class</b> in the Classes list (the key shown beside each class: 1-9, 0, then Shift+1-9).</li>
 <li><b>Paint a few strokes</b> of every class: Brush (B), Region brush (Shift+B: the stroke fills the
-colour regions it touches), Fill (F), Magic wand (W) for regions of one colour, Polygon (P). Shift+drag or the Eraser (E) erases; Ctrl+Z undoes. The brush size is in the
+colour regions it touches), Fill (F), Magic wand (W) for regions of one colour, Polygon (P), Click to
+segment (S: one click cuts an object out, Shift+click or right click removes a part, a drag gives a box;
+the project's model proposes its class, number keys change it, Enter paints it, Esc drops it). Shift+drag or the Eraser (E) erases; Ctrl+Z undoes. The brush size is in the
 toolbar (or [ and ]). Strokes save themselves.</li>
 <li><b>Press Fine-tune</b> (Ctrl+T). The loss curve and the prediction over the image update while you
 keep painting; 3 minutes or more also learn from the images nobody painted.</li>
@@ -39,7 +41,8 @@ and the model itself (File &rarr; Export model) as ONNX or TorchScript.</li>
 #: Help > Keyboard shortcuts, one line per group of keys.
 SHORTCUTS = [
     "B brush, Shift+B region brush, E eraser (Shift+drag erases too), F fill, W magic wand (colour fill), P polygon, "
-    "I pick class, R accept region",
+    "I pick class, R accept region, S click to segment (click adds, Shift+click or right click removes, drag = box; "
+    "Enter paints the object, Esc drops it, 1-9 change its class)",
     "[ and ] brush size (the Size box in the toolbar too); 1-9, 0 and Shift+1-9 choose the class shown with that key; M show/hide mask",
     "Untick a class in the list to hide it in the mask and prediction layers",
     "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",

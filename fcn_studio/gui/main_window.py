@@ -199,6 +199,10 @@ class MainWindow(QMainWindow):
         from fcn_studio.gui.paint_next import PaintNext
 
         self.paint_next = PaintNext(self, self.training, self)
+        from fcn_studio.gui.click_segment import ClickSegment
+
+        self.click_segment = ClickSegment(self, self.training, self)
+        self.toolbar.insertAction(self.actions_.fit, self.click_segment.accept_action)
         self.snap_edges.setChecked(self.training.refine_edges())
         self.snap_edges.toggled.connect(self.training.set_refine_edges)
         self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)
@@ -248,6 +252,7 @@ class MainWindow(QMainWindow):
             return False
         self.training.leave_project()
         self.paint_next.forget()
+        self.click_segment.forget()
         self.editor.set_project(project)
         self.prediction_layers.set_labelset(project.labelset)
         self.heatmap_legend.set_labelset(project.labelset)
@@ -524,6 +529,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()
+        self.click_segment.shutdown()
         self.training.shutdown()
         self.editor.shutdown()
         self._background.shutdown()

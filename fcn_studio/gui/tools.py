@@ -23,6 +23,8 @@ class Tool:
     shows_brush = False
     #: the tool fills colour regions: the editor cuts the shown image into them ahead of use
     cuts_regions = False
+    #: a right click goes to the tool as a Shift+press (brushes erase, click-to-segment subtracts)
+    takes_right_click = False
     cursor = Qt.CursorShape.CrossCursor
 
     def press(self, canvas: "Canvas", pos: QPointF, modifiers: Qt.KeyboardModifier) -> None: ...
@@ -174,6 +176,59 @@ class AcceptRegionTool(Tool):
         canvas.accept_region_requested.emit(int(pos.x()), int(pos.y()))
 
 
+class ClickSegmentTool(Tool):
+    name, label, shortcut, icon = "click_segment", "Click to segment", "S", "click_segment"
+    tip = ("Click an object to cut it out (S): its class is proposed by the project's model (number keys change it), "
+           "Enter or Accept object paints it, Esc drops it. Shift+click or right click removes a part; "
+           "a drag gives a box; each click refines.")
+    takes_right_click = True
+    #: A press that moves this far on screen (pixels) is a box, not a click.
+    DRAG_PX = 6
+
+    def __init__(self) -> None:
+        self._start: QPointF | None = None
+        self._negative = False
+        self._dragging = False
+
+    def press(self, canvas, pos, modifiers):
+        self._start, self._dragging = QPointF(pos), False
+        self._negative = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
+
+    def move(self, canvas, pos, buttons_down):
+        ctl = getattr(canvas, "click_segmenter", None)
+        if not buttons_down or self._start is None or ctl is None:
+            return
+        moved = (pos - self._start) * canvas.zoom
+        if self._dragging or abs(moved.x()) + abs(moved.y()) > self.DRAG_PX:
+            self._dragging = True
+            ctl.show_drag_box(self._start, pos)
+
+    def release(self, canvas, pos):
+        ctl, start = getattr(canvas, "click_segmenter", None), self._start
+        self._start = None
+        if ctl is None or start is None:
+            return
+        if self._dragging:
+            ctl.set_box(start.x(), start.y(), pos.x(), pos.y())
+        else:
+            ctl.add_point(start.x(), start.y(), positive=not self._negative)
+
+    def key(self, canvas, key):
+        ctl = getattr(canvas, "click_segmenter", None)
+        if ctl is None:
+            return False
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            ctl.accept()
+            return True
+        if key == Qt.Key.Key_Escape:
+            ctl.drop()
+            return True
+        return False
+
+    def cancel(self, canvas):
+        self._start = None
+
+
 def _dedupe(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     for p in points:
@@ -184,6 +239,7 @@ def _dedupe(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 TOOL_TYPES: tuple[type[Tool], ...] = (
     BrushTool, RegionBrushTool, EraserTool, FillTool, MagicWandTool, PolygonTool, EyedropperTool, AcceptRegionTool,
+    ClickSegmentTool,
 )
 
 

@@ -354,6 +354,11 @@ class TrainingSession(QObject):
         new = np.where(editor.mask == UNPAINTED, labels, editor.mask) if only_unpainted else labels.copy()
         return editor.replace_mask(new.astype(np.uint8), "Accept prediction")
 
+    @property
+    def remote(self) -> RemotePredictor:
+        """The prediction process's client (click-to-segment asks it for masks too)."""
+        return self._remote
+
     def has_model(self) -> bool:
         """Whether predictions can be made (a model is loaded or loading)."""
         return self._predictor is not None or self._loading_predictor

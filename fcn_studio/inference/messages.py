@@ -46,11 +46,37 @@ class ImageNetHeatmaps:
 
 
 @dataclass(frozen=True)
+class EmbedImage:
+    """Compute (or find cached) the click-to-segment embedding of ``image`` under ``key``;
+    answered by :class:`Embedded`. ``image`` None: only say whether it is cached (a
+    :class:`NeedsImage` when not)."""
+
+    key: str
+    image: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SegmentClicks:
+    """A mask from clicks on the image embedded under ``key``; answered by :class:`Segmented`,
+    or :class:`NeedsImage` when the embedding is not cached (the process restarted, or the
+    cache let it go). Fields as :meth:`fcn_studio.inference.click_segment.ClickSegmenter.segment`."""
+
+    key: str
+    points: tuple[tuple[float, float], ...] = ()
+    labels: tuple[int, ...] = ()
+    box: tuple[float, float, float, float] | None = None
+    previous: np.ndarray | None = None
+    #: the project model's label map (any resolution: a small one travels faster)
+    guide: np.ndarray | None = None
+    choose: str = "score"
+
+
+@dataclass(frozen=True)
 class Quit:
     """End the process."""
 
 
-ToPrediction = Union[LoadModel, Predict, ImageNetHeatmaps, Quit]
+ToPrediction = Union[LoadModel, Predict, ImageNetHeatmaps, EmbedImage, SegmentClicks, Quit]
 
 
 # -- prediction process -> window ------------------------------------------------------------------
@@ -82,6 +108,33 @@ class ImageNetGrids:
 
 
 @dataclass(frozen=True)
+class Embedded:
+    key: str
+    seconds: float  # what computing it took (0 when it was cached)
+    cached: bool
+
+
+@dataclass(frozen=True)
+class NeedsImage:
+    """The embedding of ``key`` is not there: send the image (an :class:`EmbedImage`)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """The mask as its box (y0, x0, y1, x1) and the bool pixels inside it (None and an empty
+    array when nothing was cut): a 6000x4000 image's full mask never crosses the pipe."""
+
+    box: tuple[int, int, int, int] | None
+    inside: np.ndarray
+    image_size: tuple[int, int]
+    score: float
+    logits: np.ndarray  # SAM's low-resolution logits: the next click's ``previous``
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Failed:
     """The request could not be served; the message says why (the window shows it)."""
 
@@ -90,4 +143,4 @@ class Failed:
     kind: str = ""
 
 
-FromPrediction = Union[ModelLoaded, Predicted, ImageNetGrids, Failed]
+FromPrediction = Union[ModelLoaded, Predicted, ImageNetGrids, Embedded, NeedsImage, Segmented, Failed]

@@ -7,7 +7,8 @@ child imports torch and holds the :class:`~fcn_studio.inference.predictor.Predic
 window sends images and gets numpy arrays back.
 
 :class:`RemotePredictor` is a blocking client with the part of the Predictor's interface the
-app uses (``predict``, ``refine_radius``). Call it from one background thread at a time (the
+app uses (``predict``, ``refine_radius``), and click-to-segment (``embed``, ``segment``: MobileSAM,
+loaded in the same child at the first use, with its embeddings cached there). Call it from one background thread at a time (the
 GUI's ordered prediction queue); the window's thread never waits on it. If the child dies it
 is started again at the next call. Qt-free.
 """
@@ -18,21 +19,26 @@ import multiprocessing as mp
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from fcn_studio.errors import FcnStudioError, WeightsUnavailableError, one_line
 from fcn_studio.inference.messages import (
+    EmbedImage,
+    Embedded,
     Failed,
     FromPrediction,
     ImageNetGrids,
     ImageNetHeatmaps,
     LoadModel,
     ModelLoaded,
+    NeedsImage,
     Predict,
     Predicted,
     Quit,
+    Segmented,
+    SegmentClicks,
     ToPrediction,
 )
 from fcn_studio.inference.prediction_types import Prediction
@@ -116,6 +122,21 @@ class RemotePredictor:
         classifier's weights are missing."""
         reply = self._call(ImageNetHeatmaps(np.ascontiguousarray(image), weights, int(top_k)))
         assert isinstance(reply, ImageNetGrids), reply
+
+    # -- click-to-segment -------------------------------------------------------------------------
+    def embed(self, key: str, image: np.ndarray | None = None) -> Embedded | NeedsImage:
+        """Make sure the child holds ``image``'s embedding under ``key`` (``image`` None: only ask)."""
+        reply = self._call(EmbedImage(key, None if image is None else np.ascontiguousarray(image)))
+        assert isinstance(reply, (Embedded, NeedsImage)), reply
+        return reply
+
+    def segment(self, request: SegmentClicks, image: Callable[[], np.ndarray]) -> Segmented:
+        """A mask for ``request``; ``image()`` is called (and embedded) only when the child lacks it."""
+        reply = self._call(request)
+        if isinstance(reply, NeedsImage):
+            self.embed(request.key, image())
+            reply = self._call(request)
+        assert isinstance(reply, Segmented), reply
         return reply
 
     def _close_child(self) -> None:
@@ -162,6 +183,40 @@ class _Child:
     def __init__(self) -> None:
         self.predictor: Any = None
         self.heatmappers: dict[str | None, Any] = {}  # the ImageNet classifier, built once per weights
+        self.sam: Any = None  # a ClickSegmenter, built at the first click-to-segment request
+
+    def _segmenter(self) -> Any:
+        if self.sam is None:
+            from fcn_studio.inference.click_segment import ClickSegmenter
+
+            self.sam = ClickSegmenter()
+        return self.sam
+
+    def embed(self, request: EmbedImage) -> FromPrediction:
+        sam = self._segmenter()
+        if sam.cached(request.key) is not None:
+            return Embedded(request.key, 0.0, True)
+        if request.image is None:
+            return NeedsImage(request.key)
+        emb = sam.embed(request.image, request.key)
+        return Embedded(request.key, emb.seconds, False)
+
+    def segment(self, request: SegmentClicks) -> FromPrediction:
+        import time
+
+        start = time.perf_counter()
+        sam = self._segmenter()
+        emb = sam.cached(request.key)
+        if emb is None:
+            return NeedsImage(request.key)
+        seg = sam.segment(emb, request.points, request.labels, box=request.box, previous=request.previous,
+                          guide=request.guide, choose=request.choose)
+        if seg.box is None:
+            inside = np.zeros((0, 0), bool)
+        else:
+            y0, x0, y1, x1 = seg.box
+            inside = np.ascontiguousarray(seg.mask[y0:y1, x0:x1])
+        return Segmented(seg.box, inside, emb.image_size, seg.score, seg.logits, time.perf_counter() - start)
 
     def load(self, request: LoadModel) -> ModelLoaded:
         from fcn_studio.inference.predictor import Predictor
@@ -195,7 +250,8 @@ class _Child:
 
     def answer(self, request: Any) -> FromPrediction:
         """The reply to one request; every failure becomes a :class:`Failed` the window shows."""
-        handler = {LoadModel: self.load, Predict: self.predict, ImageNetHeatmaps: self.imagenet}.get(type(request))
+        handler = {LoadModel: self.load, Predict: self.predict, ImageNetHeatmaps: self.imagenet,
+                   EmbedImage: self.embed, SegmentClicks: self.segment}.get(type(request))
         if handler is None:
             return Failed(f"unknown request {type(request).__name__}")
         try:
