@@ -11,7 +11,6 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDockWidget,
     QFileDialog,
     QMainWindow,
@@ -29,10 +28,9 @@ from fcn_studio.gui.classes_panel import CLASS_KEYS, ClassesPanel
 from fcn_studio.gui.editor import MaskEditor
 from fcn_studio.gui.image_list import ImageListPanel
 from fcn_studio.gui.layers_panel import LayersPanel
-from fcn_studio.gui import file_menu, help_pages, project_edits
+from fcn_studio.gui import file_menu, help_pages, project_edits, window_build
 from fcn_studio.gui.recent import remember_project
 from fcn_studio.gui.status_bar import StatusBar
-from fcn_studio.gui.tool_settings import add_tool_settings
 from fcn_studio.gui.window_fit import place_first_launch, scrolling
 from fcn_studio.session import MASK, SessionModel
 
@@ -71,8 +69,8 @@ class MainWindow(QMainWindow):
         self._add_dock("layers", "Layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.actions_: Actions = build_actions(self)
-        self._build_menus()
-        self._build_toolbar()
+        window_build.build_menus(self)
+        window_build.build_toolbar(self)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
         self.progress = self.status.work_progress
@@ -86,9 +84,9 @@ class MainWindow(QMainWindow):
         self.layers_panel.add_layer(MASK, "Painted mask", key_hint="M")
         self.actions_.toggle_mask.setChecked(self.session.visible(MASK))
         self.session.layer_changed.connect(self._on_layer_changed)
-        self._build_training()
+        window_build.build_training(self)
 
-        self._wire()
+        window_build.wire(self)
         self._set_project(project)
         self._restore_settings()
         QTimer.singleShot(0, self._detect_device)
@@ -106,124 +104,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         self.docks[name] = dock
         return dock
-
-    def _build_menus(self) -> None:
-        a = self.actions_
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        file.addActions([a.new_project, a.open_project])
-        self.recent_menu = file.addMenu("Open &recent")
-        file.addSeparator()
-        file.addActions([a.save, a.add_images, a.add_folder])
-        file.addSeparator()
-        file.addActions([a.import_masks, a.export, a.export_model])
-        file.addSeparator()
-        file.addAction(a.quit)
-        edit = bar.addMenu("&Edit")
-        edit.addActions([a.undo, a.redo])
-        edit.addSeparator()
-        edit.addAction(a.only_unpainted)
-        self.clear_mask_action = edit.addAction("&Clear mask", self.clear_mask)
-        self.clear_mask_action.setToolTip("Make every pixel of this image 'not painted' (undoable)")
-        self.remove_images_action = edit.addAction("&Remove image(s) from project…", self.remove_selected_images)
-        self.remove_images_action.setToolTip("Remove the selected images (their files go to the project's trash folder)")
-        view = bar.addMenu("&View")
-        view.addActions([a.fit, a.actual_size, a.zoom_in, a.zoom_out])
-        view.addSeparator()
-        view.addAction(a.toggle_mask)
-        view.addSeparator()
-        view.addActions([a.next_image, a.previous_image])
-        view.addSeparator()
-        for dock in self.docks.values():
-            view.addAction(dock.toggleViewAction())
-        tools = bar.addMenu("&Tools")
-        tools.addActions(list(a.tools.values()))
-        tools.addSeparator()
-        tools.addActions([a.brush_bigger, a.brush_smaller])
-        self.menus = {"file": file, "edit": edit, "view": view, "tools": tools}
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction("&Getting started", self.show_getting_started)
-        help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
-        help_menu.addSeparator()
-        help_menu.addAction("&About fcn-studio", self.show_about)
-        self.menus["help"] = help_menu
-
-    def _build_toolbar(self) -> None:
-        a = self.actions_
-        tb = self.addToolBar("Main")
-        tb.setObjectName("toolbar_main")
-        tb.setMovable(False)
-        tb.addActions([a.open_project, a.save, a.add_images])
-        tb.addSeparator()
-        tb.addActions([a.undo, a.redo])
-        tb.addSeparator()
-        tb.addActions(list(a.tools.values()))
-        self.brush_size, self.wand_tolerance = add_tool_settings(tb, self.editor, self.canvas)
-        tb.addSeparator()
-        tb.addActions([a.fit, a.actual_size, a.toggle_mask])
-        self.toolbar = tb
-        # next/previous and brush size work anywhere in the window
-        for act in (a.next_image, a.previous_image, a.brush_bigger, a.brush_smaller):
-            self.addAction(act)
-
-    def _build_training(self) -> None:
-        """The training dock, the live prediction layers and their controls (issue: one-click fine-tuning)."""
-        from fcn_studio.gui.prediction_layers import HeatmapLegend, PredictionLayers
-        from fcn_studio.gui.training_panel import TrainingPanel
-        from fcn_studio.gui.training_session import TrainingSession
-
-        self.training_panel = TrainingPanel(self.session)
-        self._add_dock("training", "Training", self.training_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.prediction_layers = PredictionLayers(self.canvas, self.project.labelset, self, session=self.session)
-        labels = {"prediction": ("Prediction", "G"), "heatmap": ("Heatmap", "H"), "uncertainty": ("Uncertainty", "C")}
-        for name, (label, key) in labels.items():
-            self.layers_panel.add_layer(name, label, key_hint=key)
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.activated.connect(lambda name=name: self.session.toggle(name))
-        self.heatmap_legend = HeatmapLegend()
-        self.heatmap_legend.set_labelset(self.project.labelset)
-        self.heatmap_legend.class_changed.connect(self.prediction_layers.set_heat_class)
-        self.layers_panel.extra_layout.insertWidget(1, self.heatmap_legend)
-        self.snap_edges = QCheckBox("Snap segmentation to image edges")
-        self.snap_edges.setToolTip(
-            "Moves predicted boundaries onto the image's colour edges. On by default when the masks are "
-            "scribbles (the network has not seen where boundaries are); switch it off to keep thin objects."
-        )
-        self.layers_panel.extra_layout.insertWidget(1, self.snap_edges)
-        self.prediction_outlines = QCheckBox("Prediction as outlines")
-        self.prediction_outlines.setToolTip("Draw only the boundaries of the predicted classes, so the image shows through")
-        self.prediction_outlines.toggled.connect(self.prediction_layers.set_outlines)
-        self.layers_panel.extra_layout.insertWidget(2, self.prediction_outlines)
-        self.training = TrainingSession(self, self.training_panel, self.prediction_layers, self)
-        self.canvas.accept_region_requested.connect(self.training.accept_region)
-        from fcn_studio.gui.paint_next import PaintNext
-
-        self.paint_next = PaintNext(self, self.training, self)
-        from fcn_studio.gui.click_segment import ClickSegment
-
-        self.click_segment = ClickSegment(self, self.training, self)
-        self.toolbar.insertAction(self.actions_.fit, self.click_segment.accept_action)
-        self.snap_edges.setChecked(self.training.refine_edges())
-        self.snap_edges.toggled.connect(self.training.set_refine_edges)
-        self.resizeDocks([self.docks["images"], self.docks["classes"]], [520, 260], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["layers"]], [360], Qt.Orientation.Horizontal)
-        # the training panel's buttons in view first; the layer list scrolls on a low screen
-        self.resizeDocks([self.docks["layers"], self.docks["training"]], [400, 600], Qt.Orientation.Vertical)
-
-    def _wire(self) -> None:
-        self.image_list.current_changed.connect(self._on_image_selected)
-        self.classes_panel.active_class_changed.connect(self.editor.set_active_class)
-        self.classes_panel.labelset_edit_requested.connect(self._apply_labelset_edit)
-        self.classes_panel.hidden_classes_changed.connect(self._set_hidden_classes)
-        self.editor.active_class_changed.connect(self.classes_panel.select_class)
-        self.editor.image_loaded.connect(self._on_image_loaded)
-        self.editor.load_failed.connect(lambda image_id, msg: self.show_error("Cannot show this image", msg))
-        self.editor.save_failed.connect(lambda msg: self.show_error("Could not save", msg))
-        self.editor.saved.connect(lambda image_id: self.image_list.refresh(image_id))
-        self.canvas.cursor_moved.connect(self._on_cursor)
-        self.editor.region_changed.connect(self._mask_changed_under_cursor)
-        self.canvas.status_message.connect(lambda text: self.status.showMessage(text, 4000))
-        self.canvas.zoom_changed.connect(self.status.show_zoom)
 
     # -- project ---------------------------------------------------------------------------
     def _set_project(self, project: Project) -> None:
