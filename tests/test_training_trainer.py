@@ -332,7 +332,7 @@ def test_live_cycles_save_only_annealed_models(toy, tmp_path):  # noqa: ANN001
 def test_a_live_prediction_that_fails_is_a_notice_and_training_goes_on(toy, tmp_path, monkeypatch):  # noqa: ANN001
     """Issue 34 item 1: a preview the snap could not refine (OpenCV, on a 1920x1080 frame with
     11 classes) ended the run; the preview is one image, the run is the user's minutes."""
-    from fcn_studio.training import trainer as trainer_module
+    from fcn_studio.training import trainer_preview as trainer_module
 
     def refuse(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
         raise ValueError("OpenCV(5.1.0) resize.cpp:3424: error: (-215:Assertion failed) cn <= 4 in function 'resize'")

@@ -34,24 +34,23 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from fcn_studio.errors import FcnStudioError, TrainingError, one_line
+from fcn_studio.errors import TrainingError
 from fcn_studio.training import checkpointing as ckpt
-from fcn_studio.training.callbacks import CallbackList, EpochReport, PredictionReport, StepReport, TrainCallbacks
+from fcn_studio.training.callbacks import CallbackList, EpochReport, StepReport, TrainCallbacks
 from fcn_studio.training.config import TrainConfig
 from fcn_studio.training.dataset import SegmentationDataset, build_datasets, make_loader
 from fcn_studio.models.device import Normalizer, autocast, cpu_threads, empty_cache, is_oom, pick_device
 from fcn_studio.training.distributed import setup, teardown
-from fcn_studio.training.evaluation import preview, validate
+from fcn_studio.training.evaluation import validate
 from fcn_studio.training.fast_mode import HeadTrainer, Stopped
 from fcn_studio.training.feature_cache import FeatureCache
 from fcn_studio.training.loss import class_weight_tensor, segmentation_loss
 from fcn_studio.training.metrics import Scores
 from fcn_studio.training.optim import apply_lr, build_optimizer, quicken_batchnorm
-from fcn_studio.data.display_size import shrink_probs
-from fcn_studio.inference.refine import edge_refine, model_radius
 from fcn_studio.training.samples import PaintSummary, SampleSource
 from fcn_studio.training import semi_supervised as semi
 from fcn_studio.training.run_outputs import RunOutputs
+from fcn_studio.training.trainer_preview import LivePreview
 from fcn_studio.training.trainer_schedule import RunSchedule
 from fcn_studio.training.trainer_semi import SemiSupervised
 
@@ -95,12 +94,13 @@ class _State:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Trainer(RunSchedule, SemiSupervised, RunOutputs):
+class Trainer(RunSchedule, LivePreview, SemiSupervised, RunOutputs):
     """One training run; construct on any thread, call :meth:`run` on the worker thread.
 
-    Three jobs live beside the loop in their own modules, as mixins over the same state: the
+    Four jobs live beside the loop in their own modules, as mixins over the same state: the
     run's clock and learning-rate schedule, Live's cycles included
-    (:class:`~fcn_studio.training.trainer_schedule.RunSchedule`), learning from unpainted images
+    (:class:`~fcn_studio.training.trainer_schedule.RunSchedule`), the live prediction of the image
+    on screen (:class:`~fcn_studio.training.trainer_preview.LivePreview`), learning from unpainted images
     (:class:`~fcn_studio.training.trainer_semi.SemiSupervised`) and what the run leaves, its
     checkpoints and summary (:class:`~fcn_studio.training.run_outputs.RunOutputs`)."""
 
@@ -273,7 +273,7 @@ class Trainer(RunSchedule, SemiSupervised, RunOutputs):
 
     # -- phases ----------------------------------------------------------------------------------
     def _fast_phase(self) -> None:
-        cfg, st = self.config, self.state
+        cfg = self.config
         head = HeadTrainer(
             self.model, device=self.device, normalizer=self.eval_normalizer, cache=self.feature_cache,
             scale=self.scale, amp=self.amp, class_weights=self.class_weights, pixels=self.train_ds.working_pixels,
@@ -454,37 +454,6 @@ class Trainer(RunSchedule, SemiSupervised, RunOutputs):
     def _notice(self, message: str) -> None:
         if self.dist.is_main:
             self.callbacks.on_notice(message)
-
-    def _preview(self) -> None:
-        self._last_preview = time.perf_counter()
-        image_id = self._preview_id
-        finder = getattr(self.source, "find_image", None)
-        if image_id is None or finder is None or not self.dist.is_main:
-            return
-        path = finder(image_id)
-        if path is None:
-            return
-        from fcn_studio.data.imageio import read_image
-
-        try:
-            image = read_image(path)
-        except FcnStudioError as exc:
-            self._notice(f"cannot show a live prediction of {image_id}: {exc}")
-            return
-        model = self._deployed()
-        pixels = self.train_ds.working_pixels
-        try:
-            probs, labels = preview(model, image, normalizer=self.eval_normalizer, scale=self.scale, amp=self.amp, pixels=pixels)
-            if self.config.refine_edges:
-                radius = model_radius(model, self.train_ds.scale_of(image.shape[:2]))
-                labels, _, probs = edge_refine(image, probs, radius=radius, want_probs=True)
-            # the window draws them at screen size: a 24 MP photo's full set held it 0.7 s (issue 34);
-            # float16 like the unrefined preview (rounded by torch: numpy's subnormal path is slow)
-            probs = torch.from_numpy(np.ascontiguousarray(shrink_probs(probs))).to(torch.float16).numpy()
-        except Exception as exc:  # noqa: BLE001 - one image's preview: said in one line, the run goes on
-            self._notice(f"cannot show a live prediction of {image_id}: {one_line(exc)}")
-            return
-        self.callbacks.on_prediction(PredictionReport(image_id=image_id, step=self.state.step, probs=probs, labels=labels))
 
     # -- validation and checkpoints --------------------------------------------------------------------
     def _validate(self) -> Scores:
