@@ -426,7 +426,10 @@ class TrainingSession(QObject):
             from fcn_studio.errors import one_line
 
             end()
-            self.window.status.showMessage(f"Predict all stopped: {one_line(exc)}", 15000)
+            if isinstance(exc, FcnStudioError):  # ours, with what to do (a full disk): worth a dialog
+                self.window.show_error("Predict all stopped", str(exc))
+            else:
+                self.window.status.showMessage(f"Predict all stopped: {one_line(exc)}", 15000)
             self.predict_all_done.emit({"predicted": 0, "total": len(entries), "failed": [], "stopped": True})
 
         self._batch.submit(run, finished, failed)
