@@ -66,3 +66,16 @@ def test_floors_import_only_downward():
                 if s.startswith(("import ", "from ")) and any(s.split()[1] == b or s.split()[1].startswith(b + ".") for b in banned):
                     offenders.append(f"{path.relative_to(REPO).as_posix()}: {s}")
     assert not offenders, offenders
+
+
+#: A module past this many lines is usually two jobs (STYLE.md; issue 34 item 12: the trainer,
+#: the main window and the training session had grown to 532, 525 and 523).
+MAX_MODULE_LINES = 520
+
+
+def test_no_module_grows_past_two_jobs():
+    package = Path(__file__).resolve().parent.parent / "fcn_studio"
+    sizes = {str(p.relative_to(package)): len(p.read_text(encoding="utf-8").splitlines()) for p in package.rglob("*.py")}
+    assert sizes and max(sizes.values()) > 100  # the walk found the package
+    too_long = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not too_long, f"split these into rooms of their own: {too_long}"
