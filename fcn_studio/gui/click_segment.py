@@ -32,6 +32,8 @@ from fcn_studio.inference.messages import SegmentClicks
 TOOL = "click_segment"
 #: Images embedded ahead of the one on screen, in the image list's order.
 AHEAD = 2
+#: The preview is drawn from at most this many pixels (a 6000x4000 road would be 24 million).
+PREVIEW_PIXELS = 2_000_000
 #: The guide (the model's label map) travels to the prediction process at most this large.
 GUIDE_SIDE = 512
 
@@ -147,7 +149,12 @@ class ClickSegment(QObject):
             return
         colour = self._colour(self.class_id)
         table = [QColor(0, 0, 0, 0).rgba(), QColor(colour.red(), colour.green(), colour.blue(), 150).rgba()] + [0] * 254
-        self.preview_item.set_array(np.ascontiguousarray(p.inside).view(np.uint8), table)
+        # a preview over millions of pixels is drawn from every step-th one (display only: Enter
+        # paints the full-resolution mask); Qt converts an indexed image's drawn part on each paint
+        step = max(1, int(np.ceil(np.sqrt(p.inside.size / PREVIEW_PIXELS))))
+        shown = p.inside if step == 1 else np.ascontiguousarray(p.inside[::step, ::step])
+        self.preview_item.set_array(shown.view(np.uint8), table)
+        self.preview_item.setScale(step)
         self.preview_item.setPos(p.box[1], p.box[0])
         self.preview_item.setVisible(True)
         self.label_text.setText(self.describe())

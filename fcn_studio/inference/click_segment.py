@@ -35,10 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fcn_studio.inference.sam_input import SIDE, working_copy
 from fcn_studio.models.sam_weights import verified_weights
 
-#: SAM's working size (the longest image side is resized to this) and its logits' grid (4x smaller).
-SIDE = 1024
+#: SAM's logits' grid (4x smaller than its working size, :data:`SIDE`).
 GRID = 256
 PIXEL_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 PIXEL_STD = np.array([58.395, 57.12, 57.375], np.float32)
@@ -118,11 +118,16 @@ class ClickSegmenter:
                 self._cache.move_to_end(key)
             return emb
 
-    def embed(self, image: np.ndarray, key: str | None = None) -> Embedding:
-        """The embedding of an HxWx3 uint8 RGB image of any size (cached under ``key`` when given)."""
+    def embed(self, image: np.ndarray, key: str | None = None, *, image_size: tuple[int, int] | None = None) -> Embedding:
+        """The embedding of an HxWx3 uint8 RGB image of any size (cached under ``key`` when given).
+
+        ``image_size``: the original (H, W) when ``image`` is already its
+        :func:`~fcn_studio.inference.sam_input.working_copy` (masks then come at that size).
+        """
+        size = tuple(image_size) if image_size is not None else tuple(image.shape[:2])
         if key is not None:
             hit = self.cached(key)
-            if hit is not None and hit.image_size == tuple(image.shape[:2]):
+            if hit is not None and hit.image_size == size:
                 return hit
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
             raise ValueError(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
@@ -130,7 +135,7 @@ class ClickSegmenter:
         tensor, input_size = _prepare(image)
         with self._lock, torch.inference_mode():
             features = self.model.image_encoder(tensor.to(self.device))
-        emb = Embedding(key or "", features, tuple(image.shape[:2]), input_size, time.perf_counter() - start)
+        emb = Embedding(key or "", features, size, input_size, time.perf_counter() - start)
         if key is not None:
             self._remember(emb)
         return emb
@@ -264,11 +269,8 @@ class ClickSegmenter:
 
 def _prepare(image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
     """The image resized (longest side SIDE), normalised and padded to SIDE x SIDE, as 1x3xSxS."""
-    H, W = image.shape[:2]
-    scale = SIDE / max(H, W)
-    h, w = max(1, int(H * scale + 0.5)), max(1, int(W * scale + 0.5))
-    # INTER_AREA when shrinking (a 6000 px photo: averaging, no aliasing), linear when enlarging
-    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized = working_copy(image)
+    h, w = resized.shape[:2]
     x = (resized.astype(np.float32) - PIXEL_MEAN) / PIXEL_STD
     padded = np.zeros((SIDE, SIDE, 3), np.float32)
     padded[:h, :w] = x

@@ -40,6 +40,8 @@ class EmbedImage:
 
     key: str
     image: np.ndarray | None = None
+    #: the original (H, W) when ``image`` is its working copy (``inference.sam_input``)
+    image_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

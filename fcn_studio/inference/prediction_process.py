@@ -40,6 +40,7 @@ from fcn_studio.inference.messages import (
     ToPrediction,
 )
 from fcn_studio.inference.prediction_types import Prediction
+from fcn_studio.inference.sam_input import working_copy
 
 
 class PredictionError(FcnStudioError):
@@ -109,8 +110,15 @@ class RemotePredictor:
 
     # -- click-to-segment -------------------------------------------------------------------------
     def embed(self, key: str, image: np.ndarray | None = None) -> Embedded | NeedsImage:
-        """Make sure the child holds ``image``'s embedding under ``key`` (``image`` None: only ask)."""
-        reply = self._call(EmbedImage(key, None if image is None else np.ascontiguousarray(image)))
+        """Make sure the child holds ``image``'s embedding under ``key`` (``image`` None: only ask).
+
+        Only SAM's working copy travels (a 6000x4000 photo: 2 MB, not 72 MB whose pickling holds
+        the GIL and so the window); masks still come at the image's full size."""
+        if image is None:
+            reply = self._call(EmbedImage(key))
+        else:
+            small = np.ascontiguousarray(working_copy(image))
+            reply = self._call(EmbedImage(key, small, tuple(image.shape[:2])))
         assert isinstance(reply, (Embedded, NeedsImage)), reply
         return reply
 
@@ -181,7 +189,7 @@ class _Child:
             return Embedded(request.key, 0.0, True)
         if request.image is None:
             return NeedsImage(request.key)
-        emb = sam.embed(request.image, request.key)
+        emb = sam.embed(request.image, request.key, image_size=request.image_size)
         return Embedded(request.key, emb.seconds, False)
 
     def segment(self, request: SegmentClicks) -> FromPrediction:
