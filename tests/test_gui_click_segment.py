@@ -92,3 +92,19 @@ def test_a_number_key_changes_the_class_and_esc_drops_the_preview(window, qtbot)
     QTest.keyClick(win.canvas, Qt.Key.Key_Escape)
     assert ctl.preview is None and not ctl.preview_item.isVisible() and ctl.points == []
     assert (ed.mask == before).all()
+
+
+def test_accepting_keeps_painted_pixels_when_asked(window):  # noqa: ANN001
+    """Paint only unpainted pixels applies to an accepted object, and only its box is touched."""
+    ed = window.editor
+    ed.replace_mask(np.full(ed.mask.shape, UNPAINTED, np.uint8), "clean")
+    ed.mask[50:60, 50:60] = 1  # painted before
+    inside = np.zeros((40, 40), bool)
+    inside[5:35, 5:35] = True
+    window.actions_.only_unpainted.trigger()
+    assert ed.paint_inside((40, 40, 80, 80), inside, 3, "Click to segment")
+    assert (ed.mask[50:60, 50:60] == 1).all()  # kept
+    assert (ed.mask[45:75, 45:75][ed.mask[45:75, 45:75] != 1] == 3).all()
+    assert (ed.mask[:40] == UNPAINTED).all() and (ed.mask[80:] == UNPAINTED).all()
+    window.actions_.undo.trigger()
+    assert (ed.mask[45:75, 45:75][ed.mask[45:75, 45:75] != 1] == UNPAINTED).all() and (ed.mask[50:60, 50:60] == 1).all()
