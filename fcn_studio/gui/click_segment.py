@@ -277,7 +277,7 @@ class ClickSegment(QObject):
             return Preview(image_id, seg.box, seg.inside, seg.logits, proposal, seg.seconds)
 
         self._busy = True
-        if not self.ready.__contains__(request.key):
+        if request.key not in self.ready:
             self.window.status.showMessage("Click to segment: waiting for this image to be ready…", 4000)
         self._jobs.submit(run, lambda p: self._answered(p, generation), lambda exc: self._failed(exc, generation))
 
