@@ -82,6 +82,10 @@ def test_a_number_key_changes_the_class_and_esc_drops_the_preview(window, qtbot)
     _click(win, cx, cy)
     qtbot.waitUntil(lambda: ctl.preview is not None, timeout=60000)
     assert ctl.class_id == ed.active_class  # no model: the current class
+    shown = ctl.preview
+    QTest.keyClick(win.canvas, Qt.Key.Key_Tab)  # SAM's next mask of the single click
+    qtbot.waitUntil(lambda: ctl.preview is not shown, timeout=60000)
+    assert ctl.preview.index == (shown.index + 1) % 3 and len(ctl.points) == 1  # no click added
     first = ctl.preview
     # a negative click (Shift) near the edge refines the same preview
     _click(win, cx, cy - int(r * 0.75), Qt.KeyboardModifier.ShiftModifier)

@@ -48,6 +48,7 @@ class Preview:
     logits: np.ndarray
     proposal: ClassProposal | None
     seconds: float
+    index: int = 0  # which of SAM's three masks (a single click), see ClickSegment.next_mask
 
 
 class ClickSegment(QObject):
@@ -68,6 +69,7 @@ class ClickSegment(QObject):
         self.preview: Preview | None = None
         self.class_id: int | None = None
         self._class_chosen = False  # a number key chose the class: proposals no longer change it
+        self._pick: int | None = None  # Tab: which of SAM's three masks of a single click
         self._busy = False
         self._again = False
         self._generation = 0
@@ -198,6 +200,7 @@ class ClickSegment(QObject):
             return
         self.points.append((float(int(x)), float(int(y))))
         self.labels.append(1 if positive else 0)
+        self._pick = None
         self._show_markers()
         self._request()
 
@@ -211,9 +214,19 @@ class ClickSegment(QObject):
             self.box_item.setVisible(False)
             return
         self.box = (x0, y0, x1, y1)
+        self._pick = None
         self.box_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.box_item.setVisible(True)
         self._request()
+
+    def next_mask(self) -> bool:
+        """Tab: show SAM's next mask for a single click (part, object, whole: SAM offers three)."""
+        p = self.preview
+        if p is None or len(self.points) != 1 or self.box is not None:
+            return False
+        self._pick = (p.index + 1) % 3
+        self._request()
+        return True
 
     def accept(self) -> bool:
         """Paint the preview with its class (one undo step); Paint only unpainted pixels applies."""
@@ -229,7 +242,7 @@ class ClickSegment(QObject):
     def drop(self) -> None:
         """Forget the prompts and the preview (Esc, another image, another tool)."""
         self._generation += 1
-        self.points, self.labels, self.box = [], [], None
+        self.points, self.labels, self.box, self._pick = [], [], None, None
         self.preview, self.class_id, self._class_chosen = None, None, False
         self._again = False
         self._show_markers()
@@ -258,10 +271,11 @@ class ClickSegment(QObject):
         if labels_map is not None:
             step = max(1, max(labels_map.shape) // GUIDE_SIDE)
             guide = np.ascontiguousarray(labels_map[::step, ::step])
+        single = len(self.points) == 1 and self.box is None  # SAM offers three masks: the previous one is not fed back
         request = SegmentClicks(
             self.key_of(image_id), tuple(self.points), tuple(self.labels), self.box,
-            self.preview.logits if self.preview is not None and self.preview.image_id == image_id else None,
-            guide, "model" if guide is not None else "score",
+            self.preview.logits if self.preview is not None and self.preview.image_id == image_id and not single else None,
+            guide, "model" if guide is not None else "score", self._pick if single else None,
         )
         allowed = set(self.editor.project.labelset.train_ids)
         remote, generation = self.training.remote, self._generation
@@ -274,7 +288,7 @@ class ClickSegment(QObject):
             proposal = None
             if labels_map is not None:
                 proposal = propose_class(seg.inside, labels=labels_map[y0:y1, x0:x1], allowed=allowed)
-            return Preview(image_id, seg.box, seg.inside, seg.logits, proposal, seg.seconds)
+            return Preview(image_id, seg.box, seg.inside, seg.logits, proposal, seg.seconds, seg.index)
 
         self._busy = True
         if request.key not in self.ready:
@@ -291,7 +305,8 @@ class ClickSegment(QObject):
                 self.class_id = prop.class_id if prop is not None else self.editor.active_class
             self._show_preview()
             self.accept_action.setEnabled(True)
-            self.window.status.showMessage(f"{self.describe()}: Enter paints it, a click refines it, Esc drops it", 6000)
+            more = ", Tab shows SAM's next mask" if len(self.points) == 1 and self.box is None else ""
+            self.window.status.showMessage(f"{self.describe()}: Enter paints it, a click refines it{more}, Esc drops it", 6000)
         elif generation == self._generation and preview is None:
             self.window.status.showMessage("Click to segment found nothing there; try another point", 4000)
         if self._again and generation == self._generation:

@@ -169,6 +169,7 @@ class ClickSegmenter:
         choose: str = "score",
         min_agreement: float = MIN_AGREEMENT,
         max_score_drop: float = MAX_SCORE_DROP,
+        pick: int | None = None,
     ) -> Segment:
         """The mask for clicks ``points`` (x, y image pixels; ``labels`` 1 positive, 0 negative)
         and/or ``box`` (x0, y0, x1, y1), as a bool array of the image's full size.
@@ -180,7 +181,8 @@ class ClickSegmenter:
         ``min_agreement``, ``"model_box"`` the same and the region's box as an extra prompt,
         ``"model_points"`` the same and then up to :data:`VIRTUAL_CLICKS` corrections made
         against the model's region as a person would make them against the truth (each kept
-        only when it brings the mask closer to the region), so SAM's edges meet the model's extent. ``previous`` (a :attr:`Segment.logits`) is fed back
+        only when it brings the mask closer to the region), so SAM's edges meet the model's extent.
+        ``pick`` takes SAM's mask of that index instead (the person cycling through the three). ``previous`` (a :attr:`Segment.logits`) is fed back
         as SAM's mask prompt, so a correction refines the mask the person sees.
         """
         if choose not in CHOICES:
@@ -205,8 +207,10 @@ class ClickSegmenter:
         index = int(np.argmax(scores))
         if region is not None and len(logits) > 1:
             index = _agreeing_mask(logits, scores, region, min_agreement, max_score_drop)
+        if pick is not None and len(logits) > 1:
+            index = int(pick) % len(logits)
         chosen = logits[index]
-        if choose == "model_points" and region is not None and len(pts) == 1 and previous is None:
+        if choose == "model_points" and pick is None and region is not None and len(pts) == 1 and previous is None:
             chosen = self._follow_region(emb, pts, lab, chosen, region)
         t1 = time.perf_counter()
         mask, mbox = upsample_mask(chosen, emb.input_size, emb.image_size)

@@ -58,6 +58,8 @@ class SegmentClicks:
     #: the project model's label map (any resolution: a small one travels faster)
     guide: np.ndarray | None = None
     choose: str = "score"
+    #: SAM's mask of this index among its three, not the chosen one (the person cycles with Tab)
+    pick: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Segmented:
     score: float
     logits: np.ndarray  # SAM's low-resolution logits: the next click's ``previous``
     seconds: float
+    index: int = 0  # which of SAM's masks it is (of three for a single click, else 0)
 
 
 @dataclass(frozen=True)

@@ -201,13 +201,13 @@ class _Child:
         if emb is None:
             return NeedsImage(request.key)
         seg = sam.segment(emb, request.points, request.labels, box=request.box, previous=request.previous,
-                          guide=request.guide, choose=request.choose)
+                          guide=request.guide, choose=request.choose, pick=request.pick)
         if seg.box is None:
             inside = np.zeros((0, 0), bool)
         else:
             y0, x0, y1, x1 = seg.box
             inside = np.ascontiguousarray(seg.mask[y0:y1, x0:x1])
-        return Segmented(seg.box, inside, emb.image_size, seg.score, seg.logits, time.perf_counter() - start)
+        return Segmented(seg.box, inside, emb.image_size, seg.score, seg.logits, time.perf_counter() - start, seg.index)
 
     def load(self, request: LoadModel) -> ModelLoaded:
         from fcn_studio.inference.predictor import Predictor
