@@ -112,3 +112,16 @@ def test_accepting_keeps_painted_pixels_when_asked(window):  # noqa: ANN001
     assert (ed.mask[:40] == UNPAINTED).all() and (ed.mask[80:] == UNPAINTED).all()
     window.actions_.undo.trigger()
     assert (ed.mask[45:75, 45:75][ed.mask[45:75, 45:75] != 1] == UNPAINTED).all() and (ed.mask[50:60, 50:60] == 1).all()
+
+
+def test_a_corrupt_weight_file_is_one_line_saying_what_to_run(window, qtbot, tmp_path, monkeypatch):  # noqa: ANN001
+    from fcn_studio.models.sam_weights import ENV_VAR, INSTALL_COMMAND
+
+    bad = tmp_path / "mobile_sam.pt"
+    bad.write_bytes(b"\0" * 1000)
+    monkeypatch.setenv(ENV_VAR, str(bad))  # the prediction process starts now, with this
+    ctl = window.click_segment
+    window.set_tool("click_segment")
+    qtbot.waitUntil(lambda: ctl.last_error is not None, timeout=60000)
+    assert INSTALL_COMMAND in ctl.last_error and "corrupt" in ctl.last_error and "\n" not in ctl.last_error
+    assert INSTALL_COMMAND in window.status.currentMessage()
