@@ -269,7 +269,7 @@ def click_segment_latency(size: tuple[int, int], clicks: int) -> dict:
     from fcn_studio.gui.self_test import wait_until
 
     camvid = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "camvid" / "val" / "0016E5_07959.png"
-    make_app()
+    app = make_app()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         h, w = size
@@ -299,6 +299,18 @@ def click_segment_latency(size: tuple[int, int], clicks: int) -> dict:
         timer.timeout.connect(tick)
         timer.start()
         ctl = win.click_segment
+
+        def wait_until(check, timeout_ms: int, what: str) -> None:  # noqa: ANN001
+            """Sleep in the event loop until ``check()`` (the 5 ms timer wakes it): a busy poll here
+            would take the core from the prediction process pinned to the same one."""
+            from PySide6.QtCore import QEventLoop
+
+            deadline = time.monotonic() + timeout_ms / 1000
+            while not check():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"waiting for {what}")
+                app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+
         t = time.perf_counter()
         win.set_tool("click_segment")
         key = ctl.key_of(win.editor.image_id)

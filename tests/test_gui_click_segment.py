@@ -82,6 +82,10 @@ def test_a_number_key_changes_the_class_and_esc_drops_the_preview(window, qtbot)
     _click(win, cx, cy)
     qtbot.waitUntil(lambda: ctl.preview is not None, timeout=60000)
     assert ctl.class_id == ed.active_class  # no model: the current class
+    shown = ctl.preview
+    QTest.keyClick(win.canvas, Qt.Key.Key_Tab)  # SAM's next mask of the single click
+    qtbot.waitUntil(lambda: ctl.preview is not shown, timeout=60000)
+    assert ctl.preview.index == (shown.index + 1) % 3 and len(ctl.points) == 1  # no click added
     first = ctl.preview
     # a negative click (Shift) near the edge refines the same preview
     _click(win, cx, cy - int(r * 0.75), Qt.KeyboardModifier.ShiftModifier)
@@ -92,3 +96,32 @@ def test_a_number_key_changes_the_class_and_esc_drops_the_preview(window, qtbot)
     QTest.keyClick(win.canvas, Qt.Key.Key_Escape)
     assert ctl.preview is None and not ctl.preview_item.isVisible() and ctl.points == []
     assert (ed.mask == before).all()
+
+
+def test_accepting_keeps_painted_pixels_when_asked(window):  # noqa: ANN001
+    """Paint only unpainted pixels applies to an accepted object, and only its box is touched."""
+    ed = window.editor
+    ed.replace_mask(np.full(ed.mask.shape, UNPAINTED, np.uint8), "clean")
+    ed.mask[50:60, 50:60] = 1  # painted before
+    inside = np.zeros((40, 40), bool)
+    inside[5:35, 5:35] = True
+    window.actions_.only_unpainted.trigger()
+    assert ed.paint_inside((40, 40, 80, 80), inside, 3, "Click to segment")
+    assert (ed.mask[50:60, 50:60] == 1).all()  # kept
+    assert (ed.mask[45:75, 45:75][ed.mask[45:75, 45:75] != 1] == 3).all()
+    assert (ed.mask[:40] == UNPAINTED).all() and (ed.mask[80:] == UNPAINTED).all()
+    window.actions_.undo.trigger()
+    assert (ed.mask[45:75, 45:75][ed.mask[45:75, 45:75] != 1] == UNPAINTED).all() and (ed.mask[50:60, 50:60] == 1).all()
+
+
+def test_a_corrupt_weight_file_is_one_line_saying_what_to_run(window, qtbot, tmp_path, monkeypatch):  # noqa: ANN001
+    from fcn_studio.models.sam_weights import ENV_VAR, INSTALL_COMMAND
+
+    bad = tmp_path / "mobile_sam.pt"
+    bad.write_bytes(b"\0" * 1000)
+    monkeypatch.setenv(ENV_VAR, str(bad))  # the prediction process starts now, with this
+    ctl = window.click_segment
+    window.set_tool("click_segment")
+    qtbot.waitUntil(lambda: ctl.last_error is not None, timeout=60000)
+    assert INSTALL_COMMAND in ctl.last_error and "corrupt" in ctl.last_error and "\n" not in ctl.last_error
+    assert INSTALL_COMMAND in window.status.currentMessage()

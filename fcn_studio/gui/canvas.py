@@ -424,6 +424,12 @@ class Canvas(QGraphicsView):
             return
         super().keyPressEvent(event)
 
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002
+        """Tab belongs to a tool that asks for it (click to segment: SAM's next mask)."""
+        if self.tool.takes_tab:
+            return False
+        return super().focusNextPrevChild(next)
+
     def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_down = False

@@ -32,6 +32,8 @@ from fcn_studio.inference.messages import SegmentClicks
 TOOL = "click_segment"
 #: Images embedded ahead of the one on screen, in the image list's order.
 AHEAD = 2
+#: The preview is drawn from at most this many pixels (a 6000x4000 road would be 24 million).
+PREVIEW_PIXELS = 2_000_000
 #: The guide (the model's label map) travels to the prediction process at most this large.
 GUIDE_SIDE = 512
 
@@ -46,6 +48,7 @@ class Preview:
     logits: np.ndarray
     proposal: ClassProposal | None
     seconds: float
+    index: int = 0  # which of SAM's three masks (a single click), see ClickSegment.next_mask
 
 
 class ClickSegment(QObject):
@@ -66,6 +69,7 @@ class ClickSegment(QObject):
         self.preview: Preview | None = None
         self.class_id: int | None = None
         self._class_chosen = False  # a number key chose the class: proposals no longer change it
+        self._pick: int | None = None  # Tab: which of SAM's three masks of a single click
         self._busy = False
         self._again = False
         self._generation = 0
@@ -147,7 +151,12 @@ class ClickSegment(QObject):
             return
         colour = self._colour(self.class_id)
         table = [QColor(0, 0, 0, 0).rgba(), QColor(colour.red(), colour.green(), colour.blue(), 150).rgba()] + [0] * 254
-        self.preview_item.set_array(np.ascontiguousarray(p.inside).view(np.uint8), table)
+        # a preview over millions of pixels is drawn from every step-th one (display only: Enter
+        # paints the full-resolution mask); Qt converts an indexed image's drawn part on each paint
+        step = max(1, int(np.ceil(np.sqrt(p.inside.size / PREVIEW_PIXELS))))
+        shown = p.inside if step == 1 else np.ascontiguousarray(p.inside[::step, ::step])
+        self.preview_item.set_array(shown.view(np.uint8), table)
+        self.preview_item.setScale(step)
         self.preview_item.setPos(p.box[1], p.box[0])
         self.preview_item.setVisible(True)
         self.label_text.setText(self.describe())
@@ -191,6 +200,7 @@ class ClickSegment(QObject):
             return
         self.points.append((float(int(x)), float(int(y))))
         self.labels.append(1 if positive else 0)
+        self._pick = None
         self._show_markers()
         self._request()
 
@@ -204,9 +214,19 @@ class ClickSegment(QObject):
             self.box_item.setVisible(False)
             return
         self.box = (x0, y0, x1, y1)
+        self._pick = None
         self.box_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.box_item.setVisible(True)
         self._request()
+
+    def next_mask(self) -> bool:
+        """Tab: show SAM's next mask for a single click (part, object, whole: SAM offers three)."""
+        p = self.preview
+        if p is None or len(self.points) != 1 or self.box is not None:
+            return False
+        self._pick = (p.index + 1) % 3
+        self._request()
+        return True
 
     def accept(self) -> bool:
         """Paint the preview with its class (one undo step); Paint only unpainted pixels applies."""
@@ -222,7 +242,7 @@ class ClickSegment(QObject):
     def drop(self) -> None:
         """Forget the prompts and the preview (Esc, another image, another tool)."""
         self._generation += 1
-        self.points, self.labels, self.box = [], [], None
+        self.points, self.labels, self.box, self._pick = [], [], None, None
         self.preview, self.class_id, self._class_chosen = None, None, False
         self._again = False
         self._show_markers()
@@ -251,10 +271,11 @@ class ClickSegment(QObject):
         if labels_map is not None:
             step = max(1, max(labels_map.shape) // GUIDE_SIDE)
             guide = np.ascontiguousarray(labels_map[::step, ::step])
+        single = len(self.points) == 1 and self.box is None  # SAM offers three masks: the previous one is not fed back
         request = SegmentClicks(
             self.key_of(image_id), tuple(self.points), tuple(self.labels), self.box,
-            self.preview.logits if self.preview is not None and self.preview.image_id == image_id else None,
-            guide, "model" if guide is not None else "score",
+            self.preview.logits if self.preview is not None and self.preview.image_id == image_id and not single else None,
+            guide, "model" if guide is not None else "score", self._pick if single else None,
         )
         allowed = set(self.editor.project.labelset.train_ids)
         remote, generation = self.training.remote, self._generation
@@ -267,10 +288,10 @@ class ClickSegment(QObject):
             proposal = None
             if labels_map is not None:
                 proposal = propose_class(seg.inside, labels=labels_map[y0:y1, x0:x1], allowed=allowed)
-            return Preview(image_id, seg.box, seg.inside, seg.logits, proposal, seg.seconds)
+            return Preview(image_id, seg.box, seg.inside, seg.logits, proposal, seg.seconds, seg.index)
 
         self._busy = True
-        if not self.ready.__contains__(request.key):
+        if request.key not in self.ready:
             self.window.status.showMessage("Click to segment: waiting for this image to be ready…", 4000)
         self._jobs.submit(run, lambda p: self._answered(p, generation), lambda exc: self._failed(exc, generation))
 
@@ -284,7 +305,8 @@ class ClickSegment(QObject):
                 self.class_id = prop.class_id if prop is not None else self.editor.active_class
             self._show_preview()
             self.accept_action.setEnabled(True)
-            self.window.status.showMessage(f"{self.describe()}: Enter paints it, a click refines it, Esc drops it", 6000)
+            more = ", Tab shows SAM's next mask" if len(self.points) == 1 and self.box is None else ""
+            self.window.status.showMessage(f"{self.describe()}: Enter paints it, a click refines it{more}, Esc drops it", 6000)
         elif generation == self._generation and preview is None:
             self.window.status.showMessage("Click to segment found nothing there; try another point", 4000)
         if self._again and generation == self._generation:

@@ -42,7 +42,7 @@ and the model itself (File &rarr; Export model) as ONNX or TorchScript.</li>
 SHORTCUTS = [
     "B brush, Shift+B region brush, E eraser (Shift+drag erases too), F fill, W magic wand (colour fill), P polygon, "
     "I pick class, R accept region, S click to segment (click adds, Shift+click or right click removes, drag = box; "
-    "Enter paints the object, Esc drops it, 1-9 change its class)",
+    "Tab shows SAM's next mask, Enter paints the object, Esc drops it, 1-9 change its class)",
     "[ and ] brush size (the Size box in the toolbar too); 1-9, 0 and Shift+1-9 choose the class shown with that key; M show/hide mask",
     "Untick a class in the list to hide it in the mask and prediction layers",
     "Wheel zoom at the cursor; middle-drag or Space+drag pans; Ctrl+0 fit, Ctrl+1 actual pixels",

@@ -25,6 +25,7 @@ class Tool:
     cuts_regions = False
     #: a right click goes to the tool as a Shift+press (brushes erase, click-to-segment subtracts)
     takes_right_click = False
+    takes_tab = False
     cursor = Qt.CursorShape.CrossCursor
 
     def press(self, canvas: "Canvas", pos: QPointF, modifiers: Qt.KeyboardModifier) -> None: ...
@@ -180,7 +181,9 @@ class ClickSegmentTool(Tool):
     name, label, shortcut, icon = "click_segment", "Click to segment", "S", "click_segment"
     tip = ("Click an object to cut it out (S): its class is proposed by the project's model (number keys change it), "
            "Enter or Accept object paints it, Esc drops it. Shift+click or right click removes a part; "
-           "a drag gives a box; each click refines.")
+           "a drag gives a box; each click refines; Tab shows SAM's next mask for a single click.")
+    #: Tab goes to the tool (SAM's next mask), not to the next widget
+    takes_tab = True
     takes_right_click = True
     #: A press that moves this far on screen (pixels) is a box, not a click.
     DRAG_PX = 6
@@ -223,6 +226,8 @@ class ClickSegmentTool(Tool):
         if key == Qt.Key.Key_Escape:
             ctl.drop()
             return True
+        if key == Qt.Key.Key_Tab:
+            return ctl.next_mask()
         return False
 
     def cancel(self, canvas):

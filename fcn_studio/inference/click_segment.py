@@ -35,10 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fcn_studio.inference.sam_input import SIDE, working_copy
 from fcn_studio.models.sam_weights import verified_weights
 
-#: SAM's working size (the longest image side is resized to this) and its logits' grid (4x smaller).
-SIDE = 1024
+#: SAM's logits' grid (4x smaller than its working size, :data:`SIDE`).
 GRID = 256
 PIXEL_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 PIXEL_STD = np.array([58.395, 57.12, 57.375], np.float32)
@@ -118,11 +118,16 @@ class ClickSegmenter:
                 self._cache.move_to_end(key)
             return emb
 
-    def embed(self, image: np.ndarray, key: str | None = None) -> Embedding:
-        """The embedding of an HxWx3 uint8 RGB image of any size (cached under ``key`` when given)."""
+    def embed(self, image: np.ndarray, key: str | None = None, *, image_size: tuple[int, int] | None = None) -> Embedding:
+        """The embedding of an HxWx3 uint8 RGB image of any size (cached under ``key`` when given).
+
+        ``image_size``: the original (H, W) when ``image`` is already its
+        :func:`~fcn_studio.inference.sam_input.working_copy` (masks then come at that size).
+        """
+        size = tuple(image_size) if image_size is not None else tuple(image.shape[:2])
         if key is not None:
             hit = self.cached(key)
-            if hit is not None and hit.image_size == tuple(image.shape[:2]):
+            if hit is not None and hit.image_size == size:
                 return hit
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
             raise ValueError(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
@@ -130,7 +135,7 @@ class ClickSegmenter:
         tensor, input_size = _prepare(image)
         with self._lock, torch.inference_mode():
             features = self.model.image_encoder(tensor.to(self.device))
-        emb = Embedding(key or "", features, tuple(image.shape[:2]), input_size, time.perf_counter() - start)
+        emb = Embedding(key or "", features, size, input_size, time.perf_counter() - start)
         if key is not None:
             self._remember(emb)
         return emb
@@ -164,6 +169,7 @@ class ClickSegmenter:
         choose: str = "score",
         min_agreement: float = MIN_AGREEMENT,
         max_score_drop: float = MAX_SCORE_DROP,
+        pick: int | None = None,
     ) -> Segment:
         """The mask for clicks ``points`` (x, y image pixels; ``labels`` 1 positive, 0 negative)
         and/or ``box`` (x0, y0, x1, y1), as a bool array of the image's full size.
@@ -175,7 +181,8 @@ class ClickSegmenter:
         ``min_agreement``, ``"model_box"`` the same and the region's box as an extra prompt,
         ``"model_points"`` the same and then up to :data:`VIRTUAL_CLICKS` corrections made
         against the model's region as a person would make them against the truth (each kept
-        only when it brings the mask closer to the region), so SAM's edges meet the model's extent. ``previous`` (a :attr:`Segment.logits`) is fed back
+        only when it brings the mask closer to the region), so SAM's edges meet the model's extent.
+        ``pick`` takes SAM's mask of that index instead (the person cycling through the three). ``previous`` (a :attr:`Segment.logits`) is fed back
         as SAM's mask prompt, so a correction refines the mask the person sees.
         """
         if choose not in CHOICES:
@@ -200,8 +207,10 @@ class ClickSegmenter:
         index = int(np.argmax(scores))
         if region is not None and len(logits) > 1:
             index = _agreeing_mask(logits, scores, region, min_agreement, max_score_drop)
+        if pick is not None and len(logits) > 1:
+            index = int(pick) % len(logits)
         chosen = logits[index]
-        if choose == "model_points" and region is not None and len(pts) == 1 and previous is None:
+        if choose == "model_points" and pick is None and region is not None and len(pts) == 1 and previous is None:
             chosen = self._follow_region(emb, pts, lab, chosen, region)
         t1 = time.perf_counter()
         mask, mbox = upsample_mask(chosen, emb.input_size, emb.image_size)
@@ -264,11 +273,8 @@ class ClickSegmenter:
 
 def _prepare(image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
     """The image resized (longest side SIDE), normalised and padded to SIDE x SIDE, as 1x3xSxS."""
-    H, W = image.shape[:2]
-    scale = SIDE / max(H, W)
-    h, w = max(1, int(H * scale + 0.5)), max(1, int(W * scale + 0.5))
-    # INTER_AREA when shrinking (a 6000 px photo: averaging, no aliasing), linear when enlarging
-    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized = working_copy(image)
+    h, w = resized.shape[:2]
     x = (resized.astype(np.float32) - PIXEL_MEAN) / PIXEL_STD
     padded = np.zeros((SIDE, SIDE, 3), np.float32)
     padded[:h, :w] = x

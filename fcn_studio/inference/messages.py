@@ -53,6 +53,8 @@ class EmbedImage:
 
     key: str
     image: np.ndarray | None = None
+    #: the original (H, W) when ``image`` is its working copy (``inference.sam_input``)
+    image_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class SegmentClicks:
     #: the project model's label map (any resolution: a small one travels faster)
     guide: np.ndarray | None = None
     choose: str = "score"
+    #: SAM's mask of this index among its three, not the chosen one (the person cycles with Tab)
+    pick: int | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ class Segmented:
     score: float
     logits: np.ndarray  # SAM's low-resolution logits: the next click's ``previous``
     seconds: float
+    index: int = 0  # which of SAM's masks it is (of three for a single click, else 0)
 
 
 @dataclass(frozen=True)

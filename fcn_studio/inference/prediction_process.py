@@ -42,6 +42,7 @@ from fcn_studio.inference.messages import (
     ToPrediction,
 )
 from fcn_studio.inference.prediction_types import Prediction
+from fcn_studio.inference.sam_input import working_copy
 
 
 class PredictionError(FcnStudioError):
@@ -125,8 +126,15 @@ class RemotePredictor:
 
     # -- click-to-segment -------------------------------------------------------------------------
     def embed(self, key: str, image: np.ndarray | None = None) -> Embedded | NeedsImage:
-        """Make sure the child holds ``image``'s embedding under ``key`` (``image`` None: only ask)."""
-        reply = self._call(EmbedImage(key, None if image is None else np.ascontiguousarray(image)))
+        """Make sure the child holds ``image``'s embedding under ``key`` (``image`` None: only ask).
+
+        Only SAM's working copy travels (a 6000x4000 photo: 2 MB, not 72 MB whose pickling holds
+        the GIL and so the window); masks still come at the image's full size."""
+        if image is None:
+            reply = self._call(EmbedImage(key))
+        else:
+            small = np.ascontiguousarray(working_copy(image))
+            reply = self._call(EmbedImage(key, small, tuple(image.shape[:2])))
         assert isinstance(reply, (Embedded, NeedsImage)), reply
         return reply
 
@@ -198,7 +206,7 @@ class _Child:
             return Embedded(request.key, 0.0, True)
         if request.image is None:
             return NeedsImage(request.key)
-        emb = sam.embed(request.image, request.key)
+        emb = sam.embed(request.image, request.key, image_size=request.image_size)
         return Embedded(request.key, emb.seconds, False)
 
     def segment(self, request: SegmentClicks) -> FromPrediction:
@@ -210,13 +218,13 @@ class _Child:
         if emb is None:
             return NeedsImage(request.key)
         seg = sam.segment(emb, request.points, request.labels, box=request.box, previous=request.previous,
-                          guide=request.guide, choose=request.choose)
+                          guide=request.guide, choose=request.choose, pick=request.pick)
         if seg.box is None:
             inside = np.zeros((0, 0), bool)
         else:
             y0, x0, y1, x1 = seg.box
             inside = np.ascontiguousarray(seg.mask[y0:y1, x0:x1])
-        return Segmented(seg.box, inside, emb.image_size, seg.score, seg.logits, time.perf_counter() - start)
+        return Segmented(seg.box, inside, emb.image_size, seg.score, seg.logits, time.perf_counter() - start, seg.index)
 
     def load(self, request: LoadModel) -> ModelLoaded:
         from fcn_studio.inference.predictor import Predictor

