@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from fcn_studio import cpu_share
 from fcn_studio.errors import FcnStudioError, WeightsUnavailableError, one_line
 from fcn_studio.inference.messages import (
     Failed,
@@ -209,7 +210,12 @@ class _Child:
 
 
 def child_main(conn: Connection) -> None:
-    """Entry point of the prediction process (importable: spawn pickles it by name)."""
+    """Entry point of the prediction process (importable: spawn pickles it by name).
+
+    Its torch threads sleep rather than spin at barriers (:mod:`fcn_studio.cpu_share`), set
+    before the first request imports torch.
+    """
+    cpu_share.prefer_passive_wait()
     child = _Child()
     while True:
         try:
