@@ -5,7 +5,7 @@ measurement (the real window, offscreen, a 5 ms timer that records how late the 
 serves it while Fine-tune runs) in a fresh Python per niceness of the training process, idle or
 beside ``yes > /dev/null`` busy processes (killed at the end of each run, whatever happens).
 
-    python bench/busy_cpu_ui.py --nice 5 2 0 --busy 1 --seconds 20
+    python bench/busy_cpu_ui.py --nice 5 1 --busy 1 0 --seconds 20
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ print("RESULT " + json.dumps(ui_latency.training_latency({seconds})), flush=True
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nice", type=int, nargs="+", default=[5, 2, 0], help="training-process niceness values")
+    ap.add_argument("--nice", type=int, nargs="+", default=[5, 1], help="training-process niceness values")
     ap.add_argument("--busy", type=int, nargs="+", default=[1], help="busy processes per core (0: idle)")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of the Fine-tune run")
     ap.add_argument("--out", type=Path, default=OUT_DIR / "busy_cpu_ui.json")

@@ -29,7 +29,8 @@ class _Spy:
     seen = None
     def find_spec(self, name, path=None, target=None):
         if name == "torch" and _Spy.seen is None:
-            _Spy.seen = {"policy": os.environ.get("OMP_WAIT_POLICY"), "nice": os.nice(0)}
+            _Spy.seen = {"policy": os.environ.get("OMP_WAIT_POLICY"), "nice": os.nice(0),
+                         "threads": os.environ.get("OMP_NUM_THREADS")}
         return None
 sys.meta_path.insert(0, _Spy())
 start_nice = os.nice(0)
@@ -65,9 +66,12 @@ assert code == 2, code
 """
 
 
-def _seen_at_torch_import(code: str, *args: str, policy: str | None = None) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    env.pop("OMP_WAIT_POLICY", None)
+def _seen_at_torch_import(code: str, *args: str, policy: str | None = None, threads: str | None = "1") -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS"):
+        env.pop(name, None)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = threads
     if policy is not None:
         env["OMP_WAIT_POLICY"] = policy
     out = subprocess.run([sys.executable, "-c", SPY + code, *args], env=env, capture_output=True, text=True, timeout=300)
@@ -82,9 +86,10 @@ def test_prefer_passive_wait_keeps_the_users_choice() -> None:
     env: dict[str, str] = {}
     cpu_share.prefer_passive_wait(env)
     assert env["OMP_WAIT_POLICY"] == "PASSIVE"
-    mine = {"OMP_WAIT_POLICY": "ACTIVE"}
+    mine = {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "7"}
     assert cpu_share.prefer_passive_wait(mine) is False
-    assert mine == {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert cpu_share.leave_core_for_window(mine) is False
+    assert mine == {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "7"}
 
 
 @pytest.mark.skipif(not hasattr(os, "nice"), reason="no os.nice on this OS")
@@ -94,8 +99,11 @@ def test_training_process_sets_wait_policy_and_priority_before_torch() -> None:
     assert seen["nice"] == min(19, seen["start_nice"] + 3)  # torch's threads inherit it
 
 
-def test_prediction_process_sets_wait_policy_before_torch() -> None:
-    assert _seen_at_torch_import(PREDICTION)["policy"] == "PASSIVE"
+def test_prediction_process_sets_wait_policy_and_leaves_the_window_a_core_before_torch() -> None:
+    seen = _seen_at_torch_import(PREDICTION, threads=None)
+    assert seen["policy"] == "PASSIVE"
+    assert seen["threads"] == str(max(1, (os.cpu_count() or 1) - 1))
+    assert _seen_at_torch_import(PREDICTION, threads="3")["threads"] == "3"  # the user's count wins
 
 
 def test_cli_sets_wait_policy_before_torch_and_keeps_the_users(tmp_path: Path) -> None:
@@ -121,7 +129,7 @@ def test_window_training_process_runs_just_below_the_window_on_all_but_one_core(
     config = interactive_config("fine-tune", backbone="efficientnet_lite0", variant=None, weights="imagenet",
                                 epochs=None, minutes=1.0, out="m.fcnckpt")
     assert config.cpu_threads() == max(1, (os.cpu_count() or 1) - 1)  # the window keeps a core
-    assert 1 <= cpu_share.TRAINING_NICENESS < 5
+    assert 1 <= cpu_share.TRAINING_NICENESS < 5  # nicer than the window, not starved (bench/busy_cpu.py)
     proc = TrainingProcess().spawn()
     try:
         deadline = time.monotonic() + 120

@@ -212,10 +212,11 @@ class _Child:
 def child_main(conn: Connection) -> None:
     """Entry point of the prediction process (importable: spawn pickles it by name).
 
-    Its torch threads sleep rather than spin at barriers (:mod:`fcn_studio.cpu_share`), set
-    before the first request imports torch.
+    Its torch threads sleep rather than spin at barriers and leave the window a core
+    (:mod:`fcn_studio.cpu_share`), set before the first request imports torch.
     """
     cpu_share.prefer_passive_wait()
+    cpu_share.leave_core_for_window()
     child = _Child()
     while True:
         try:
