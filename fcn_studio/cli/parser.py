@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
+from fcn_studio import cpu_share
 from fcn_studio.cli.args import UsageError, non_negative_int, positive_int, unit_float
 from fcn_studio.errors import FcnStudioError
 
@@ -223,6 +224,8 @@ def one_line_warnings(command: str) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # before any command imports torch: its threads sleep rather than spin on a busy CPU
+    cpu_share.prefer_passive_wait()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

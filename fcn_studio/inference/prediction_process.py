@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fcn_studio import cpu_share
 from fcn_studio.errors import FcnStudioError, WeightsUnavailableError, one_line
 from fcn_studio.inference.messages import (
     EmbedImage,
@@ -273,7 +274,13 @@ class _Child:
 
 
 def child_main(conn: Connection) -> None:
-    """Entry point of the prediction process (importable: spawn pickles it by name)."""
+    """Entry point of the prediction process (importable: spawn pickles it by name).
+
+    Its torch threads sleep rather than spin at barriers and leave the window a core
+    (:mod:`fcn_studio.cpu_share`), set before the first request imports torch.
+    """
+    cpu_share.prefer_passive_wait()
+    cpu_share.leave_core_for_window()
     child = _Child()
     while True:
         try:

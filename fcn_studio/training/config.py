@@ -9,11 +9,11 @@ decay; random scale/crop/flip/colour augmentation. ``None`` for a field marked "
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from fcn_studio.cpu_share import window_threads
 from fcn_studio.errors import TrainingError
 
 #: The loss kinds ``TrainConfig.loss`` accepts (training.loss.segmentation_loss).
@@ -166,7 +166,7 @@ class TrainConfig:
     device: str = "auto"
     #: CPU threads for torch (None: torch's default). See ``leave_core_for_gui``.
     num_threads: int | None = None
-    #: On a CPU, use ``max(1, cpu_count - 1)`` threads so the GUI stays responsive.
+    #: On a CPU, use ``max(1, cpu_count - 1)`` threads so the GUI keeps a core (cpu_share.window_threads).
     leave_core_for_gui: bool = False
     #: bf16 autocast on CUDA (ignored elsewhere).
     amp: bool = True
@@ -320,7 +320,7 @@ class TrainConfig:
         if self.num_threads is not None:
             return int(self.num_threads)
         if self.leave_core_for_gui:
-            return max(1, (os.cpu_count() or 1) - 1)
+            return window_threads()
         return None
 
     def to_json(self) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 Why a process and not a thread: on a 2-core CPU a training thread inside the GUI's process
 shares its GIL, and stretches of the trainer that hold it (model building, checkpoint
 pickling, Python-level data loading) made the event loop wait up to ~170 ms. In its own
-process the trainer cannot stall the GUI, runs at a lower CPU priority so the GUI wins every
-tie, and a crash in native code or the kernel's out-of-memory killer ends the run, not the
-app.
+process the trainer cannot stall the GUI, runs at a slightly lower CPU priority so the GUI wins
+every tie, and a crash in native code or the kernel's out-of-memory killer ends the run, not the
+app. Its torch threads sleep rather than spin at barriers and leave the window a core
+(:mod:`fcn_studio.cpu_share`: on a CPU that something else is using, spinning threads and a
+low priority made training 7-70x slower than idle).
 
 The process is started ahead of time (:meth:`TrainingProcess.spawn`), imports torch and the
 trainer while the user is still painting, and then waits for one job. Messages are the
@@ -24,7 +26,6 @@ Qt-free: the GUI wraps it in a QThread worker (``fcn_studio.gui.training_worker`
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import threading
 import time
 import traceback
@@ -32,6 +33,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from fcn_studio import cpu_share
 from fcn_studio.training.messages import (
     CheckpointWritten,
     Done,
@@ -51,14 +53,12 @@ from fcn_studio.training.messages import (
     dispatch,
 )
 
-#: How much lower the training process's CPU priority is than the GUI's (``nice`` steps).
-CHILD_NICENESS = 5
-
 
 class TrainingProcess:
     """One child process that runs one training job; create, :meth:`spawn`, :meth:`start_job`."""
 
-    def __init__(self, niceness: int = CHILD_NICENESS) -> None:
+    def __init__(self, niceness: int | None = None) -> None:
+        #: ``nice`` steps below the window (None: :data:`fcn_studio.cpu_share.TRAINING_NICENESS`).
         self.niceness = niceness
         self._process: Any = None
         self._events: Connection | None = None
@@ -74,8 +74,9 @@ class TrainingProcess:
         ctx = mp.get_context("spawn")  # never fork a process that runs Qt and threads
         events_r, events_w = ctx.Pipe(duplex=False)
         control_r, control_w = ctx.Pipe(duplex=False)
+        niceness = cpu_share.TRAINING_NICENESS if self.niceness is None else self.niceness
         self._process = ctx.Process(
-            target=child_main, args=(control_r, events_w, self.niceness), name="fcn-studio-training", daemon=True
+            target=child_main, args=(control_r, events_w, niceness), name="fcn-studio-training", daemon=True
         )
         self._process.start()
         events_w.close()  # the child holds the only writer: its exit shows as EOF here
@@ -176,12 +177,13 @@ def _death_message(code: int | None) -> str:
 
 # -- the child side -------------------------------------------------------------------------------
 def child_main(control: Connection, events: Connection, niceness: int) -> None:
-    """Entry point of the training process (importable: spawn pickles it by name)."""
-    if niceness > 0:
-        try:
-            os.nice(niceness)
-        except OSError:
-            pass
+    """Entry point of the training process (importable: spawn pickles it by name).
+
+    The wait policy and the priority are set first: libgomp reads ``OMP_WAIT_POLICY`` when torch
+    loads it, and torch's threads inherit the niceness of the thread that starts them.
+    """
+    cpu_share.prefer_passive_wait()
+    cpu_share.lower_priority(niceness)
     send_lock = threading.Lock()
 
     def send(message: FromTraining) -> None:
