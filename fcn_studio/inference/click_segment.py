@@ -47,14 +47,15 @@ CACHE_BYTES = 128 * 2**20
 #: How a single click's mask is chosen among SAM's three (see :meth:`ClickSegmenter.segment`).
 CHOICES = ("score", "model", "model_box", "model_points")
 #: The model's region decides among SAM's masks only when one of them matches it at least this
-#: well (IoU on the logit grid); below, SAM's own score decides. 0: always the model, which did
-#: best on 12 train frames of the val drive (182 regions: IoU after one click 0.565 at 0, 0.552
-#: at 0.5, 0.534 for SAM's score alone; bench/click_segment.py --dev).
+#: well (IoU on the logit grid); below, SAM's own score decides. 0: always the model (within
+#: MAX_SCORE_DROP). Chosen on the tuning protocol (bench/click_segment.py --protocol tune-drive:
+#: clicks on 12 frames of drive 0006R0, 197 regions): 0.516 after one click guarded, 0.498 free,
+#: 0.499 for SAM's score alone; never chosen on val's drive.
 MIN_AGREEMENT = 0.0
 #: The model chooses only among the masks SAM scores within this of its best one: where the
 #: model is wrong under the click (a vehicle it takes for road), it cannot pull SAM to the road.
-#: On 12 train frames of the val drive: 0.558 after one click (0.565 without the guard, 0.534
-#: SAM alone), and the worst loss against SAM's own choice 0.64 IoU instead of 0.91.
+#: On the tuning protocol it is the best of the three (above); on val, its one confirmation,
+#: 0.629 against 0.593 for SAM alone (docs/benchmarks.md).
 MAX_SCORE_DROP = 0.05
 #: ``model_points``: at most this many prompts added from the model's region after the first click.
 VIRTUAL_CLICKS = 2
