@@ -29,7 +29,8 @@ def test_fast_mode_gives_a_useful_model_and_reuses_cached_features(tmp_path):  #
     rec = Recorder()
     result = train(cfg, source, rec, feature_cache=cache)
     assert {r.phase for r in rec.steps} == {"fast"} and len(rec.steps) == 80
-    assert len(cache) == 4 and "4 computed" in rec.notices[0]
+    assert rec.notices[0] == "training ResNet-18 FCN-4s from random init"  # what trains, and from where
+    assert len(cache) == 4 and "4 computed" in rec.notices[1]
 
     # useful: a random-init trunk's features already separate the shapes once the heads learn
     predictor = Predictor.from_checkpoint(result.checkpoint, device="cpu")
@@ -42,7 +43,7 @@ def test_fast_mode_gives_a_useful_model_and_reuses_cached_features(tmp_path):  #
     # a second quick run on the same images computes no trunk features at all
     rec2 = Recorder()
     train(cfg.replace(out=None, fast_steps=2), source, rec2, feature_cache=cache)
-    assert "0 computed, 4 cached" in rec2.notices[0] and cache.hits >= 4
+    assert "0 computed, 4 cached" in rec2.notices[1] and cache.hits >= 4
 
 
 def test_fast_phase_leaves_the_trunk_alone_then_full_training_continues(tmp_path):  # noqa: ANN001

@@ -124,6 +124,7 @@ class RemotePredictor:
         classifier's weights are missing."""
         reply = self._call(ImageNetHeatmaps(np.ascontiguousarray(image), weights, int(top_k)))
         assert isinstance(reply, ImageNetGrids), reply
+        return reply
 
     # -- click-to-segment -------------------------------------------------------------------------
     def embed(self, key: str, image: np.ndarray | None = None) -> Embedded | NeedsImage:
