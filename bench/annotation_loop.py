@@ -133,7 +133,7 @@ def loop(args: argparse.Namespace, pool: list[str], truth: dict, fine: dict, lab
             painted_before = len(masks)
     finally:
         summary = window.stop()
-    if summary:
+    if summary and rows:
         rows[-1]["trainer_summary"] = {k: summary.get(k) for k in ("step", "train_images", "stopped", "seconds")}
     return rows
 
