@@ -212,12 +212,32 @@ def training_latency(seconds: float, snap_edges: bool = False, unlabelled: str =
     }
 
 
+def _delay_probe():  # noqa: ANN202
+    """(delays in ms, the running timer): a 5 ms timer whose lateness is how long the event loop
+    made it wait; stop the timer when done."""
+    from PySide6.QtCore import QTimer
+
+    delays: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        delays.append(max(0.0, (now - last[0]) * 1000 - 5.0))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    return delays, timer
+
+
 def warm_up_latency(seconds: float = 10.0) -> dict:
     """The event loop's worst wait in the first seconds after the window shows, while the
     training process is started and imports torch (the window's own process never does)."""
     import sys as _sys
 
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QSettings
 
     from fcn_studio.data.demo import create_demo_project
     from fcn_studio.gui.launch import make_app
@@ -230,18 +250,7 @@ def warm_up_latency(seconds: float = 10.0) -> dict:
         project = create_demo_project(tmp / "demo", n_images=4, n_labelled=2, seed=0)
         win = MainWindow(project, QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
         win.show()
-        delays: list[float] = []
-        last = [time.perf_counter()]
-
-        def tick() -> None:
-            now = time.perf_counter()
-            delays.append(max(0.0, (now - last[0]) * 1000 - 5.0))
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(5)
-        timer.timeout.connect(tick)
-        timer.start()
+        delays, timer = _delay_probe()
         t0 = time.monotonic()
         wait_until(lambda: time.monotonic() - t0 > seconds, int(seconds * 1000) + 10000, "the warm-up window")
         timer.stop()
@@ -260,7 +269,7 @@ def click_segment_latency(size: tuple[int, int], clicks: int) -> dict:
 
     import cv2
     from PIL import Image
-    from PySide6.QtCore import QSettings, Qt, QTimer
+    from PySide6.QtCore import QSettings, Qt
     from PySide6.QtTest import QTest
 
     from fcn_studio.data.project import Project
@@ -286,18 +295,7 @@ def click_segment_latency(size: tuple[int, int], clicks: int) -> dict:
         wait_until(lambda: win.canvas.image_item is not None, 60000, "the image")
         settle = time.monotonic() + 3.0  # the image's own opening (thumbnail, first paint) is not the tool's
         wait_until(lambda: time.monotonic() > settle, 10000, "the window to settle")
-        delays: list[float] = []
-        last = [time.perf_counter()]
-
-        def tick() -> None:
-            now = time.perf_counter()
-            delays.append(max(0.0, (now - last[0]) * 1000 - 5.0))
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(5)
-        timer.timeout.connect(tick)
-        timer.start()
+        delays, timer = _delay_probe()
         ctl = win.click_segment
 
         def wait_until(check, timeout_ms: int, what: str) -> None:  # noqa: ANN001
