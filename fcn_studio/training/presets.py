@@ -27,12 +27,12 @@ MODES = ("fine-tune", "update", "live")
 DEFAULT_MINUTES = 1.0
 #: The trunk's learning rate relative to the heads' in the window's runs from learned weights
 #: (ImageNet or the project's model). The window's runs are short (a minute by default), on
-#: few painted images: a full-rate trunk can drift from its ImageNet features before the heads
-#: have learned. The loop measurement that chose 0.1 (issue 26) trained on round 0's masks only
-#: (its bench never gave the trainer a later mask: issue 32), so it is no evidence; on 10-minute
-#: runs the two are even (0.376 vs 0.382, issue 25's tuning), so the command line keeps 1.0.
-#: Kept at 0.1 until the loop on the window's path (``bench/annotation_loop.py --protocol
-#: tune-drive``) decides it.
+#: few painted images: a full-rate trunk drifts from its ImageNet features before the heads
+#: have learned. Chosen again on the loop on the window's path (issue 32, ``bench/annotation_loop.py
+#: --protocol tune-drive``, ``bench/results/annotation_loop_tune/``): with 11 classes 1.0 was behind
+#: 0.1 at every round (val 0.245 against 0.271 on average), with road vs not road even. On
+#: 10-minute runs of many images the two are even (0.376 vs 0.382, issue 25), so the command
+#: line keeps 1.0.
 INTERACTIVE_TRUNK_LR_MULT = 0.1
 #: *Live* anneals in cosine cycles of this length, its model scored and saved at each cycle's end.
 LIVE_CYCLE_MINUTES = 1.0
