@@ -60,6 +60,52 @@ def table(task: str, runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _first_reaching(rows: list[dict], key: str, level: float) -> int | None:
+    """Actions at the first scored round whose ``key`` is at least ``level`` (None: never)."""
+    return next((r["actions"] for r in rows if key in r and r[key] >= level), None)
+
+
+def _best_within(rows: list[dict], key: str, actions: int) -> float | None:
+    scored = [r[key] for r in rows if key in r and r["actions"] <= actions]
+    return max(scored) if scored else None
+
+
+def verdicts(task: str, runs: dict[str, dict]) -> str:
+    """The issue's targets and comparisons, said plainly from the round files."""
+    t_val, y_val, t_exp, y_exp = TARGETS[task]
+    rows = {n: r["rounds"] for n, r in runs.items()}
+    lines = [f"**{task}: targets and comparisons**", ""]
+    for n in rows:
+        for key, t, y, what in (("val_miou", t_val, y_val, "val"), ("exported_miou", t_exp, y_exp, "exported")):
+            best = _best_within(rows[n], key, t)
+            first = _first_reaching(rows[n], key, y)
+            lines.append(f"- ({n}) {what}: best within {t} actions {best if best is None else f'{best:.3f}'} "
+                         f"(target {y}); first at or above it: {'never' if first is None else f'{first} actions'}")
+    for fast, slow in (("a", "b"), ("a", "c")):
+        if fast in rows and slow in rows:
+            for key, what in (("val_miou", "val"), ("exported_miou", "exported")):
+                last = next((r for r in reversed(rows[slow]) if key in r), None)
+                if last is None:
+                    continue
+                first = _first_reaching(rows[fast], key, last[key])
+                half = last["actions"] / 2
+                verdict = "never" if first is None else f"after {first} actions"
+                ok = first is not None and first <= half
+                lines.append(f"- ({fast}) reaches ({slow})'s final {what} {last[key]:.3f} ({last['actions']} actions) "
+                             f"{verdict}: {'within' if ok else 'not within'} half ({half:.0f})")
+    if "a" in rows and "d" in rows:
+        for key, what in (("val_miou", "val"), ("exported_miou", "exported")):
+            pairs = [(ra, rd) for ra, rd in zip(rows["a"], rows["d"]) if key in ra and key in rd]
+            ahead = sum(ra[key] > rd[key] for ra, rd in pairs)
+            lines.append(f"- (a) ahead of (d) on {what} in {ahead} of {len(pairs)} scored rounds")
+    lines.append("")
+    lines.append("Actions by kind at the last round (what each tool was used for):")
+    for n, r in rows.items():
+        kinds = r[-1].get("actions_by_kind", {})
+        lines.append(f"- ({n}) {r[-1]['actions']} actions: " + ", ".join(f"{k} {v}" for k, v in kinds.items() if v))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", type=Path)
@@ -96,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.suptitle("fcn-studio's annotation loop on the window's path: Live trains while the person paints", fontsize=11)
     fig.tight_layout()
     fig.savefig(args.folder / "loop_curves.png", dpi=100)
-    text = "\n\n".join(table(task, runs) for task, runs in data.items())
+    text = "\n\n".join(table(task, runs) + "\n\n" + verdicts(task, runs) for task, runs in data.items())
     (args.folder / "loop_table.md").write_text(text + "\n")
     print(text)
     return 0
