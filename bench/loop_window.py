@@ -169,9 +169,10 @@ class HeadlessWindow:
         if self.scored_with is None or self.scored_with != self._loaded:
             t = time.perf_counter()
             signature = self._loaded  # taken when the scoring starts
-            for image_id in self.ids:
+            model = self.predictor
+            for image_id in self.ids:  # charged to paint_next only (not to predict as well)
                 m = self.mask(image_id)
-                pred = self.predict(image_id, probs=True)
+                pred = model.predict(self.image(image_id), want_probs=True, refine_edges=self.snap())
                 self.scores[image_id] = score_from_probs(pred.probs.astype(np.float32), m != UNPAINTED)
             self.scored_with = signature
             self.opened_since_scoring.clear()
