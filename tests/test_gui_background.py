@@ -53,3 +53,42 @@ def test_clear_drops_jobs_that_have_not_started(qtbot):
     assert bg.wait(5000)
     qtbot.waitUntil(lambda: bg.pending == 0, timeout=5000)
     assert ran == []
+
+
+_DELETE_WHILE_DELIVERING = """
+import sys, time
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject
+from fcn_studio.gui.background import Background
+
+app = QCoreApplication(sys.argv)
+late = []
+for _ in range(30):
+    owner = QObject()
+    queue = Background("fcn-test", owner, threads=2)
+    for _ in range(2):
+        queue.stream(lambda: iter(range(2000)), late.append)
+    time.sleep(0.002)
+    shiboken6.delete(owner)  # what Qt does to a closed window's children, queues included
+    assert not shiboken6.isValid(queue)
+    QCoreApplication.processEvents()
+time.sleep(0.2)
+QCoreApplication.processEvents()
+print("late answers delivered:", len(late))
+"""
+
+
+def test_a_queue_deleted_while_its_threads_deliver_does_not_crash(tmp_path):
+    """Qt deletes a closed window's queues while their threads may still be delivering; that
+    emission read freed memory (a segfault while the next test's window opened, at every run
+    of this script before the fix). In a child process, so a crash fails only this test; the
+    late answers are dropped on the GUI thread, never handed to a deleted owner."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "delete_while_delivering.py"
+    script.write_text(_DELETE_WHILE_DELIVERING)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-2000:]}"
+    assert "late answers delivered: 0" in run.stdout  # each queue was gone before its answers came

@@ -12,8 +12,9 @@ the GUI thread, because the relay object lives there. Cancelling is cooperative,
 superqt's ``quit()``: the job checks a flag or an event the caller owns. superqt's package
 import costs 0.4-0.8 s on a 2-core machine (all its widgets load), and the first mask load
 runs while the window opens, so the queue here is a plain ``ThreadPoolExecutor`` whose results
-come back through a Qt signal (its threads are never joined by a Qt destructor: a window
-deleted while a job runs does not wait for it, and the job's late answer finds no receiver).
+come back through a Qt signal of one relay that lives as long as the process (its threads
+are never joined by a Qt destructor: a window deleted while a job runs does not wait for it,
+and the job's late answer is dropped on the GUI thread).
 
 Each queue has its own pool: a one-thread queue keeps its jobs in order (mask saves never
 overtake each other), and a busy queue (thumbnails) cannot starve another (an export).
@@ -21,11 +22,50 @@ overtake each other), and a busy queue (thumbnails) cannot starve another (an ex
 
 from __future__ import annotations
 
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Generator
 
-from PySide6.QtCore import QObject, Signal
+import shiboken6
+from PySide6.QtCore import QObject, Signal, Slot
+
+
+class _Relay(QObject):
+    """Carries every queue's results to the GUI thread: one per process, never deleted.
+
+    A queue is a child of the widget it serves, and Qt deletes a closed window's children from
+    the event loop while their pool threads may still be emitting; emitting on a QObject that
+    another thread is destroying reads freed memory (the suite crashed so while the next test's
+    window opened, and once hung until CI's limit). Pool threads therefore emit only on this
+    object, and a result whose queue is gone is dropped here, on the GUI thread.
+    """
+
+    # One payload object: shiboken mis-counts references of a bare None passed through a
+    # queued `object` argument (a "deallocating None" abort on Python < 3.12), so results
+    # always travel wrapped in a tuple.
+    delivered = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered.connect(self._deliver)
+
+    @Slot(object)
+    def _deliver(self, payload: tuple) -> None:
+        queue = payload[0]()
+        if queue is not None and shiboken6.isValid(queue):
+            queue._deliver(payload[1:])  # noqa: SLF001
+
+
+_relay: _Relay | None = None
+
+
+def _gui_relay() -> _Relay:
+    """The process's relay, made by the first queue (queues are built on the GUI thread)."""
+    global _relay  # noqa: PLW0603
+    if _relay is None:
+        _relay = _Relay()
+    return _relay
 
 
 class Background(QObject):
@@ -34,16 +74,11 @@ class Background(QObject):
     ``threads=1`` (the default) runs jobs one at a time in submission order.
     """
 
-    # One payload object: shiboken mis-counts references of a bare None passed through a
-    # queued `object` argument (a "deallocating None" abort on Python < 3.12), so results
-    # always travel wrapped in a tuple.
-    _delivered = Signal(object)
-
     def __init__(self, name: str, parent: QObject | None = None, *, threads: int = 1):
         super().__init__(parent)
         self.name = name
         self._pool = ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix=name)
-        self._delivered.connect(self._deliver)
+        self._relay = _gui_relay()
         self._queued: dict[object, Future] = {}
         #: jobs submitted whose last callback has not run yet
         self.pending = 0
@@ -97,12 +132,12 @@ class Background(QObject):
         if self._closed:
             return False
         job = object()  # the job's name in payloads; its Future is only needed here, to cancel
-        delivered = self._delivered
+        delivered, me = self._relay.delivered, weakref.ref(self)
 
-        def emit(payload: tuple) -> None:  # a pool thread
+        def emit(payload: tuple) -> None:  # a pool thread; never touches this queue's QObject
             try:
-                delivered.emit((job, *payload))
-            except RuntimeError:  # the queue was deleted while this job ran: nobody to tell
+                delivered.emit((me, job, *payload))
+            except RuntimeError:  # the application is going away: nobody to tell
                 pass
 
         # Deliveries are queued to the GUI thread, so none is handled before this returns.
