@@ -113,3 +113,53 @@ class Recorder(TrainCallbacks):
 
     def on_checkpoint(self, path, metrics):  # noqa: ANN001
         self.checkpoints.append((path, metrics))
+
+
+@pytest.fixture(autouse=True)
+def unanswered_dialogs_fail(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """A modal dialog in a test has nobody to answer it: offscreen, the suite would wait until
+    CI's limit runs out and say nothing of why. Here QMessageBox's, QInputDialog's and
+    QFileDialog's static dialogs answer at once (QMessageBox: Discard, Cancel, No or Ok, never
+    Retry, which would ask again) and the test fails naming each dialog it met. A test that
+    expects a dialog patches it itself, after this fixture, so its own answer wins."""
+    import sys
+
+    shown: list[str] = []
+    if "PySide6.QtWidgets" not in sys.modules:  # a test without Qt: nothing to guard
+        yield shown
+        return
+    from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+    button = QMessageBox.StandardButton
+
+    def message_box(kind: str):  # noqa: ANN202
+        def answer(_parent, title, text, buttons=None, *_args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            shown.append(f"QMessageBox.{kind}({title!r}, {text!r})")
+            offered = kwargs.get("buttons", buttons)
+            if offered is None:
+                offered = button.Yes | button.No if kind == "question" else button.Ok
+            for choice in (button.Discard, button.Cancel, button.No, button.Ok):
+                if offered & choice:
+                    return choice
+            return button.Ok
+
+        return answer
+
+    def other(kind: str, result: object):  # noqa: ANN202
+        def answer(*args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+            shown.append(f"{kind}{tuple(a for a in args[1:3] if isinstance(a, str))!r}")
+            return result
+
+        return answer
+
+    for kind in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, kind, message_box(kind))
+    monkeypatch.setattr(QInputDialog, "getText", other("QInputDialog.getText", ("", False)))
+    monkeypatch.setattr(QInputDialog, "getItem", other("QInputDialog.getItem", ("", False)))
+    for kind in ("getOpenFileName", "getSaveFileName"):
+        monkeypatch.setattr(QFileDialog, kind, other(f"QFileDialog.{kind}", ("", "")))
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", other("QFileDialog.getOpenFileNames", ([], "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", other("QFileDialog.getExistingDirectory", ""))
+    yield shown
+    if shown:
+        pytest.fail("a modal dialog nobody answered (answered at once instead of waiting forever): " + "; ".join(shown))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # PyInstaller builds take minutes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE_NAME = "fcn-studio.exe" if sys.platform == "win32" else "fcn-studio"
