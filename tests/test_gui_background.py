@@ -92,3 +92,27 @@ def test_a_queue_deleted_while_its_threads_deliver_does_not_crash(tmp_path):
                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-2000:]}"
     assert "late answers delivered: 0" in run.stdout  # each queue was gone before its answers came
+
+
+def test_a_call_from_another_thread_runs_on_the_gui_thread_unless_its_owner_is_gone(qtbot):
+    """The project's signals fire in worker threads (a mask saved, images imported); the image
+    list follows them through call_in_gui_thread, which must drop a call whose widget is gone."""
+    import shiboken6
+    from PySide6.QtCore import QObject
+
+    from fcn_studio.gui.background import call_in_gui_thread
+
+    gui = threading.get_ident()
+    kept, gone = QObject(), QObject()
+    seen: list = []
+
+    def record(owner, tag):  # noqa: ANN001, ANN202
+        seen.append((owner is kept, tag, threading.get_ident() == gui))
+
+    worker = threading.Thread(target=lambda: [call_in_gui_thread(kept, record, "a"), call_in_gui_thread(gone, record, "b")])
+    worker.start()
+    worker.join()
+    shiboken6.delete(gone)  # deleted before the GUI thread got to its call
+    qtbot.waitUntil(lambda: len(seen) > 0, timeout=5000)
+    qtbot.wait(50)
+    assert seen == [(True, "a", True)]

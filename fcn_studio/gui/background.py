@@ -22,28 +22,29 @@ overtake each other), and a busy queue (thumbnails) cannot starve another (an ex
 
 from __future__ import annotations
 
+import threading
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Generator
 
 import shiboken6
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 
 class _Relay(QObject):
-    """Carries every queue's results to the GUI thread: one per process, never deleted.
+    """Carries work from any thread to the GUI thread: one per process, never deleted.
 
-    A queue is a child of the widget it serves, and Qt deletes a closed window's children from
-    the event loop while their pool threads may still be emitting; emitting on a QObject that
-    another thread is destroying reads freed memory (the suite crashed so while the next test's
-    window opened, and once hung until CI's limit). Pool threads therefore emit only on this
-    object, and a result whose queue is gone is dropped here, on the GUI thread.
+    Widgets and queues are children of a window, and Qt deletes a closed window's children from
+    the event loop while pool threads may still be emitting; emitting on a QObject that another
+    thread is destroying reads freed memory (the suite crashed so while the next test's window
+    opened, and once hung until CI's limit). Other threads therefore emit only on this object,
+    naming their receiver weakly, and a call whose receiver is gone is dropped on the GUI thread.
     """
 
     # One payload object: shiboken mis-counts references of a bare None passed through a
-    # queued `object` argument (a "deallocating None" abort on Python < 3.12), so results
-    # always travel wrapped in a tuple.
+    # queued `object` argument (a "deallocating None" abort on Python < 3.12), so calls always
+    # travel wrapped in a tuple.
     delivered = Signal(object)
 
     def __init__(self) -> None:
@@ -52,20 +53,37 @@ class _Relay(QObject):
 
     @Slot(object)
     def _deliver(self, payload: tuple) -> None:
-        queue = payload[0]()
-        if queue is not None and shiboken6.isValid(queue):
-            queue._deliver(payload[1:])  # noqa: SLF001
+        ref, fn, args = payload
+        owner = ref()
+        if owner is not None and shiboken6.isValid(owner):
+            fn(owner, *args)
 
 
 _relay: _Relay | None = None
+_relay_lock = threading.Lock()
 
 
 def _gui_relay() -> _Relay:
-    """The process's relay, made by the first queue (queues are built on the GUI thread)."""
+    """The process's relay, living in the GUI thread whichever thread asks first."""
     global _relay  # noqa: PLW0603
-    if _relay is None:
-        _relay = _Relay()
-    return _relay
+    with _relay_lock:
+        if _relay is None:
+            relay = _Relay()
+            app = QCoreApplication.instance()
+            if app is not None and relay.thread() is not app.thread():
+                relay.moveToThread(app.thread())
+            _relay = relay
+        return _relay
+
+
+def call_in_gui_thread(owner: QObject, fn: Callable[..., None], *args: Any) -> None:
+    """From any thread: ``fn(owner, *args)`` on the GUI thread soon, unless ``owner`` has been
+    deleted by then. ``fn`` is a plain function (an unbound method), so nothing here keeps
+    ``owner`` alive."""
+    try:
+        _gui_relay().delivered.emit((weakref.ref(owner), fn, args))
+    except RuntimeError:  # the application is going away: nobody to tell
+        pass
 
 
 class Background(QObject):
@@ -136,7 +154,7 @@ class Background(QObject):
 
         def emit(payload: tuple) -> None:  # a pool thread; never touches this queue's QObject
             try:
-                delivered.emit((me, job, *payload))
+                delivered.emit((me, Background._deliver, ((job, *payload),)))
             except RuntimeError:  # the application is going away: nobody to tell
                 pass
 

@@ -27,6 +27,7 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap, QStandardIte
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView, QVBoxLayout, QWidget
 
 from fcn_studio.data.project import ImageEntry, Project
+from fcn_studio.gui.background import call_in_gui_thread
 from fcn_studio.gui.thumbnails import ThumbnailLoader
 
 log = logging.getLogger(__name__)
@@ -99,14 +100,11 @@ class ImageListPanel(QWidget):
     ``current_changed`` fires for every change of the current image, whether by the user or by
     :meth:`select`/:meth:`select_next`, and never for re-selecting the same image. The panel
     follows ``project.images_changed`` and ``project.mask_saved`` itself (those may fire in a
-    worker thread; they are forwarded through queued Qt signals), and the main window may call
-    :meth:`refresh` too.
+    worker thread; :func:`call_in_gui_thread` forwards them, and drops them once the panel is
+    deleted), and the main window may call :meth:`refresh` too.
     """
 
     current_changed = Signal(str)
-    # psygnal -> Qt bridges: emitted from whatever thread the project signal fired in.
-    _images_changed_bridge = Signal()
-    _mask_saved_bridge = Signal(str)
 
     def __init__(
         self,
@@ -163,8 +161,6 @@ class ImageListPanel(QWidget):
         self.view.selectionModel().currentChanged.connect(self._on_view_current)
         self.view.verticalScrollBar().valueChanged.connect(self._thumb_timer.start)
         self.thumbnails.thumbnail_ready.connect(self._on_thumbnail)
-        self._images_changed_bridge.connect(self._rebuild, Qt.ConnectionType.QueuedConnection)
-        self._mask_saved_bridge.connect(self.refresh, Qt.ConnectionType.QueuedConnection)
         self._update_count()
 
     # -- project -----------------------------------------------------------------------------
@@ -423,17 +419,11 @@ class ImageListPanel(QWidget):
         return super().eventFilter(watched, event)
 
     # -- project signals (any thread) --------------------------------------------------------
-    def _on_images_changed(self) -> None:
-        try:
-            self._images_changed_bridge.emit()
-        except RuntimeError:
-            pass  # the widget is gone
+    def _on_images_changed(self) -> None:  # any thread
+        call_in_gui_thread(self, ImageListPanel._rebuild)
 
-    def _on_mask_saved(self, image_id: str) -> None:
-        try:
-            self._mask_saved_bridge.emit(image_id)
-        except RuntimeError:
-            pass
+    def _on_mask_saved(self, image_id: str) -> None:  # any thread
+        call_in_gui_thread(self, ImageListPanel.refresh, image_id)
 
 
 def _placeholder_icon(size: int) -> QIcon:
