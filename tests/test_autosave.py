@@ -183,3 +183,25 @@ def test_undo_and_redo_reach_the_disk(qtbot, editor):
     editor.flush()
     np.testing.assert_array_equal(project.load_mask(image_id), editor.mask)
     assert project.load_mask(image_id)[30, 50] == 1
+
+
+def test_flush_returns_knowing_whether_the_save_failed(editor, monkeypatch):
+    """The window asks "close anyway and lose them?" when the last save failed: flush must hand
+    the save's answer over before it returns, not leave it to a later turn of the event loop."""
+    messages: list[str] = []
+    editor.save_failed.connect(messages.append)
+
+    def full_disk(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(editor.project, "save_mask", full_disk)
+    editor.set_active_class(1)
+    editor.begin_stroke(10, 10)
+    editor.continue_stroke(60, 10)
+    editor.end_stroke()
+    editor.flush()  # no event loop runs between here and the asserts
+    assert editor.dirty and len(messages) == 1 and "No space left" in messages[0]
+    monkeypatch.undo()
+    editor.flush()  # the disk has room again: the painting kept in memory is written
+    assert not editor.dirty
+    np.testing.assert_array_equal(editor.project.load_mask(editor.image_id), editor.mask)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Generator
@@ -97,6 +98,8 @@ class Background(QObject):
         self.name = name
         self._pool = ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix=name)
         self._relay = _gui_relay()
+        #: results the pool has handed over, not yet given to their callbacks (in order)
+        self._inbox: deque[tuple] = deque()
         self._queued: dict[object, Future] = {}
         #: jobs submitted whose last callback has not run yet
         self.pending = 0
@@ -150,11 +153,12 @@ class Background(QObject):
         if self._closed:
             return False
         job = object()  # the job's name in payloads; its Future is only needed here, to cancel
-        delivered, me = self._relay.delivered, weakref.ref(self)
+        delivered, me, inbox = self._relay.delivered, weakref.ref(self), self._inbox
 
         def emit(payload: tuple) -> None:  # a pool thread; never touches this queue's QObject
+            inbox.append((job, *payload))
             try:
-                delivered.emit((me, Background._deliver, ((job, *payload),)))
+                delivered.emit((me, Background.deliver_now, ()))
             except RuntimeError:  # the application is going away: nobody to tell
                 pass
 
@@ -164,6 +168,16 @@ class Background(QObject):
         return True
 
     # -- results (GUI thread) ----------------------------------------------------------------
+    def deliver_now(self) -> None:
+        """Hand every result that has arrived to its callback now, in order (the relay does this
+        soon anyway; :meth:`wait` then this: the jobs' answers are known when it returns)."""
+        while True:
+            try:
+                payload = self._inbox.popleft()
+            except IndexError:
+                return
+            self._deliver(payload)
+
     def _deliver(self, payload: tuple) -> None:
         job, callback, value, last = payload
         if last:
@@ -184,7 +198,7 @@ class Background(QObject):
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the queued and running jobs end (shutdown, tests); True when all ended.
-        Their callbacks run later, from the event loop."""
+        Their callbacks run later, from the event loop, or at :meth:`deliver_now`."""
         jobs = list(self._queued.values())
         _, not_done = futures_wait(jobs, timeout=None if msecs < 0 else msecs / 1000)
         return not not_done

@@ -448,9 +448,7 @@ class MaskEditor(QObject):
         self._release_held()
         self.save_now()
         self._io.wait()
-        from PySide6.QtCore import QCoreApplication
-
-        QCoreApplication.sendPostedEvents(self._io)  # deliver 'saved' / 'save_failed'
+        self._io.deliver_now()  # 'saved' / 'save_failed' known before this returns
 
     @property
     def busy_saving(self) -> bool:

@@ -164,7 +164,5 @@ class TrainingController(QObject):
         self.stop()
         ended = self._jobs.wait(timeout_ms)
         if ended and not close:  # settle now: the next project's Fine-tune must find it idle
-            from PySide6.QtCore import QCoreApplication
-
-            QCoreApplication.sendPostedEvents(self._jobs)
+            self._jobs.deliver_now()
         return ended
