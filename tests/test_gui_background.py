@@ -83,13 +83,14 @@ def test_a_queue_deleted_while_its_threads_deliver_does_not_crash(tmp_path):
     emission read freed memory (a segfault while the next test's window opened, at every run
     of this script before the fix). In a child process, so a crash fails only this test; the
     late answers are dropped on the GUI thread, never handed to a deleted owner."""
+    import os
     import subprocess
     import sys
 
     script = tmp_path / "delete_while_delivering.py"
     script.write_text(_DELETE_WHILE_DELIVERING)
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240,
-                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-2000:]}"
     assert "late answers delivered: 0" in run.stdout  # each queue was gone before its answers came
 
