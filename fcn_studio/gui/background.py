@@ -97,7 +97,7 @@ class Background(QObject):
         super().__init__(parent)
         self.name = name
         self._pool = ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix=name)
-        _gui_relay()  # made here, on the GUI thread, before any pool thread asks for it
+        self._relay = _gui_relay()
         #: results the pool has handed over, not yet given to their callbacks (in order)
         self._inbox: deque[tuple] = deque()
         self._queued: dict[object, Future] = {}
@@ -153,11 +153,14 @@ class Background(QObject):
         if self._closed:
             return False
         job = object()  # the job's name in payloads; its Future is only needed here, to cancel
-        inbox = self._inbox
+        delivered, me, inbox = self._relay.delivered, weakref.ref(self), self._inbox
 
         def emit(payload: tuple) -> None:  # a pool thread; never touches this queue's QObject
             inbox.append((job, *payload))
-            call_in_gui_thread(self, Background.deliver_now)
+            try:
+                delivered.emit((me, Background.deliver_now, ()))
+            except RuntimeError:  # the application is going away: nobody to tell
+                pass
 
         # Deliveries are queued to the GUI thread, so none is handled before this returns.
         self._queued[job] = self._pool.submit(run, emit)
