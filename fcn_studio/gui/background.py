@@ -153,6 +153,8 @@ class Background(QObject):
         if self._closed:
             return False
         job = object()  # the job's name in payloads; its Future is only needed here, to cancel
+        # Only a weak reference travels with the job (not call_in_gui_thread(self, ...), whose
+        # closure would hold this wrapper): a pool thread must never free a QObject's wrapper.
         delivered, me, inbox = self._relay.delivered, weakref.ref(self), self._inbox
 
         def emit(payload: tuple) -> None:  # a pool thread; never touches this queue's QObject
